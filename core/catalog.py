@@ -1,0 +1,166 @@
+"""The provider and model catalog: seeding from plugins, admin edits, routing."""
+from __future__ import annotations
+
+from typing import Any
+
+from core.context import Actor, new_id, not_found
+from core.db import Database, dumps, loads, utcnow
+from core.errors import InvalidInput, ModelNotAvailable, NoImageModel, NoImageToImageModel
+from core.models import CatalogModel, ModelSpec, ModelUpdate, ProviderInfo, ProviderUpdate, parse
+from core.provider import Provider
+
+
+class Catalog:
+    """Providers (instances, by id) and the api_providers / api_models tables."""
+
+    def __init__(self, db: Database, providers: dict[str, Provider]):
+        self.db = db
+        self.instances = providers
+
+    # -- seeding ---------------------------------------------------------------------
+    def seed(self) -> None:
+        """Insert registered providers and their default models; refresh models no admin edited."""
+        now = utcnow()
+        with self.db.transaction() as cur:
+            have = {r[0] for r in cur.execute("SELECT id FROM api_providers").fetchall()}
+            models = {(r[0], r[1]): (r[2], r[3]) for r in cur.execute(
+                "SELECT provider_id, model_key, id, edited FROM api_models").fetchall()}
+            for pid, provider in self.instances.items():
+                if pid not in have:
+                    cur.execute("INSERT INTO api_providers VALUES (?, ?, ?, TRUE, ?, ?)",
+                                [pid, provider.display_name, provider.default_concurrency, now, now])
+                for spec in provider.default_models():
+                    found = models.get((pid, spec.model_key))
+                    if found is None:
+                        cur.execute(
+                            "INSERT INTO api_models VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, FALSE, ?, ?)",
+                            [new_id(), pid, spec.model_key, spec.display_name, spec.modality,
+                             dumps(spec.capabilities.model_dump()), spec.is_active, spec.priority,
+                             dumps(spec.input_defaults), spec.notes, now, now])
+                    elif not found[1]:
+                        cur.execute(
+                            "UPDATE api_models SET display_name = ?, modality = ?, capabilities = ?, input_defaults = ?, "
+                            "notes = ? WHERE id = ?",
+                            [spec.display_name, spec.modality, dumps(spec.capabilities.model_dump()),
+                             dumps(spec.input_defaults), spec.notes, found[0]])
+
+    # -- providers -------------------------------------------------------------------
+    def provider(self, provider_id: str) -> Provider:
+        try:
+            return self.instances[provider_id]
+        except KeyError:
+            raise ModelNotAvailable(f"Provider {provider_id!r} is not installed (is its plugin loaded?).") from None
+
+    def providers(self) -> list[ProviderInfo]:
+        rows = {r["id"]: r for r in self.db.fetchall("SELECT * FROM api_providers")}
+        out = []
+        for pid, p in self.instances.items():
+            row = rows.get(pid, {})
+            out.append(ProviderInfo(
+                id=pid, display_name=p.display_name, key_env=list(p.key_env), configured=p.is_configured(),
+                base_url=p.base_url, resumable=p.resumable, preview=p.preview,
+                concurrency_limit=row.get("concurrency_limit", p.default_concurrency),
+                is_enabled=row.get("is_enabled", True)))
+        return sorted(out, key=lambda p: (not p.configured, p.preview, p.display_name))
+
+    def update_provider(self, actor: Actor, provider_id: str, changes: ProviderUpdate | dict[str, Any]) -> ProviderInfo:
+        actor.require_admin()
+        given = parse(ProviderUpdate, changes).model_dump(exclude_none=True)
+        self.provider(provider_id)
+        if given:
+            sets = ", ".join(f"{k} = ?" for k in given)
+            self.db.execute(f"UPDATE api_providers SET {sets}, updated_at = ? WHERE id = ?",
+                            [*given.values(), utcnow(), provider_id])
+        return next(p for p in self.providers() if p.id == provider_id)
+
+    def concurrency_limits(self) -> dict[str, int]:
+        return {r["id"]: r["concurrency_limit"] for r in self.db.fetchall("SELECT id, concurrency_limit FROM api_providers")}
+
+    def usable_provider_ids(self) -> set[str]:
+        enabled = {r["id"] for r in self.db.fetchall("SELECT id FROM api_providers WHERE is_enabled")}
+        return {pid for pid, p in self.instances.items() if pid in enabled and p.is_configured()}
+
+    # -- models ----------------------------------------------------------------------
+    def models(self, *, modality: str | None = "image", active_only: bool = False, usable_only: bool = False) -> list[CatalogModel]:
+        """Models by priority (highest first)."""
+        where, params = [], []
+        if modality:
+            where.append("modality = ?")
+            params.append(modality)
+        if active_only:
+            where.append("is_active")
+        sql = "SELECT * FROM api_models" + (" WHERE " + " AND ".join(where) if where else "")
+        rows = self.db.fetchall(sql + " ORDER BY priority DESC, display_name", params)
+        usable = self.usable_provider_ids()
+        out = [self._row(r, usable) for r in rows if r["provider_id"] in self.instances]
+        return [m for m in out if m.provider_configured] if usable_only else out
+
+    def get_model(self, model_id: str) -> CatalogModel:
+        row = self.db.fetchone("SELECT * FROM api_models WHERE id = ? OR model_key = ? ORDER BY (id = ?) DESC LIMIT 1",
+                               [model_id, model_id, model_id])
+        if row is None:
+            raise not_found("model", model_id)
+        return self._row(row, self.usable_provider_ids())
+
+    def add_model(self, actor: Actor, provider_id: str, spec: ModelSpec | dict[str, Any]) -> CatalogModel:
+        actor.require_admin()
+        spec = parse(ModelSpec, spec)
+        self.provider(provider_id)
+        if self.db.fetchone("SELECT 1 FROM api_models WHERE provider_id = ? AND model_key = ?", [provider_id, spec.model_key]):
+            raise InvalidInput({"model_key": f"{provider_id} already has a model {spec.model_key!r}"})
+        model_id, now = new_id(), utcnow()
+        self.db.execute("INSERT INTO api_models VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, TRUE, ?, ?)",
+                        [model_id, provider_id, spec.model_key, spec.display_name, spec.modality,
+                         dumps(spec.capabilities.model_dump()), spec.is_active, spec.priority,
+                         dumps(spec.input_defaults), spec.notes, now, now])
+        return self.get_model(model_id)
+
+    def update_model(self, actor: Actor, model_id: str, changes: ModelUpdate | dict[str, Any]) -> CatalogModel:
+        """Change a model; it is marked edited so a restart's seeding leaves it alone."""
+        actor.require_admin()
+        given = parse(ModelUpdate, changes).model_dump(exclude_none=True)
+        model = self.get_model(model_id)
+        if not given:
+            return model
+        for k in ("capabilities", "input_defaults"):
+            if k in given:
+                given[k] = dumps(given[k])
+        sets = ", ".join(f"{k} = ?" for k in given)
+        self.db.execute(f"UPDATE api_models SET {sets}, edited = TRUE, updated_at = ? WHERE id = ?",
+                        [*given.values(), utcnow(), model.id])
+        return self.get_model(model.id)
+
+    def route(self, model_id: str | None, *, needs_i2i: bool) -> CatalogModel:
+        """Pick the model for a generation, as DESIGN.md states."""
+        if model_id:
+            try:
+                model = self.get_model(model_id)
+            except Exception:
+                raise ModelNotAvailable(f"Model {model_id!r} was not found or is inactive.") from None
+            if not model.is_active or model.modality != "image":
+                raise ModelNotAvailable(f"Model {model.display_name!r} was not found or is inactive.")
+            if not model.provider_configured:
+                raise ModelNotAvailable(f"Model {model.display_name!r} cannot run: its provider {model.provider_id!r} is not configured or disabled.")
+            if needs_i2i and not model.supports_i2i:
+                raise ModelNotAvailable(f"Model {model.display_name!r} does not take a reference image; pick an image-to-image model or remove the reference.")
+            return model
+        candidates = self.models(active_only=True, usable_only=True)
+        if needs_i2i:
+            candidates = [m for m in candidates if m.supports_i2i]
+            if not candidates:
+                raise NoImageToImageModel()
+        else:
+            candidates = [m for m in candidates if m.capabilities.supports_txt2img]
+        if not candidates:
+            raise NoImageModel()
+        return candidates[0]
+
+    def i2i_count(self) -> int:
+        """How many active, usable image-to-image models there are (the "Image match" badge)."""
+        return sum(1 for m in self.models(active_only=True, usable_only=True) if m.supports_i2i)
+
+    @staticmethod
+    def _row(row: dict[str, Any], usable: set[str]) -> CatalogModel:
+        return CatalogModel.model_validate({
+            **row, "capabilities": loads(row["capabilities"], {}), "input_defaults": loads(row["input_defaults"], {}),
+            "provider_configured": row["provider_id"] in usable})

@@ -1,0 +1,184 @@
+"""Characters: create, read, partial update, list/search, delete (with portraits, scenes, files)."""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from core.context import Actor, Context, new_id, not_found
+from core.db import dumps, loads, utcnow
+from core.errors import InvalidInput, StorageError
+from core.images import validate_upload
+from core.models import Character, CharacterCreate, CharacterSummary, CharacterUpdate, Page, parse
+from core.storage import reference_key, thumbnail_key
+
+log = logging.getLogger(__name__)
+
+JSON_FIELDS = ("appearance_tags", "clothing_tags", "alternate_greetings", "forbidden_phrases", "voice_examples", "default_presets")
+
+
+def row_to_character(row: dict[str, Any]) -> Character:
+    data = dict(row)
+    for f in JSON_FIELDS:
+        data[f] = loads(data[f], {} if f == "default_presets" else [])
+    return Character.model_validate(data)
+
+
+def _columns(values: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for k, v in values.items():
+        if k in JSON_FIELDS:
+            v = dumps(v.model_dump() if hasattr(v, "model_dump") else v)
+        out[k] = v
+    return out
+
+
+class Characters:
+    """Characters visible to one user: their own plus public ones."""
+
+    def __init__(self, ctx: Context, actor: Actor):
+        self.ctx = ctx
+        self.actor = actor
+
+    def create(self, data: CharacterCreate | dict[str, Any], *, template_id: str | None = None) -> Character:
+        """Create a character (validated); returns it."""
+        fields = {k: v for k, v in parse(CharacterCreate, data).model_dump().items() if v is not None}
+        now = utcnow()
+        row = _columns({**fields, "id": new_id(), "owner": self.actor.id, "template_id": template_id,
+                        "created_at": now, "updated_at": now})
+        cols = ", ".join(row)
+        with self.ctx.db.transaction() as cur:
+            cur.execute(f"INSERT INTO characters ({cols}) VALUES ({', '.join('?' * len(row))})", list(row.values()))
+        return self.get(row["id"])
+
+    def get(self, character_id: str) -> Character:
+        """A character the user may see (own or public)."""
+        row = self.ctx.db.fetchone(
+            "SELECT * FROM characters WHERE id = ? AND (owner = ? OR is_public OR ?)",
+            [character_id, self.actor.id, self.actor.is_admin],
+        )
+        if row is None:
+            raise not_found("character", character_id)
+        return row_to_character(row)
+
+    def owned(self, character_id: str) -> Character:
+        """A character the user may change."""
+        character = self.get(character_id)
+        self.actor.require_owner(character.owner, "character")
+        return character
+
+    def resolve(self, id_or_name: str) -> Character:
+        """By id, else by exact (case-insensitive) name among visible characters."""
+        row = self.ctx.db.fetchone(
+            "SELECT * FROM characters WHERE (id = ? OR lower(name) = lower(?)) AND (owner = ? OR is_public OR ?) "
+            "ORDER BY (id = ?) DESC, (owner = ?) DESC, created_at DESC LIMIT 1",
+            [id_or_name, id_or_name, self.actor.id, self.actor.is_admin, id_or_name, self.actor.id],
+        )
+        if row is None:
+            raise not_found("character", id_or_name)
+        return row_to_character(row)
+
+    def update(self, character_id: str, changes: CharacterUpdate | dict[str, Any]) -> Character:
+        """Change only the given fields."""
+        update = parse(CharacterUpdate, changes)
+        given = update.model_dump(exclude_unset=True)
+        nulls = [k for k, v in given.items() if v is None and k in ("name", "gender", "content_rating", "voice_tone", "mood", "is_public")]
+        if nulls:
+            raise InvalidInput({k: "cannot be empty" for k in nulls})
+        self.owned(character_id)
+        if not given:
+            return self.get(character_id)
+        values = _columns(given)
+        values["updated_at"] = utcnow()
+        sets = ", ".join(f"{k} = ?" for k in values)
+        with self.ctx.db.transaction() as cur:
+            cur.execute(f"UPDATE characters SET {sets} WHERE id = ?", [*values.values(), character_id])
+        return self.get(character_id)
+
+    def list(self, search: str | None = None, *, limit: int = 50, offset: int = 0, mine_only: bool = False) -> Page[CharacterSummary]:
+        """Own and public characters, newest first, filtered by name or tag."""
+        where = ["(c.owner = ? OR (c.is_public AND NOT ?))"]
+        params: list[Any] = [self.actor.id, mine_only]
+        if search and search.strip():
+            term = f"%{search.strip().lower()}%"
+            where.append("(lower(c.name) LIKE ? OR lower(c.appearance_tags) LIKE ? OR lower(c.clothing_tags) LIKE ?)")
+            params += [term, term, term]
+        clause = " AND ".join(where)
+        total = self.ctx.db.scalar(f"SELECT count(*) FROM characters c WHERE {clause}", params)
+        rows = self.ctx.db.fetchall(
+            f"""SELECT c.id, c.owner, c.name, c.description, c.gender, c.is_public, c.appearance_tags,
+                       c.clothing_tags, c.primary_portrait_id, p.thumbnail_key AS primary_thumbnail_key,
+                       (SELECT count(*) FROM character_portraits q WHERE q.character_id = c.id) AS portrait_count,
+                       c.updated_at
+                FROM (SELECT * FROM characters c WHERE {clause} ORDER BY c.created_at DESC, c.id LIMIT ? OFFSET ?) c
+                LEFT JOIN character_portraits p ON p.id = c.primary_portrait_id
+                ORDER BY c.created_at DESC, c.id""",
+            [*params, limit, offset],
+        )
+        items = [CharacterSummary.model_validate({**r, "appearance_tags": loads(r["appearance_tags"], []),
+                                                  "clothing_tags": loads(r["clothing_tags"], [])}) for r in rows]
+        return Page[CharacterSummary](items=items, total=total, offset=offset, limit=limit)
+
+    def set_reference_upload(self, character_id: str, data: bytes) -> Character:
+        """Validate an uploaded image and make it the character's reference."""
+        self.owned(character_id)
+        key, sha = store_upload(self.ctx, self.actor.id, data)
+        return self._set_reference(character_id, key, sha)
+
+    def clear_reference(self, character_id: str) -> Character:
+        self.owned(character_id)
+        return self._set_reference(character_id, None, None)
+
+    def _set_reference(self, character_id: str, key: str | None, sha: str | None) -> Character:
+        self.ctx.db.execute(
+            "UPDATE characters SET reference_image_key = ?, reference_image_hash = ?, updated_at = ? WHERE id = ?",
+            [key, sha, utcnow(), character_id],
+        )
+        return self.get(character_id)
+
+    def delete(self, character_id: str) -> None:
+        """Delete the character, its portraits, scenes, jobs and image files."""
+        character = self.owned(character_id)
+        db = self.ctx.db
+        keys = [k for r in db.fetchall(
+            "SELECT image_key, thumbnail_key FROM character_portraits WHERE character_id = ? "
+            "UNION ALL SELECT image_key, thumbnail_key FROM scene_images WHERE character_id = ?",
+            [character_id, character_id]) for k in (r["image_key"], r["thumbnail_key"])]
+        with db.transaction() as cur:
+            for table in ("character_portraits", "scene_images", "character_scenes", "jobs"):
+                cur.execute(f"DELETE FROM {table} WHERE character_id = ?", [character_id])
+            cur.execute("DELETE FROM characters WHERE id = ?", [character_id])
+            if character.reference_image_key and not cur.execute(
+                "SELECT 1 FROM characters WHERE reference_image_key = ? LIMIT 1", [character.reference_image_key]
+            ).fetchone():
+                keys.append(character.reference_image_key)
+                cur.execute("DELETE FROM uploads WHERE key = ?", [character.reference_image_key])
+        delete_files(self.ctx, keys)
+
+
+def store_upload(ctx: Context, owner: str, data: bytes) -> tuple[str, str]:
+    """Validate and store an uploaded image content-addressed; returns (key, sha256)."""
+    checked = validate_upload(data)
+    key = reference_key(owner, checked.sha256, checked.ext)
+    if not ctx.store.exists(key):
+        ctx.store.write(key, checked.data)
+    with ctx.db.transaction() as cur:
+        if not cur.execute("SELECT 1 FROM uploads WHERE key = ?", [key]).fetchone():
+            cur.execute("INSERT INTO uploads VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                        [key, owner, checked.sha256, checked.content_type, len(checked.data),
+                         checked.width, checked.height, utcnow()])
+    return key, checked.sha256
+
+
+def delete_files(ctx: Context, keys: list[str]) -> list[str]:
+    """Delete image files; failures are logged and left for `studio gc`. Returns keys not deleted."""
+    failed = []
+    for key in keys:
+        try:
+            ctx.store.delete(key)
+        except StorageError as exc:
+            log.warning("leaving %s for gc: %s", key, exc)
+            failed.append(key)
+    return failed
+
+
+__all__ = ["Characters", "row_to_character", "store_upload", "delete_files", "thumbnail_key"]

@@ -1,0 +1,68 @@
+"""Settings from the environment (and, in the app, Streamlit secrets)."""
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DATA_DIR = REPO_ROOT / "data"
+
+
+def default_home() -> Path:
+    """A git-ignored folder under data/ in a checkout, else a folder in the user's home."""
+    if (DATA_DIR / "presets.json").exists() and os.access(DATA_DIR, os.W_OK):
+        return DATA_DIR / "home"
+    return Path.home() / ".character-studio"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the core reads from outside. Build with `Settings.from_env()`."""
+
+    home: Path
+    db_path: Path
+    storage_url: str
+    secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
+    load_plugins: str | None = None
+    max_attempts: int = 3
+    start_runner: bool = True
+    local_user: str = "local"
+
+    @classmethod
+    def from_env(
+        cls,
+        home: str | Path | None = None,
+        env: Mapping[str, str] | None = None,
+        secrets: Mapping[str, str] | None = None,
+        **overrides,
+    ) -> "Settings":
+        env = dict(os.environ if env is None else env)
+        home_path = Path(home or env.get("STUDIO_HOME") or default_home()).expanduser().resolve()
+        db_path = Path(env.get("STUDIO_DB") or home_path / "studio.duckdb").expanduser()
+        storage_url = env.get("STUDIO_STORAGE_URL") or (home_path / "images").as_uri()
+        merged = {k: v for k, v in env.items()}
+        if secrets:
+            merged.update({k: str(v) for k, v in secrets.items() if isinstance(v, (str, int))})
+        values = dict(
+            home=home_path,
+            db_path=db_path,
+            storage_url=storage_url,
+            secrets=merged,
+            load_plugins=env.get("STUDIO_LOAD_PLUGINS"),
+            max_attempts=int(env.get("STUDIO_MAX_ATTEMPTS", "3")),
+            local_user=env.get("STUDIO_LOCAL_USER", "local"),
+        )
+        values.update(overrides)
+        return cls(**values)
+
+    def secret(self, name: str) -> str | None:
+        """A secret (provider key) by its usual environment name; empty counts as absent."""
+        value = self.secrets.get(name)
+        return value or None
+
+    @property
+    def spool_dir(self) -> Path:
+        """Local folder that holds paid-for image bytes until they are in the image store."""
+        return self.home / "spool"

@@ -1,0 +1,150 @@
+"""DuckDB access: one connection per process, a cursor per thread, one writer at a time."""
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from core.errors import DatabaseLocked
+from core.migrations import MIGRATIONS
+
+
+def utcnow() -> datetime:
+    """Naive UTC now (DuckDB TIMESTAMP columns hold UTC)."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), default=str)
+
+
+def loads(value: str | None, default: Any = None) -> Any:
+    return default if value is None else json.loads(value)
+
+
+class Database:
+    """The process's DuckDB connection.
+
+    DuckDB allows one read-write process per file. Inside the process every thread gets its
+    own cursor; writes go through `transaction()`, which also serialises writers so two
+    threads never conflict on the same row.
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._con = duckdb.connect(str(self.path))
+        except duckdb.IOException as exc:
+            text = str(exc)
+            if "lock" in text.lower():
+                pid = re.search(r"PID (\d+)", text)
+                holder = f" (process {pid.group(1)})" if pid else ""
+                raise DatabaseLocked(
+                    f"The database {self.path} is in use by another process{holder}, most likely a "
+                    "running studio. Stop it first, or point STUDIO_HOME at another folder."
+                ) from None
+            raise
+        self._local = threading.local()
+        self._cursors: list[duckdb.DuckDBPyConnection] = []
+        self._cursor_lock = threading.Lock()
+        self._write_lock = threading.RLock()
+        self._closed = False
+        self.migrate()
+
+    # -- connections -------------------------------------------------------------------
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """This thread's cursor (created on first use)."""
+        cur = getattr(self._local, "cursor", None)
+        if cur is None:
+            if self._closed:
+                raise RuntimeError("database is closed")
+            cur = self._con.cursor()
+            self._local.cursor = cur
+            self._local.depth = 0
+            with self._cursor_lock:
+                self._cursors.append(cur)
+        return cur
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        with self._cursor_lock:
+            for cur in self._cursors:
+                try:
+                    cur.close()
+                except Exception:  # noqa: BLE001 - closing is best effort
+                    pass
+            self._cursors.clear()
+        self._con.close()
+
+    # -- queries -----------------------------------------------------------------------
+    def fetchall(self, sql: str, params: Any = None) -> list[dict[str, Any]]:
+        cur = self.cursor().execute(sql, params or [])
+        cols = [d[0] for d in cur.description]
+        return [dict(zip(cols, row)) for row in cur.fetchall()]
+
+    def fetchone(self, sql: str, params: Any = None) -> dict[str, Any] | None:
+        rows = self.fetchall(sql, params)
+        return rows[0] if rows else None
+
+    def scalar(self, sql: str, params: Any = None) -> Any:
+        row = self.cursor().execute(sql, params or []).fetchone()
+        return row[0] if row else None
+
+    @contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A write transaction; nested calls join the outer one."""
+        cur = self.cursor()
+        with self._write_lock:
+            if self._local.depth:
+                self._local.depth += 1
+                try:
+                    yield cur
+                finally:
+                    self._local.depth -= 1
+                return
+            cur.execute("BEGIN TRANSACTION")
+            self._local.depth = 1
+            try:
+                yield cur
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+            else:
+                cur.execute("COMMIT")
+            finally:
+                self._local.depth = 0
+
+    def execute(self, sql: str, params: Any = None) -> None:
+        """One write statement in its own transaction."""
+        with self.transaction() as cur:
+            cur.execute(sql, params or [])
+
+    # -- migrations --------------------------------------------------------------------
+    def migrate(self) -> list[int]:
+        """Apply pending migrations in order, each in one transaction. Returns those applied."""
+        cur = self.cursor()
+        cur.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
+            "name VARCHAR NOT NULL, applied_at TIMESTAMP NOT NULL)"
+        )
+        done = {r[0] for r in cur.execute("SELECT version FROM schema_migrations").fetchall()}
+        applied = []
+        for version, name, statements in MIGRATIONS:
+            if version in done:
+                continue
+            with self.transaction() as tx:
+                for stmt in statements:
+                    tx.execute(stmt)
+                tx.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)", [version, name, utcnow()])
+            applied.append(version)
+        return applied

@@ -1,0 +1,16 @@
+"""The hooks a Character Studio plugin can implement. Documented in docs/plugins.md."""
+from __future__ import annotations
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("character_studio")
+hookimpl = pluggy.HookimplMarker("character_studio")
+
+
+@hookspec
+def register_providers(register):
+    """Register image providers: call ``register(ProviderClass)`` once per provider class.
+
+    The class subclasses ``core.provider.Provider``; the studio instantiates it with the
+    process's secrets and seeds its ``default_models()`` into the catalog.
+    """

@@ -1,0 +1,101 @@
+"""Image checks and conversions: upload validation, thumbnails, hashing."""
+from __future__ import annotations
+
+import hashlib
+import io
+import warnings
+from dataclasses import dataclass
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from core.errors import InvalidImage
+
+MAX_UPLOAD_BYTES = 20 * 1024 * 1024
+MAX_PIXELS = 40_000_000
+UPLOAD_FORMATS = {"PNG": "png", "JPEG": "jpeg", "WEBP": "webp"}
+THUMBNAIL_SIZE = 256
+CONTENT_TYPES = {"png": "image/png", "webp": "image/webp", "jpeg": "image/jpeg", "jpg": "image/jpeg"}
+
+
+@dataclass(frozen=True)
+class CheckedImage:
+    """An image ready to store: normalised bytes plus what we know about them."""
+
+    data: bytes
+    ext: str
+    content_type: str
+    width: int
+    height: int
+    sha256: str
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def validate_upload(data: bytes, *, max_bytes: int = MAX_UPLOAD_BYTES, max_pixels: int = MAX_PIXELS) -> CheckedImage:
+    """Check an uploaded reference image and normalise it (EXIF orientation applied).
+
+    PNG stays PNG; JPEG and WebP are stored as WebP. The hash is of the uploaded bytes, so the
+    same upload is stored once.
+    """
+    if not data:
+        raise InvalidImage("The upload is empty.")
+    if len(data) > max_bytes:
+        raise InvalidImage(f"The image is {len(data) / 1_048_576:.1f} MB; the limit is {max_bytes // 1_048_576} MB.")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(data))
+    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise InvalidImage("The file is not an image Pillow can read (PNG, JPEG or WebP expected).") from None
+    fmt = img.format
+    if fmt not in UPLOAD_FORMATS:
+        raise InvalidImage(f"{fmt} images are not accepted; upload PNG, JPEG or WebP.")
+    width, height = img.size
+    if width * height > max_pixels:
+        raise InvalidImage(f"The image has {width}x{height} pixels; the limit is {max_pixels // 1_000_000} megapixels.")
+    try:
+        img.verify()
+        img = Image.open(io.BytesIO(data))
+        img.load()
+    except Exception:  # noqa: BLE001 - truncated or corrupt files raise several types
+        raise InvalidImage("The image is damaged or truncated and cannot be read.") from None
+    img = ImageOps.exif_transpose(img)
+    out = io.BytesIO()
+    if fmt == "PNG":
+        img.save(out, "PNG", optimize=False)
+        ext = "png"
+    else:
+        if img.mode not in ("RGB", "RGBA"):
+            img = img.convert("RGBA" if "A" in img.getbands() else "RGB")
+        img.save(out, "WEBP", quality=92, method=4)
+        ext = "webp"
+    return CheckedImage(out.getvalue(), ext, CONTENT_TYPES[ext], img.width, img.height, sha256(data))
+
+
+def thumbnail(data: bytes, size: int = THUMBNAIL_SIZE) -> bytes:
+    """A WebP thumbnail about `size` px on the long side."""
+    with Image.open(io.BytesIO(data)) as img:
+        img = img.convert("RGBA" if "A" in img.getbands() else "RGB")
+        img.thumbnail((size, size), Image.Resampling.LANCZOS)
+        out = io.BytesIO()
+        img.save(out, "WEBP", quality=80, method=2)
+        return out.getvalue()
+
+
+def to_png(data: bytes) -> tuple[bytes, int, int]:
+    """Result bytes as PNG (re-encoded only when they are not PNG already)."""
+    with Image.open(io.BytesIO(data)) as img:
+        if img.format == "PNG":
+            return data, img.width, img.height
+        out = io.BytesIO()
+        img.save(out, "PNG")
+        return out.getvalue(), img.width, img.height
+
+
+def open_image(data: bytes) -> Image.Image:
+    """A PIL image (displays itself in notebooks)."""
+    img = Image.open(io.BytesIO(data))
+    img.load()
+    return img

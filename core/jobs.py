@@ -1,0 +1,180 @@
+"""Durable job rows: create, claim, move through their states, list for the UI."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from core.context import Actor, Context, new_id, not_found
+from core.db import dumps, loads, utcnow
+from core.errors import StudioError
+from core.models import ACTIVE_STATUSES, Job, Page
+
+_QUEUE_POSITION = """CASE WHEN j.status = 'queued' THEN
+    (SELECT count(*) FROM jobs q WHERE q.status = 'queued' AND q.provider_id = j.provider_id AND q.seq <= j.seq)
+    END AS queue_position_live"""
+
+
+def row_to_job(row: dict[str, Any]) -> Job:
+    data = dict(row)
+    data["request"] = loads(data["request"], {})
+    live = data.pop("queue_position_live", None)
+    if live is not None:
+        data["queue_position"] = live
+    return Job.model_validate(data)
+
+
+class JobStore:
+    """All SQL on the jobs table."""
+
+    def __init__(self, ctx: Context):
+        self.ctx = ctx
+        self.db = ctx.db
+
+    def create(self, rows: list[dict[str, Any]]) -> list[str]:
+        """Insert queued jobs in one transaction; returns their ids in order."""
+        now = utcnow()
+        ids = []
+        with self.db.transaction() as cur:
+            for r in rows:
+                job_id = r.get("id") or new_id()
+                cur.execute(
+                    "INSERT INTO jobs (id, seq, kind, owner, character_id, scene_id, batch_id, status, stage, provider_id, "
+                    "model_id, model_key, request, max_attempts, created_at) "
+                    "VALUES (?, nextval('job_seq'), ?, ?, ?, ?, ?, 'queued', 'queued', ?, ?, ?, ?, ?, ?)",
+                    [job_id, r["kind"], r["owner"], r["character_id"], r.get("scene_id"), r["batch_id"],
+                     r["provider_id"], r["model_id"], r["model_key"], dumps(r["request"]), r["max_attempts"], now])
+                ids.append(job_id)
+        return ids
+
+    def get(self, job_id: str) -> Job:
+        row = self.db.fetchone(f"SELECT j.*, {_QUEUE_POSITION} FROM jobs j WHERE j.id = ?", [job_id])
+        if row is None:
+            raise not_found("job", job_id)
+        return row_to_job(row)
+
+    def list(self, *, owner: str | None = None, character_id: str | None = None, statuses: tuple[str, ...] | None = None,
+             batch_id: str | None = None, limit: int = 100, offset: int = 0) -> Page[Job]:
+        where, params = ["TRUE"], []
+        for col, val in (("owner", owner), ("character_id", character_id), ("batch_id", batch_id)):
+            if val is not None:
+                where.append(f"j.{col} = ?")
+                params.append(val)
+        if statuses:
+            where.append(f"j.status IN ({', '.join('?' * len(statuses))})")
+            params += list(statuses)
+        clause = " AND ".join(where)
+        total = self.db.scalar(f"SELECT count(*) FROM jobs j WHERE {clause}", params)
+        rows = self.db.fetchall(
+            f"SELECT j.*, {_QUEUE_POSITION} FROM jobs j WHERE {clause} ORDER BY j.seq DESC LIMIT ? OFFSET ?",
+            [*params, limit, offset])
+        return Page[Job](items=[row_to_job(r) for r in rows], total=total, offset=offset, limit=limit)
+
+    def active(self, *, owner: str | None = None, character_id: str | None = None) -> list[Job]:
+        """Queued, running and storing jobs (oldest first): the cheap query the UI polls."""
+        return list(reversed(self.list(owner=owner, character_id=character_id, statuses=ACTIVE_STATUSES, limit=500).items))
+
+    # -- runner side -------------------------------------------------------------------
+    def due(self, now: datetime, exclude: set[str]) -> list[Job]:
+        """Queued and storing jobs whose next attempt time has come, in order."""
+        rows = self.db.fetchall(
+            "SELECT j.*, NULL AS queue_position_live FROM jobs j WHERE status IN ('queued', 'storing') "
+            "AND (next_attempt_at IS NULL OR next_attempt_at <= ?) ORDER BY (status = 'storing') DESC, seq LIMIT 1000",
+            [now])
+        return [row_to_job(r) for r in rows if r["id"] not in exclude]
+
+    def next_due_at(self) -> datetime | None:
+        return self.db.scalar("SELECT min(next_attempt_at) FROM jobs WHERE status IN ('queued', 'storing') AND next_attempt_at IS NOT NULL")
+
+    def mark_running(self, job_id: str) -> bool:
+        """queued -> running, counting an attempt; False if the job is no longer queued."""
+        with self.db.transaction() as cur:
+            n = cur.execute(
+                "UPDATE jobs SET status = 'running', stage = 'starting', attempts = attempts + 1, "
+                "started_at = coalesce(started_at, ?), next_attempt_at = NULL, percent = NULL WHERE id = ? AND status = 'queued'",
+                [utcnow(), job_id]).fetchone()[0]
+        return bool(n)
+
+    def set(self, job_id: str, *, only_if: tuple[str, ...] = ("running",), **fields: Any) -> bool:
+        """Update fields of a job still in one of `only_if` states (a cancel wins a race)."""
+        if "request" in fields:
+            fields["request"] = dumps(fields["request"])
+        sets = ", ".join(f"{k} = ?" for k in fields)
+        with self.db.transaction() as cur:
+            n = cur.execute(
+                f"UPDATE jobs SET {sets} WHERE id = ? AND status IN ({', '.join('?' * len(only_if))})",
+                [*fields.values(), job_id, *only_if]).fetchone()[0]
+        return bool(n)
+
+    def status(self, job_id: str) -> str | None:
+        return self.db.scalar("SELECT status FROM jobs WHERE id = ?", [job_id])
+
+    def recover(self) -> dict[str, int]:
+        """After a crash: running jobs go back to the queue (keeping their provider request id)."""
+        with self.db.transaction() as cur:
+            resumed = cur.execute(
+                "UPDATE jobs SET status = 'queued', stage = 'resuming', next_attempt_at = NULL "
+                "WHERE status = 'running' AND provider_request_id IS NOT NULL").fetchone()[0]
+            resubmitted = cur.execute(
+                "UPDATE jobs SET status = 'queued', stage = 'queued', attempts = greatest(attempts - 1, 0), next_attempt_at = NULL "
+                "WHERE status = 'running' AND provider_request_id IS NULL").fetchone()[0]
+            storing = cur.execute("UPDATE jobs SET next_attempt_at = NULL WHERE status = 'storing'").fetchone()[0]
+        return {"resumed": resumed, "resubmitted": resubmitted, "storing": storing}
+
+
+class Jobs:
+    """The jobs API a user sees: list, show, wait, cancel, retry."""
+
+    def __init__(self, ctx: Context, actor: Actor, store: JobStore, runner):
+        self.ctx = ctx
+        self.actor = actor
+        self.store = store
+        self.runner = runner
+
+    def get(self, job_id: str) -> Job:
+        job = self.store.get(job_id)
+        if job.owner != self.actor.id and not self.actor.is_admin:
+            raise not_found("job", job_id)
+        return job
+
+    def list(self, *, character_id: str | None = None, status: str | tuple[str, ...] | None = None,
+             limit: int = 100, offset: int = 0, all_users: bool = False) -> Page[Job]:
+        statuses = (status,) if isinstance(status, str) else status
+        owner = None if (all_users and self.actor.is_admin) else self.actor.id
+        return self.store.list(owner=owner, character_id=character_id, statuses=statuses, limit=limit, offset=offset)
+
+    def active(self, *, character_id: str | None = None) -> list[Job]:
+        return self.store.active(owner=self.actor.id, character_id=character_id)
+
+    def cancel(self, job_id: str) -> Job:
+        """Cancel a queued or running job (the provider's cancel is called where it has one)."""
+        job = self.get(job_id)
+        if job.status == "storing":
+            raise StudioError("This job's image is already generated and being stored; it cannot be canceled.")
+        if job.status not in ("queued", "running"):
+            raise StudioError(f"Only queued or running jobs can be canceled; this one is {job.status}.")
+        if self.store.set(job_id, only_if=("queued", "running"), status="canceled", stage="canceled", finished_at=utcnow()):
+            if job.status == "running" or job.provider_request_id:
+                self.runner.cancel(job_id, job.provider_id, job.provider_request_id)
+        return self.get(job_id)
+
+    def retry(self, job_id: str) -> Job:
+        """Queue a failed or canceled job again, as a fresh generation."""
+        job = self.get(job_id)
+        if job.status not in ("failed", "canceled"):
+            raise StudioError(f"Only failed or canceled jobs can be retried; this one is {job.status}.")
+        self.store.set(job_id, only_if=("failed", "canceled"), status="queued", stage="queued", attempts=0,
+                       provider_request_id=None, last_error=None, next_attempt_at=None, finished_at=None, percent=None)
+        self.runner.wake()
+        return self.get(job_id)
+
+    def wait(self, job_ids: list[str] | str, timeout: float | None = None, poll: float = 0.05) -> list[Job]:
+        """Block until the jobs are completed, failed or canceled (for notebooks and scripts)."""
+        ids = [job_ids] if isinstance(job_ids, str) else list(job_ids)
+        deadline = None if timeout is None else utcnow() + timedelta(seconds=timeout)
+        while True:
+            jobs = [self.get(i) for i in ids]
+            if all(not j.is_active for j in jobs):
+                return jobs
+            if deadline is not None and utcnow() > deadline:
+                raise TimeoutError(f"{sum(j.is_active for j in jobs)} of {len(ids)} jobs still running after {timeout} s")
+            self.runner.wait_for_change(poll)

@@ -1,0 +1,160 @@
+"""Ordered schema migrations: (version, name, statements). Append only; never edit a shipped one.
+
+DuckDB shapes this schema (see DESIGN.md): no foreign keys on rows that get updated, no
+LIST columns (lists and objects are JSON text), indexes only on columns that never change.
+"""
+from __future__ import annotations
+
+INITIAL = [
+    """CREATE TABLE users (
+        id VARCHAR PRIMARY KEY,
+        display_name VARCHAR NOT NULL,
+        email VARCHAR,
+        is_admin BOOLEAN NOT NULL DEFAULT FALSE,
+        created_at TIMESTAMP NOT NULL
+    )""",
+    """CREATE TABLE characters (
+        id VARCHAR PRIMARY KEY,
+        owner VARCHAR NOT NULL,
+        name VARCHAR NOT NULL,
+        description VARCHAR NOT NULL DEFAULT '',
+        gender VARCHAR NOT NULL DEFAULT 'unspecified',
+        content_rating VARCHAR NOT NULL DEFAULT 'sfw',
+        is_public BOOLEAN NOT NULL DEFAULT FALSE,
+        traits VARCHAR,
+        persona VARCHAR,
+        appearance_tags VARCHAR NOT NULL DEFAULT '[]',
+        clothing_tags VARCHAR NOT NULL DEFAULT '[]',
+        voice_tone VARCHAR NOT NULL DEFAULT 'warm',
+        mood VARCHAR NOT NULL DEFAULT 'friendly',
+        first_message VARCHAR,
+        alternate_greetings VARCHAR NOT NULL DEFAULT '[]',
+        forbidden_phrases VARCHAR NOT NULL DEFAULT '[]',
+        voice_examples VARCHAR NOT NULL DEFAULT '[]',
+        system_prompt VARCHAR,
+        default_presets VARCHAR NOT NULL DEFAULT '{}',
+        reference_image_key VARCHAR,
+        reference_image_hash VARCHAR,
+        primary_portrait_id VARCHAR,
+        template_id VARCHAR,
+        created_at TIMESTAMP NOT NULL,
+        updated_at TIMESTAMP NOT NULL
+    )""",
+    """CREATE TABLE character_portraits (
+        id VARCHAR PRIMARY KEY,
+        character_id VARCHAR NOT NULL,
+        owner VARCHAR NOT NULL,
+        image_key VARCHAR NOT NULL,
+        thumbnail_key VARCHAR NOT NULL,
+        prompt VARCHAR NOT NULL,
+        recipe VARCHAR NOT NULL,
+        job_id VARCHAR NOT NULL UNIQUE,
+        sort_order INTEGER NOT NULL DEFAULT 0,
+        width INTEGER NOT NULL,
+        height INTEGER NOT NULL,
+        created_at TIMESTAMP NOT NULL
+    )""",
+    """CREATE TABLE character_scenes (
+        id VARCHAR PRIMARY KEY,
+        character_id VARCHAR NOT NULL,
+        owner VARCHAR NOT NULL,
+        name VARCHAR NOT NULL,
+        description VARCHAR NOT NULL DEFAULT '',
+        prompt VARCHAR NOT NULL DEFAULT '',
+        type VARCHAR NOT NULL DEFAULT 'custom',
+        starters VARCHAR NOT NULL DEFAULT '[]',
+        system_prompt VARCHAR,
+        priority INTEGER NOT NULL DEFAULT 0,
+        image_id VARCHAR,
+        created_at TIMESTAMP NOT NULL,
+        updated_at TIMESTAMP NOT NULL
+    )""",
+    """CREATE TABLE scene_images (
+        id VARCHAR PRIMARY KEY,
+        scene_id VARCHAR NOT NULL,
+        character_id VARCHAR NOT NULL,
+        owner VARCHAR NOT NULL,
+        image_key VARCHAR NOT NULL,
+        thumbnail_key VARCHAR NOT NULL,
+        prompt VARCHAR NOT NULL,
+        recipe VARCHAR NOT NULL,
+        job_id VARCHAR NOT NULL UNIQUE,
+        width INTEGER NOT NULL,
+        height INTEGER NOT NULL,
+        created_at TIMESTAMP NOT NULL
+    )""",
+    """CREATE TABLE character_templates (
+        id VARCHAR PRIMARY KEY,
+        name VARCHAR NOT NULL,
+        summary VARCHAR NOT NULL DEFAULT '',
+        character VARCHAR NOT NULL,
+        created_at TIMESTAMP NOT NULL
+    )""",
+    """CREATE TABLE api_providers (
+        id VARCHAR PRIMARY KEY,
+        display_name VARCHAR NOT NULL,
+        concurrency_limit INTEGER NOT NULL,
+        is_enabled BOOLEAN NOT NULL DEFAULT TRUE,
+        created_at TIMESTAMP NOT NULL,
+        updated_at TIMESTAMP NOT NULL
+    )""",
+    """CREATE TABLE api_models (
+        id VARCHAR PRIMARY KEY,
+        provider_id VARCHAR NOT NULL,
+        model_key VARCHAR NOT NULL,
+        display_name VARCHAR NOT NULL,
+        modality VARCHAR NOT NULL,
+        capabilities VARCHAR NOT NULL DEFAULT '{}',
+        is_active BOOLEAN NOT NULL DEFAULT TRUE,
+        priority INTEGER NOT NULL DEFAULT 0,
+        input_defaults VARCHAR NOT NULL DEFAULT '{}',
+        notes VARCHAR NOT NULL DEFAULT '',
+        edited BOOLEAN NOT NULL DEFAULT FALSE,
+        created_at TIMESTAMP NOT NULL,
+        updated_at TIMESTAMP NOT NULL,
+        UNIQUE (provider_id, model_key)
+    )""",
+    "CREATE SEQUENCE job_seq START 1",
+    """CREATE TABLE jobs (
+        id VARCHAR PRIMARY KEY,
+        seq BIGINT NOT NULL,
+        kind VARCHAR NOT NULL,
+        owner VARCHAR NOT NULL,
+        character_id VARCHAR NOT NULL,
+        scene_id VARCHAR,
+        batch_id VARCHAR NOT NULL,
+        status VARCHAR NOT NULL,
+        stage VARCHAR NOT NULL,
+        percent DOUBLE,
+        queue_position INTEGER,
+        provider_id VARCHAR NOT NULL,
+        model_id VARCHAR NOT NULL,
+        model_key VARCHAR NOT NULL,
+        request VARCHAR NOT NULL,
+        provider_request_id VARCHAR,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        max_attempts INTEGER NOT NULL,
+        next_attempt_at TIMESTAMP,
+        last_error VARCHAR,
+        result_id VARCHAR,
+        created_at TIMESTAMP NOT NULL,
+        started_at TIMESTAMP,
+        finished_at TIMESTAMP,
+        provider_ms DOUBLE,
+        overhead_ms DOUBLE
+    )""",
+    """CREATE TABLE uploads (
+        key VARCHAR PRIMARY KEY,
+        owner VARCHAR NOT NULL,
+        sha256 VARCHAR NOT NULL,
+        content_type VARCHAR NOT NULL,
+        size BIGINT NOT NULL,
+        width INTEGER NOT NULL,
+        height INTEGER NOT NULL,
+        created_at TIMESTAMP NOT NULL
+    )""",
+]
+
+MIGRATIONS: list[tuple[int, str, list[str]]] = [
+    (1, "initial schema", INITIAL),
+]

@@ -1,0 +1,253 @@
+"""Portraits: the generation pipeline and the gallery operations."""
+from __future__ import annotations
+
+import re
+import secrets
+from typing import Any
+
+from PIL import Image
+
+from core.characters import Characters, delete_files, row_to_character, store_upload
+from core.context import Actor, Context, new_id, not_found
+from core.db import loads, utcnow
+from core.errors import InvalidInput, StudioError
+from core.images import open_image, sha256
+from core.jobs import JobStore
+from core.models import Character, CatalogModel, GenerationOptions, Job, Page, Portrait, Presets, parse
+from core.prompting import build_prompt, build_scene_prompt
+from core.storage import reference_key
+
+
+def row_to_portrait(row: dict[str, Any], primary_id: str | None = None) -> Portrait:
+    return Portrait.model_validate({**row, "recipe": loads(row["recipe"], {}), "is_primary": row["id"] == primary_id})
+
+
+class Generator:
+    """Turns options into queued jobs: validate, route, build the prompt, insert the batch."""
+
+    def __init__(self, ctx: Context, actor: Actor, jobs: JobStore, runner):
+        self.ctx = ctx
+        self.actor = actor
+        self.jobs = jobs
+        self.runner = runner
+        self.characters = Characters(ctx, actor)
+
+    def resolve_reference(self, character: Character, options: GenerationOptions) -> tuple[str | None, str | None]:
+        """(storage key, sha256) of the reference image the options ask for."""
+        if options.reference == "none":
+            return None, None
+        if options.reference == "character":
+            if not character.reference_image_key:
+                raise InvalidInput({"reference": "this character has no reference image; upload one or pick a portrait"})
+            return character.reference_image_key, character.reference_image_hash
+        if options.reference == "portrait":
+            if not options.reference_portrait_id:
+                raise InvalidInput({"reference_portrait_id": "choose the portrait to use as reference"})
+            row = self.ctx.db.fetchone("SELECT image_key, recipe FROM character_portraits WHERE id = ? AND character_id = ?",
+                                       [options.reference_portrait_id, character.id])
+            if row is None:
+                raise InvalidInput({"reference_portrait_id": "no such portrait of this character"})
+            return row["image_key"], sha256(self.ctx.store.read(row["image_key"]))
+        row = self.ctx.db.fetchone("SELECT key, sha256 FROM uploads WHERE key = ? AND owner = ?",
+                                   [options.reference_key or "", self.actor.id])
+        if row is None:
+            raise InvalidInput({"reference_key": "upload the reference image first (studio.uploads.add)"})
+        return row["key"], row["sha256"]
+
+    def plan(self, character: Character, options: GenerationOptions) -> tuple[CatalogModel, str, str | None, str | None]:
+        """Route the model and build the final prompt (no side effects): (model, prompt, ref key, ref hash)."""
+        ref_key, ref_hash = self.resolve_reference(character, options)
+        model = self.ctx.catalog.route(options.model_id, needs_i2i=ref_key is not None)
+        preset_texts = self.ctx.presets.resolve(options.presets)
+        prompt = build_prompt(gender=character.gender, appearance_tags=character.appearance_tags,
+                              clothing_tags=character.clothing_tags, presets=preset_texts,
+                              custom=options.prompt, has_reference=ref_key is not None)
+        return model, prompt, ref_key, ref_hash
+
+    def portraits(self, character_id: str, options: GenerationOptions | dict[str, Any]) -> list[Job]:
+        options = parse(GenerationOptions, options)
+        character = self.characters.owned(character_id)
+        missing = {f: "is required before a portrait can be generated"
+                   for f in ("name", "description") if not getattr(character, f).strip()}
+        if missing:
+            raise InvalidInput(missing)
+        model, prompt, ref_key, ref_hash = self.plan(character, options)
+        request = {"prompt": options.prompt, "presets": options.presets.model_dump(exclude_none=True),
+                   "final_prompt": prompt, "reference_key": ref_key, "reference_hash": ref_hash,
+                   "width": options.width, "height": options.height, "content_rating": character.content_rating}
+        return self._enqueue("portrait", character, model, request, options.n, options.seed)
+
+    def scene(self, scene_id: str, model_id: str | None = None, seed: int | None = None) -> Job:
+        row = self.ctx.db.fetchone("SELECT * FROM character_scenes WHERE id = ?", [scene_id])
+        if row is None:
+            raise not_found("scene", scene_id)
+        character = self.characters.owned(row["character_id"])
+        ref_key = ref_hash = None
+        if character.primary_portrait_id and self.ctx.catalog.i2i_count() and (model_id is None or self.ctx.catalog.get_model(model_id).supports_i2i):
+            prow = self.ctx.db.fetchone("SELECT image_key FROM character_portraits WHERE id = ?", [character.primary_portrait_id])
+            if prow:
+                ref_key, ref_hash = prow["image_key"], sha256(self.ctx.store.read(prow["image_key"]))
+        model = self.ctx.catalog.route(model_id, needs_i2i=ref_key is not None)
+        prompt = build_scene_prompt(gender=character.gender, appearance_tags=character.appearance_tags,
+                                    clothing_tags=character.clothing_tags, scene_prompt=row["prompt"],
+                                    scene_description=row["description"], has_reference=ref_key is not None)
+        request = {"prompt": row["prompt"], "presets": {}, "final_prompt": prompt, "reference_key": ref_key,
+                   "reference_hash": ref_hash, "width": 1344, "height": 768, "content_rating": character.content_rating}
+        return self._enqueue("scene", character, model, request, 1, seed, scene_id=scene_id)[0]
+
+    def _enqueue(self, kind: str, character: Character, model: CatalogModel, request: dict[str, Any], n: int,
+                 seed: int | None, scene_id: str | None = None) -> list[Job]:
+        batch_id = new_id()
+        base_seed = seed if seed is not None else secrets.randbelow(2**31)
+        rows = [{
+            "kind": kind, "owner": self.actor.id, "character_id": character.id, "scene_id": scene_id,
+            "batch_id": batch_id, "provider_id": model.provider_id, "model_id": model.id, "model_key": model.model_key,
+            "max_attempts": self.ctx.settings.max_attempts,
+            "request": {**request, "seed": base_seed + i, "mode": "i2i" if request["reference_key"] else "txt2img",
+                        "model_name": model.display_name, "batch_index": i},
+        } for i in range(n)]
+        ids = self.jobs.create(rows)
+        self.runner.wake()
+        return [self.jobs.get(i) for i in ids]
+
+
+class Portraits:
+    """A user's view of portraits: generate, list, and the gallery actions."""
+
+    def __init__(self, ctx: Context, actor: Actor, generator: Generator):
+        self.ctx = ctx
+        self.actor = actor
+        self.generator = generator
+        self.characters = generator.characters
+
+    def generate(self, character_id: str, options: GenerationOptions | dict[str, Any] | None = None, **kwargs) -> list[Job]:
+        """Queue n portrait jobs and return them at once (wait with `studio.jobs.wait`)."""
+        opts = dict(options.model_dump() if isinstance(options, GenerationOptions) else options or {}, **kwargs)
+        return self.generator.portraits(character_id, opts)
+
+    def preview_prompt(self, character_id: str, options: GenerationOptions | dict[str, Any] | None = None) -> str:
+        """The final prompt generation would send (raises the same routing errors)."""
+        options = parse(GenerationOptions, options or {})
+        character = self.characters.get(character_id)
+        return self.generator.plan(character, options)[1]
+
+    def list(self, character_id: str, *, limit: int = 24, offset: int = 0) -> Page[Portrait]:
+        """Portraits by sort order, then newest first."""
+        character = self.characters.get(character_id)
+        total = self.ctx.db.scalar("SELECT count(*) FROM character_portraits WHERE character_id = ?", [character_id])
+        rows = self.ctx.db.fetchall(
+            "SELECT * FROM character_portraits WHERE character_id = ? ORDER BY sort_order, created_at DESC, id LIMIT ? OFFSET ?",
+            [character_id, limit, offset])
+        return Page[Portrait](items=[row_to_portrait(r, character.primary_portrait_id) for r in rows],
+                              total=total, offset=offset, limit=limit)
+
+    def get(self, portrait_id: str) -> Portrait:
+        row = self.ctx.db.fetchone("SELECT * FROM character_portraits WHERE id = ?", [portrait_id])
+        if row is None:
+            raise not_found("portrait", portrait_id)
+        character = self.characters.get(row["character_id"])
+        return row_to_portrait(row, character.primary_portrait_id)
+
+    def _owned(self, portrait_id: str) -> Portrait:
+        portrait = self.get(portrait_id)
+        self.actor.require_owner(portrait.owner, "portrait")
+        return portrait
+
+    def primary(self, character_id: str) -> Portrait | None:
+        character = self.characters.get(character_id)
+        return self.get(character.primary_portrait_id) if character.primary_portrait_id else None
+
+    def set_primary(self, portrait_id: str) -> Portrait:
+        """Make this portrait its character's primary (one UPDATE)."""
+        portrait = self._owned(portrait_id)
+        self.ctx.db.execute("UPDATE characters SET primary_portrait_id = ?, updated_at = ? WHERE id = ?",
+                            [portrait.id, utcnow(), portrait.character_id])
+        return self.get(portrait_id)
+
+    def use_as_reference(self, portrait_id: str) -> Character:
+        """Copy the portrait into the references and make it the character's reference image."""
+        portrait = self._owned(portrait_id)
+        data = self.ctx.store.read(portrait.image_key)
+        key, sha = store_upload(self.ctx, self.actor.id, data)
+        return self.characters._set_reference(portrait.character_id, key, sha)
+
+    def reorder(self, character_id: str, ordered_ids: list[str]) -> None:
+        """Put these portraits first, in this order; the rest keep their order after them."""
+        self.characters.owned(character_id)
+        have = {r["id"] for r in self.ctx.db.fetchall("SELECT id FROM character_portraits WHERE character_id = ?", [character_id])}
+        unknown = [i for i in ordered_ids if i not in have]
+        if unknown:
+            raise InvalidInput({"ordered_ids": f"not portraits of this character: {', '.join(unknown[:3])}"})
+        with self.ctx.db.transaction() as cur:
+            cur.execute("UPDATE character_portraits SET sort_order = ? WHERE character_id = ?", [len(ordered_ids) + 1, character_id])
+            for i, pid in enumerate(ordered_ids, start=1):
+                cur.execute("UPDATE character_portraits SET sort_order = ? WHERE id = ?", [i, pid])
+
+    def delete(self, portrait_id: str) -> None:
+        """Delete image, thumbnail and row; a deleted primary passes to the newest remaining portrait."""
+        portrait = self._owned(portrait_id)
+        with self.ctx.db.transaction() as cur:
+            cur.execute("DELETE FROM character_portraits WHERE id = ?", [portrait_id])
+            cur.execute(
+                "UPDATE characters SET primary_portrait_id = (SELECT id FROM character_portraits WHERE character_id = ? "
+                "ORDER BY created_at DESC, id LIMIT 1) WHERE id = ? AND primary_portrait_id = ?",
+                [portrait.character_id, portrait.character_id, portrait_id])
+        delete_files(self.ctx, [portrait.image_key, portrait.thumbnail_key])
+
+    def image_bytes(self, portrait_id: str, *, thumbnail: bool = False) -> bytes:
+        portrait = self.get(portrait_id)
+        return self.ctx.store.read(portrait.thumbnail_key if thumbnail else portrait.image_key)
+
+    def image(self, portrait_id: str, *, thumbnail: bool = False) -> Image.Image:
+        """The portrait as a PIL image (it displays itself in a notebook)."""
+        return open_image(self.image_bytes(portrait_id, thumbnail=thumbnail))
+
+    def download(self, portrait_id: str) -> tuple[bytes, str]:
+        """The full image and a filename like `mia-3f2a1b0c.png`."""
+        portrait = self.get(portrait_id)
+        name = self.ctx.db.scalar("SELECT name FROM characters WHERE id = ?", [portrait.character_id]) or "portrait"
+        slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "portrait"
+        return self.ctx.store.read(portrait.image_key), f"{slug}-{portrait.id[:8]}.png"
+
+    def recall(self, portrait_id: str) -> GenerationOptions:
+        """The portrait's recipe as new generation options (the character is not changed)."""
+        recipe = self.get(portrait_id).recipe
+        reference = {}
+        if recipe.get("reference_key"):
+            owned_upload = self.ctx.db.fetchone("SELECT 1 FROM uploads WHERE key = ? AND owner = ?", [recipe["reference_key"], self.actor.id])
+            if owned_upload:
+                reference = {"reference": "upload", "reference_key": recipe["reference_key"]}
+        return GenerationOptions(
+            prompt=recipe.get("prompt", ""), presets=Presets(**recipe.get("presets", {})), model_id=recipe.get("model_id"),
+            seed=recipe.get("seed"), width=recipe.get("width", 1024), height=recipe.get("height", 1024), **reference)
+
+    def regenerate(self, portrait_id: str, *, prompt: str | None = None, new_seed: bool = False) -> list[Job]:
+        """Generate again with the same recipe, optionally an edited prompt and a new seed."""
+        portrait = self._owned(portrait_id)
+        options = self.recall(portrait_id)
+        changes: dict[str, Any] = {}
+        if prompt is not None:
+            changes["prompt"] = prompt
+        if new_seed:
+            changes["seed"] = None
+        if options.model_id:
+            try:
+                self.ctx.catalog.route(options.model_id, needs_i2i=options.reference != "none")
+            except StudioError:
+                changes["model_id"] = None  # the model went away: route afresh
+        return self.generate(portrait.character_id, options.model_copy(update=changes))
+
+
+class Uploads:
+    """Reference images uploaded by a user."""
+
+    def __init__(self, ctx: Context, actor: Actor):
+        self.ctx = ctx
+        self.actor = actor
+
+    def add(self, data: bytes) -> str:
+        """Validate and store an upload; returns its key for `reference_key`."""
+        return store_upload(self.ctx, self.actor.id, data)[0]
+
+
+__all__ = ["Generator", "Portraits", "Uploads", "row_to_character", "reference_key"]

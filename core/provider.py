@@ -1,0 +1,372 @@
+"""The provider base class: what a provider declares and the plumbing every provider shares.
+
+A provider subclass declares its id, display name, key variables, base URL and default
+models, and implements either `generate` (one-shot) or `submit`/`poll`/`result`/`cancel`
+(resumable). HTTP, error classification, Retry-After, image download and secret scrubbing
+live here so no provider repeats them.
+"""
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import email.utils
+import hashlib
+import io
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
+
+import httpx
+from PIL import Image
+
+from core.errors import ProviderError
+from core.models import Capabilities, ModelSpec
+
+PollState = Literal["queued", "running", "completed", "failed", "canceled"]
+RETRYABLE_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
+MAX_DOWNLOAD_BYTES = 50 * 1024 * 1024
+IMAGE_FORMATS = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}
+
+
+@dataclass
+class ReferenceImage:
+    """A reference image handed to a provider: the bytes, and a URL when the store can sign one."""
+
+    data: bytes
+    content_type: str
+    sha256: str
+    url: str | None = None
+
+    def data_uri(self) -> str:
+        return f"data:{self.content_type};base64,{base64.b64encode(self.data).decode()}"
+
+
+@dataclass
+class GenerationRequest:
+    """One image to generate, as the engine hands it to a provider."""
+
+    job_id: str
+    model_key: str
+    prompt: str
+    width: int = 1024
+    height: int = 1024
+    seed: int = 0
+    references: list[ReferenceImage] = field(default_factory=list)
+    capabilities: Capabilities = field(default_factory=Capabilities)
+    input_defaults: dict[str, Any] = field(default_factory=dict)
+    safety_checker: bool = True
+    content_rating: str = "sfw"
+
+    @property
+    def mode(self) -> str:
+        return "i2i" if self.references else "txt2img"
+
+
+@dataclass
+class Submission:
+    """What `submit` returns: the provider's request id and the exact inputs sent."""
+
+    request_id: str
+    inputs: dict[str, Any]
+
+
+@dataclass
+class Progress:
+    """What `poll` returns. `percent` only when the provider reports real progress."""
+
+    state: PollState
+    queue_position: int | None = None
+    percent: float | None = None
+    message: str | None = None
+    error: str | None = None
+
+
+@dataclass
+class GeneratedImage:
+    data: bytes
+    content_type: str
+    width: int
+    height: int
+
+
+@dataclass
+class GenerationResult:
+    images: list[GeneratedImage]
+    inputs: dict[str, Any] = field(default_factory=dict)
+    seed: int | None = None
+    provider_ms: float | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Health:
+    state: Literal["ok", "rejected", "unreachable", "not_configured", "unknown"]
+    message: str
+
+
+class Provider:
+    """Base class of every image provider. Subclass it and register it through the hook."""
+
+    id: ClassVar[str]
+    display_name: ClassVar[str]
+    key_env: ClassVar[tuple[str, ...]] = ()
+    base_url_env: ClassVar[str | None] = None
+    default_base_url: ClassVar[str | None] = None
+    resumable: ClassVar[bool] = False
+    preview: ClassVar[bool] = False
+    default_concurrency: ClassVar[int] = 4
+    poll_interval: ClassVar[float] = 1.0
+    timeout: ClassVar[float] = 60.0
+    max_inline_reference_bytes: ClassVar[int] = 256 * 1024
+
+    def __init__(self, secrets: Mapping[str, str] | None = None):
+        self._secrets = dict(secrets or {})
+        self._clients: dict[int, httpx.AsyncClient] = {}
+
+    # -- declaration -----------------------------------------------------------------
+    def default_models(self) -> list[ModelSpec]:
+        """The models this provider seeds into the catalog."""
+        return []
+
+    def secret(self, name: str) -> str | None:
+        return self._secrets.get(name) or None
+
+    def api_key(self) -> str | None:
+        """The key from the first of `key_env` that is set."""
+        for name in self.key_env:
+            if self.secret(name):
+                return self.secret(name)
+        return None
+
+    def is_configured(self) -> bool:
+        return not self.key_env or self.api_key() is not None
+
+    @property
+    def base_url(self) -> str | None:
+        override = self.secret(self.base_url_env) if self.base_url_env else None
+        return (override or self.default_base_url or "").rstrip("/") or None
+
+    def auth_headers(self) -> dict[str, str]:
+        key = self.api_key()
+        return {"Authorization": f"Bearer {key}"} if key else {}
+
+    # -- the work (override one style) -------------------------------------------------
+    async def generate(self, request: GenerationRequest) -> GenerationResult:
+        """One-shot providers: generate and return the image(s)."""
+        raise NotImplementedError
+
+    async def submit(self, request: GenerationRequest) -> Submission:
+        """Resumable providers: start the work, return the provider's request id."""
+        raise NotImplementedError
+
+    async def poll(self, request_id: str, request: GenerationRequest) -> Progress:
+        raise NotImplementedError
+
+    async def result(self, request_id: str, request: GenerationRequest) -> GenerationResult:
+        raise NotImplementedError
+
+    async def cancel(self, request_id: str) -> None:
+        """Ask the provider to stop; providers without a cancel API leave this as is."""
+
+    async def health(self) -> Health:
+        """A cheap call telling whether the key is accepted."""
+        if not self.is_configured():
+            return Health("not_configured", f"Set {' or '.join(self.key_env)} to use {self.display_name}.")
+        return Health("unknown", "This provider has no health check.")
+
+    async def aclose(self) -> None:
+        clients, self._clients = self._clients, {}
+        for client in clients.values():
+            await client.aclose()
+
+    # -- shared plumbing -----------------------------------------------------------------
+    def secret_values(self) -> list[str]:
+        names = set(self.key_env) | {n for n in self._secrets if n.endswith(("_KEY", "_TOKEN", "_SECRET"))}
+        return [v for n in names if (v := self.secret(n)) and len(v) >= 4]
+
+    def scrub(self, text: str) -> str:
+        """Remove every configured secret from a message."""
+        for value in sorted(self.secret_values(), key=len, reverse=True):
+            text = text.replace(value, "***")
+        return text
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        """One client per provider and event loop, with timeouts."""
+        loop_id = id(asyncio.get_running_loop())
+        client = self._clients.get(loop_id)
+        if client is None:
+            client = httpx.AsyncClient(
+                timeout=httpx.Timeout(self.timeout, connect=10.0),
+                follow_redirects=True,
+                headers={"User-Agent": "character-studio"},
+            )
+            self._clients[loop_id] = client
+        return client
+
+    async def request(self, method: str, url: str, *, retry_safe: bool = True, **kwargs) -> httpx.Response:
+        """Send a request; turn transport failures and error statuses into ProviderError.
+
+        `retry_safe=False` marks a call that must not be repeated blindly once it may have
+        reached the server (a create without idempotency): its transport errors after the
+        request was sent are permanent, so the engine looks the job up instead of resending.
+        """
+        if not url.startswith(("http://", "https://")):
+            url = f"{self.base_url}/{url.lstrip('/')}"
+        headers = {**self.auth_headers(), **kwargs.pop("headers", {})}
+        try:
+            response = await self.client.request(method, url, headers=headers, **kwargs)
+        except httpx.ConnectError as exc:
+            raise ProviderError(self.scrub(f"{self.display_name} is unreachable: {exc}"), retryable=True, kind="unreachable") from None
+        except httpx.TimeoutException as exc:
+            sent = not isinstance(exc, httpx.ConnectTimeout)
+            raise ProviderError(
+                self.scrub(f"{self.display_name} timed out ({type(exc).__name__})"),
+                retryable=retry_safe or not sent, kind="timeout",
+            ) from None
+        except httpx.TransportError as exc:
+            raise ProviderError(self.scrub(f"{self.display_name} connection failed: {exc}"), retryable=retry_safe, kind="connection") from None
+        if response.status_code >= 400:
+            raise self.classify(response)
+        return response
+
+    def classify(self, response: httpx.Response) -> ProviderError:
+        """Turn an error response into a retryable or permanent ProviderError."""
+        status = response.status_code
+        message = self.error_message(response)
+        retryable = status in RETRYABLE_STATUS
+        kind = {401: "auth", 403: "auth", 404: "not_found", 422: "validation", 400: "validation", 429: "rate_limited"}.get(status)
+        if status >= 500:
+            kind = "server"
+        return ProviderError(
+            self.scrub(f"{self.display_name} error {status}: {message}"),
+            retryable=retryable, status=status, retry_after=self.retry_after(response), kind=kind,
+        )
+
+    def error_message(self, response: httpx.Response) -> str:
+        """The provider's own message from an error body (JSON `detail`/`error`/`message`, or text)."""
+        try:
+            body = response.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return response.text.strip()[:500] or response.reason_phrase
+        return _message_from(body) or response.reason_phrase
+
+    @staticmethod
+    def retry_after(response: httpx.Response) -> float | None:
+        """Seconds to wait from `retry-after-ms`, `Retry-After` (seconds or a date) or `ratelimit-reset`."""
+        h = response.headers
+        if ms := h.get("retry-after-ms"):
+            try:
+                return max(0.0, float(ms) / 1000)
+            except ValueError:
+                pass
+        for name in ("retry-after", "ratelimit-reset"):
+            value = h.get(name)
+            if not value:
+                continue
+            try:
+                return max(0.0, float(value))
+            except ValueError:
+                parsed = email.utils.parsedate_to_datetime(value) if name == "retry-after" else None
+                if parsed is not None:
+                    return max(0.0, parsed.timestamp() - time.time())
+        return None
+
+    async def download(self, source: str, *, max_bytes: int = MAX_DOWNLOAD_BYTES) -> GeneratedImage:
+        """Fetch a result image from a URL, a data URI or bare base64, and check it is an image."""
+        if source.startswith("data:"):
+            try:
+                header, payload = source.split(",", 1)
+            except ValueError:
+                raise ProviderError("malformed data URI in the result", retryable=False) from None
+            data = _b64(payload) if ";base64" in header else payload.encode()
+        elif source.startswith(("http://", "https://")):
+            chunks: list[bytes] = []
+            size = 0
+            try:
+                async with self.client.stream("GET", source) as response:
+                    if response.status_code >= 400:
+                        await response.aread()
+                        raise self.classify(response)
+                    async for chunk in response.aiter_bytes():
+                        size += len(chunk)
+                        if size > max_bytes:
+                            raise ProviderError(f"result image is larger than {max_bytes // (1024 * 1024)} MB", retryable=False)
+                        chunks.append(chunk)
+            except httpx.TransportError as exc:
+                raise ProviderError(self.scrub(f"downloading the result failed: {exc}"), retryable=True) from None
+            data = b"".join(chunks)
+        else:
+            data = _b64(source)
+        if len(data) > max_bytes:
+            raise ProviderError(f"result image is larger than {max_bytes // (1024 * 1024)} MB", retryable=False)
+        return image_from_bytes(data)
+
+    async def reference_value(self, ref: ReferenceImage) -> str:
+        """A reference as the provider takes it: signed URL, else a small data URI, else an upload."""
+        if ref.url:
+            return ref.url
+        if len(ref.data) <= self.max_inline_reference_bytes:
+            return ref.data_uri()
+        return await self.upload_reference(ref)
+
+    async def upload_reference(self, ref: ReferenceImage) -> str:
+        """Providers with an upload API override this; the default inlines the image anyway."""
+        return ref.data_uri()
+
+    async def place_references(self, payload: dict[str, Any], request: GenerationRequest) -> dict[str, Any]:
+        """Put the request's references into the field the model's mapping names."""
+        mapping = request.capabilities.reference
+        if not request.references:
+            return payload
+        if mapping is None:
+            raise ProviderError(f"model {request.model_key} does not take a reference image", retryable=False, kind="validation")
+        values = [await self.reference_value(r) for r in request.references[: mapping.limit]]
+        payload[mapping.field] = values if mapping.form == "list" else values[0]
+        return payload
+
+
+def _b64(payload: str) -> bytes:
+    try:
+        return base64.b64decode(payload.strip(), validate=False)
+    except (binascii.Error, ValueError):
+        raise ProviderError("the result is not valid base64 image data", retryable=False) from None
+
+
+def image_from_bytes(data: bytes) -> GeneratedImage:
+    """Check bytes are a PNG/JPEG/WebP image and describe them."""
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            fmt = img.format
+            width, height = img.size
+            img.verify()
+    except Exception:  # noqa: BLE001 - Pillow raises many types for bad data
+        raise ProviderError("the provider's result is not a readable image", retryable=False) from None
+    if fmt not in IMAGE_FORMATS:
+        raise ProviderError(f"the provider returned an unsupported image format ({fmt})", retryable=False)
+    return GeneratedImage(data=data, content_type=IMAGE_FORMATS[fmt], width=width, height=height)
+
+
+def _message_from(body: Any) -> str | None:
+    if isinstance(body, str):
+        return body
+    if isinstance(body, list):
+        parts = [_message_from(x) for x in body]
+        return "; ".join(p for p in parts if p) or None
+    if isinstance(body, dict):
+        if "msg" in body:
+            loc = ".".join(str(x) for x in body.get("loc", []) if x != "body")
+            return f"{loc}: {body['msg']}" if loc else str(body["msg"])
+        for key in ("error", "detail", "message", "title"):
+            if key in body and body[key]:
+                found = _message_from(body[key])
+                if found:
+                    return found
+    return None
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()

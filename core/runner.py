@@ -1,0 +1,372 @@
+"""The job runner: an asyncio loop in one background thread that claims and runs due jobs.
+
+It never touches Streamlit. Per-provider concurrency limits come from the catalog; retryable
+provider errors back off (honouring Retry-After); result bytes are spooled to local disk
+before the job enters `storing`, so a storage outage or a crash never loses a paid-for image.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import threading
+import time
+import traceback
+from datetime import timedelta
+from pathlib import Path
+
+from core.context import Context, new_id
+from core.db import dumps, utcnow
+from core.errors import ProviderError, StorageError
+from core.images import thumbnail, to_png
+from core.jobs import JobStore
+from core.models import Capabilities, Job
+from core.provider import GeneratedImage, GenerationRequest, GenerationResult, Provider, ReferenceImage
+from core.storage import portrait_key, scene_key, thumbnail_key
+
+log = logging.getLogger(__name__)
+
+STORE_RETRY_CAP = 60.0
+
+
+class Runner:
+    """Owns the event loop thread; `wake()` after creating work, `cancel()` to stop a job."""
+
+    def __init__(self, ctx: Context, jobs: JobStore, *, retry_base: float = 2.0, retry_cap: float = 120.0):
+        self.ctx = ctx
+        self.jobs = jobs
+        self.retry_base = retry_base
+        self.retry_cap = retry_cap
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._wake: asyncio.Event | None = None
+        self._stopping = False
+        self._tasks: dict[str, tuple[str, asyncio.Task]] = {}
+        self._changed = threading.Condition()
+        self._ready = threading.Event()
+        self.recovered: dict[str, int] = {}
+
+    # -- lifecycle (caller's thread) ---------------------------------------------------
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        self.recovered = self.jobs.recover()
+        self._thread = threading.Thread(target=self._run_loop, name="studio-runner", daemon=True)
+        self._thread.start()
+        self._ready.wait(10)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop claiming; in-flight jobs stay in the database and resume on the next start."""
+        if self._thread is None or self.loop is None:
+            return
+        self._stopping = True
+        self.loop.call_soon_threadsafe(self._shutdown)
+        self._thread.join(timeout)
+        self._thread = None
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def wake(self) -> None:
+        if self.loop is not None and self._wake is not None:
+            self.loop.call_soon_threadsafe(self._wake.set)
+
+    def cancel(self, job_id: str, provider_id: str, request_id: str | None) -> None:
+        """Stop a running job's task and ask the provider to cancel (the row is already canceled)."""
+        if self.loop is None:
+            return
+        self.loop.call_soon_threadsafe(self._cancel_in_loop, job_id, provider_id, request_id)
+
+    def wait_for_change(self, timeout: float) -> None:
+        """Block until some job changed state, or `timeout` seconds."""
+        with self._changed:
+            self._changed.wait(timeout)
+
+    def _notify(self) -> None:
+        with self._changed:
+            self._changed.notify_all()
+
+    # -- the loop ----------------------------------------------------------------------
+    def _run_loop(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(self.loop)
+        self._wake = asyncio.Event()
+        self._ready.set()
+        try:
+            self.loop.run_until_complete(self._main())
+        finally:
+            for provider in self.ctx.catalog.instances.values():
+                try:
+                    self.loop.run_until_complete(provider.aclose())
+                except Exception:  # noqa: BLE001
+                    pass
+            self.loop.close()
+
+    def _shutdown(self) -> None:
+        for _, task in self._tasks.values():
+            task.cancel()
+        self._wake.set()
+
+    async def _main(self) -> None:
+        while not self._stopping:
+            self._wake.clear()
+            try:
+                self._claim()
+            except Exception:  # noqa: BLE001 - a bad row must not kill the runner
+                log.exception("claiming jobs failed")
+            timeout = 5.0
+            next_at = await asyncio.to_thread(self.jobs.next_due_at)
+            if next_at is not None:
+                timeout = min(timeout, max(0.0, (next_at - utcnow()).total_seconds()))
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=timeout)
+            except TimeoutError:
+                pass
+        if self._tasks:
+            await asyncio.gather(*(t for _, t in self._tasks.values()), return_exceptions=True)
+
+    def _claim(self) -> None:
+        limits = self.ctx.catalog.concurrency_limits()
+        busy: dict[str, int] = {}
+        for provider_id, _ in self._tasks.values():
+            busy[provider_id] = busy.get(provider_id, 0) + 1
+        for job in self.jobs.due(utcnow(), exclude=set(self._tasks)):
+            if job.status == "queued":
+                if busy.get(job.provider_id, 0) >= limits.get(job.provider_id, 1):
+                    continue
+                if not self.jobs.mark_running(job.id):
+                    continue
+                busy[job.provider_id] = busy.get(job.provider_id, 0) + 1
+            task = asyncio.get_running_loop().create_task(self._execute(job), name=f"job-{job.id}")
+            self._tasks[job.id] = (job.provider_id if job.status == "queued" else "_storage", task)
+            task.add_done_callback(lambda _t, jid=job.id: self._done(jid))
+
+    def _done(self, job_id: str) -> None:
+        self._tasks.pop(job_id, None)
+        self._notify()
+        if self._wake is not None:
+            self._wake.set()
+
+    def _cancel_in_loop(self, job_id: str, provider_id: str, request_id: str | None) -> None:
+        entry = self._tasks.get(job_id)
+        if entry is not None:
+            entry[1].cancel()
+        if request_id:
+            self.loop.create_task(self._provider_cancel(provider_id, request_id))
+        self._notify()
+
+    async def _provider_cancel(self, provider_id: str, request_id: str) -> None:
+        try:
+            provider = self.ctx.catalog.provider(provider_id)
+            if provider.resumable:
+                await provider.cancel(request_id)
+        except Exception as exc:  # noqa: BLE001 - cancel is best effort
+            log.warning("provider cancel failed for %s: %s", provider_id, exc)
+
+    # -- one job -------------------------------------------------------------------------
+    async def _execute(self, job: Job) -> None:
+        started = time.perf_counter()
+        provider_wall = 0.0
+        try:
+            provider = self.ctx.catalog.provider(job.provider_id)
+            if job.status == "storing":
+                await self._store_from_spool(job)
+                return
+            request = await asyncio.to_thread(self._build_request, job)
+            t0 = time.perf_counter()
+            result = await self._call_provider(provider, job, request)
+            provider_wall = time.perf_counter() - t0
+            if not result.images:
+                raise ProviderError(f"{provider.display_name} returned no image", retryable=False)
+            image = result.images[0]
+            spool = self._spool_path(job.id)
+            await asyncio.to_thread(_write_atomic, spool, image.data)
+            provider_ms = result.provider_ms if result.provider_ms is not None else provider_wall * 1000
+            recipe_extra = {"inputs": result.inputs or job.request.get("inputs", {}),
+                            "seed": result.seed if result.seed is not None else request.seed,
+                            "provider_metadata": result.metadata}
+            request_data = {**job.request, **recipe_extra}
+            if not self.jobs.set(job.id, status="storing", stage="storing", percent=None, request=request_data,
+                                 provider_ms=provider_ms):
+                spool.unlink(missing_ok=True)  # canceled or deleted meanwhile
+                return
+            self._notify()
+            stored_job = job.model_copy(update={"request": request_data, "provider_ms": provider_ms})
+            await self._store(stored_job, image.data, started_wall=started, provider_wall=provider_wall)
+        except asyncio.CancelledError:
+            if not self._stopping:
+                log.info("job %s canceled", job.id)
+            raise
+        except ProviderError as exc:
+            await asyncio.to_thread(self._provider_failed, job, exc)
+        except Exception as exc:  # noqa: BLE001 - a bug fails the job, not the runner
+            log.error("job %s crashed: %s", job.id, traceback.format_exc())
+            self.jobs.set(job.id, status="failed", stage="failed", finished_at=utcnow(),
+                          last_error=f"Internal error: {type(exc).__name__}: {exc}")
+
+    async def _call_provider(self, provider: Provider, job: Job, request: GenerationRequest) -> GenerationResult:
+        if not provider.resumable:
+            self.jobs.set(job.id, stage="generating")
+            self._notify()
+            return await provider.generate(request)
+        request_id = job.provider_request_id
+        if not request_id:
+            self.jobs.set(job.id, stage="submitting")
+            submission = await provider.submit(request)
+            request_id = submission.request_id
+            # Stored before polling starts: a restart resumes instead of paying twice.
+            if not self.jobs.set(job.id, provider_request_id=request_id, stage="submitted",
+                                 request={**job.request, "inputs": submission.inputs}):
+                await self._provider_cancel(provider.id, request_id)
+                raise asyncio.CancelledError
+            job.request["inputs"] = submission.inputs
+        while True:
+            progress = await provider.poll(request_id, request)
+            if progress.state == "completed":
+                break
+            if progress.state == "failed":
+                raise ProviderError(provider.scrub(progress.error or f"{provider.display_name} reported a failure"), retryable=False)
+            if progress.state == "canceled":
+                raise ProviderError(f"{provider.display_name} canceled the job", retryable=False)
+            stage = "in provider queue" if progress.state == "queued" else "generating"
+            self.jobs.set(job.id, stage=stage, queue_position=progress.queue_position, percent=progress.percent)
+            self._notify()
+            await asyncio.sleep(provider.poll_interval)
+        self.jobs.set(job.id, stage="downloading", percent=None, queue_position=None)
+        return await provider.result(request_id, request)
+
+    def _build_request(self, job: Job) -> GenerationRequest:
+        r = job.request
+        model = self.ctx.catalog.get_model(job.model_id)
+        refs = []
+        if r.get("reference_key"):
+            data = self.ctx.store.read(r["reference_key"])
+            content_type = "image/webp" if r["reference_key"].endswith(".webp") else "image/png"
+            refs.append(ReferenceImage(data=data, content_type=content_type, sha256=r.get("reference_hash") or "",
+                                       url=self.ctx.store.signed_url(r["reference_key"])))
+        return GenerationRequest(
+            job_id=job.id, model_key=job.model_key, prompt=r["final_prompt"], width=r.get("width", 1024),
+            height=r.get("height", 1024), seed=r.get("seed", 0), references=refs,
+            capabilities=model.capabilities if model else Capabilities(),
+            input_defaults=model.input_defaults if model else {},
+            safety_checker=r.get("content_rating", "sfw") == "sfw", content_rating=r.get("content_rating", "sfw"))
+
+    def _provider_failed(self, job: Job, exc: ProviderError) -> None:
+        current = self.jobs.get(job.id) if self.jobs.status(job.id) else None
+        if current is None or current.status != "running":
+            return
+        if exc.retryable and current.attempts < current.max_attempts:
+            delay = self.backoff(current.attempts, exc.retry_after)
+            self.jobs.set(job.id, status="queued", stage="retrying", last_error=exc.message,
+                          next_attempt_at=utcnow() + timedelta(seconds=delay))
+        else:
+            self.jobs.set(job.id, status="failed", stage="failed", last_error=exc.message, finished_at=utcnow())
+        self._notify()
+
+    def backoff(self, attempt: int, retry_after: float | None = None) -> float:
+        """Exponential backoff with jitter; a provider's Retry-After wins when it asks for longer."""
+        delay = min(self.retry_cap, self.retry_base * 2 ** max(0, attempt - 1)) * random.uniform(0.5, 1.0)
+        if retry_after is not None:
+            delay = max(delay, min(retry_after, self.retry_cap * 5))
+        return delay
+
+    # -- storing -------------------------------------------------------------------------
+    def _spool_path(self, job_id: str) -> Path:
+        return self.ctx.settings.spool_dir / f"{job_id}.img"
+
+    async def _store_from_spool(self, job: Job) -> None:
+        spool = self._spool_path(job.id)
+        if not spool.exists():
+            self.jobs.set(job.id, only_if=("storing",), status="failed", stage="failed", finished_at=utcnow(),
+                          last_error="The generated image was lost before it could be stored (spool file missing).")
+            return
+        await self._store(job, spool.read_bytes(), started_wall=None, provider_wall=0.0)
+
+    async def _store(self, job: Job, data: bytes, *, started_wall: float | None, provider_wall: float) -> None:
+        try:
+            await asyncio.to_thread(self._write_result, job, data, started_wall, provider_wall)
+        except StorageError as exc:
+            attempt = (job.request.get("store_attempts") or 0) + 1
+            delay = min(STORE_RETRY_CAP, self.retry_base * 2 ** min(attempt, 10)) * random.uniform(0.5, 1.0)
+            self.jobs.set(job.id, only_if=("storing",), stage="storing (waiting for storage)", last_error=exc.message,
+                          next_attempt_at=utcnow() + timedelta(seconds=delay),
+                          request={**job.request, "store_attempts": attempt})
+            log.warning("storing job %s failed (attempt %d), retrying in %.1fs: %s", job.id, attempt, delay, exc)
+
+    def _write_result(self, job: Job, data: bytes, started_wall: float | None, provider_wall: float) -> None:
+        """Write image and thumbnail, then the result row and the job's completion in one transaction."""
+        png, width, height = to_png(data)
+        keyfn = portrait_key if job.kind == "portrait" else scene_key
+        key = keyfn(job.owner, job.character_id, job.id)
+        thumb_key = thumbnail_key(key)
+        self.ctx.store.write(key, png)
+        self.ctx.store.write(thumb_key, thumbnail(png))
+        r = job.request
+        recipe = {
+            "provider": job.provider_id, "model_id": job.model_id, "model_key": job.model_key,
+            "model_name": r.get("model_name"), "mode": r.get("mode"), "prompt": r.get("prompt", ""),
+            "final_prompt": r.get("final_prompt"), "presets": r.get("presets", {}), "inputs": r.get("inputs", {}),
+            "seed": r.get("seed"), "width": width, "height": height, "reference_key": r.get("reference_key"),
+            "reference_hash": r.get("reference_hash"), "provider_ms": job.provider_ms,
+            "provider_request_id": job.provider_request_id, "job_id": job.id, "batch_id": job.batch_id,
+            "content_rating": r.get("content_rating"),
+        }
+        now = utcnow()
+        overhead_ms = None
+        if started_wall is not None:
+            overhead_ms = max(0.0, (time.perf_counter() - started_wall - provider_wall) * 1000)
+        recipe["overhead_ms"] = overhead_ms
+        discard = False
+        with self.ctx.db.transaction() as cur:
+            status = cur.execute("SELECT status FROM jobs WHERE id = ?", [job.id]).fetchone()
+            character = cur.execute("SELECT primary_portrait_id FROM characters WHERE id = ?", [job.character_id]).fetchone()
+            if status is None or status[0] != "storing" or character is None:
+                discard = True
+            elif job.kind == "portrait":
+                existing = cur.execute("SELECT id FROM character_portraits WHERE job_id = ?", [job.id]).fetchone()
+                result_id = existing[0] if existing else new_id()
+                if not existing:
+                    cur.execute("INSERT INTO character_portraits VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)",
+                                [result_id, job.character_id, job.owner, key, thumb_key, r.get("prompt", ""),
+                                 dumps(recipe), job.id, width, height, now])
+                if character[0] is None:
+                    cur.execute("UPDATE characters SET primary_portrait_id = ? WHERE id = ?", [result_id, job.character_id])
+            else:
+                scene = cur.execute("SELECT id FROM character_scenes WHERE id = ?", [job.scene_id]).fetchone()
+                if scene is None:
+                    discard = True
+                else:
+                    existing = cur.execute("SELECT id FROM scene_images WHERE job_id = ?", [job.id]).fetchone()
+                    result_id = existing[0] if existing else new_id()
+                    if not existing:
+                        cur.execute("INSERT INTO scene_images VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                                    [result_id, job.scene_id, job.character_id, job.owner, key, thumb_key,
+                                     r.get("final_prompt", ""), dumps(recipe), job.id, width, height, now])
+                    cur.execute("UPDATE character_scenes SET image_id = ?, updated_at = ? WHERE id = ?",
+                                [result_id, now, job.scene_id])
+            if not discard:
+                cur.execute("UPDATE jobs SET status = 'completed', stage = 'completed', percent = 100, result_id = ?, "
+                            "finished_at = ?, overhead_ms = ?, last_error = NULL WHERE id = ?",
+                            [result_id, now, overhead_ms, job.id])
+        if discard:
+            for k in (key, thumb_key):
+                try:
+                    self.ctx.store.delete(k)
+                except StorageError:
+                    pass
+        self._spool_path(job.id).unlink(missing_ok=True)
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+__all__ = ["Runner", "GeneratedImage"]

@@ -1,0 +1,74 @@
+"""Scenes of a character: create, update, list by priority, delete (with their images)."""
+from __future__ import annotations
+
+from typing import Any
+
+from core.characters import Characters, delete_files
+from core.context import Actor, Context, new_id, not_found
+from core.db import dumps, loads, utcnow
+from core.models import Scene, SceneCreate, SceneUpdate, parse
+
+_SELECT = """SELECT s.*, i.image_key, i.thumbnail_key, i.job_id, i.recipe
+             FROM character_scenes s LEFT JOIN scene_images i ON i.id = s.image_id"""
+
+
+def _row_to_scene(row: dict[str, Any]) -> Scene:
+    return Scene.model_validate({**row, "starters": loads(row["starters"], []), "recipe": loads(row["recipe"], {})})
+
+
+class Scenes:
+    def __init__(self, ctx: Context, actor: Actor):
+        self.ctx = ctx
+        self.actor = actor
+        self._characters = Characters(ctx, actor)
+
+    def create(self, character_id: str, data: SceneCreate | dict[str, Any]) -> Scene:
+        scene = parse(SceneCreate, data)
+        self._characters.owned(character_id)
+        now = utcnow()
+        scene_id = new_id()
+        self.ctx.db.execute(
+            "INSERT INTO character_scenes (id, character_id, owner, name, description, prompt, type, starters, "
+            "system_prompt, priority, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [scene_id, character_id, self.actor.id, scene.name, scene.description, scene.prompt, scene.type,
+             dumps(scene.starters), scene.system_prompt, scene.priority, now, now],
+        )
+        return self.get(scene_id)
+
+    def get(self, scene_id: str) -> Scene:
+        row = self.ctx.db.fetchone(f"{_SELECT} WHERE s.id = ?", [scene_id])
+        if row is None:
+            raise not_found("scene", scene_id)
+        self._characters.get(row["character_id"])  # visibility follows the character
+        return _row_to_scene(row)
+
+    def list(self, character_id: str) -> list[Scene]:
+        """Scenes of a character, highest priority first."""
+        self._characters.get(character_id)
+        rows = self.ctx.db.fetchall(f"{_SELECT} WHERE s.character_id = ? ORDER BY s.priority DESC, s.created_at", [character_id])
+        return [_row_to_scene(r) for r in rows]
+
+    def update(self, scene_id: str, changes: SceneUpdate | dict[str, Any]) -> Scene:
+        given = parse(SceneUpdate, changes).model_dump(exclude_unset=True)
+        scene = self.get(scene_id)
+        self.actor.require_owner(scene.owner, "scene")
+        if "name" in given and not given["name"]:
+            given.pop("name")
+        if not given:
+            return scene
+        if "starters" in given:
+            given["starters"] = dumps(given["starters"] or [])
+        given["updated_at"] = utcnow()
+        sets = ", ".join(f"{k} = ?" for k in given)
+        self.ctx.db.execute(f"UPDATE character_scenes SET {sets} WHERE id = ?", [*given.values(), scene_id])
+        return self.get(scene_id)
+
+    def delete(self, scene_id: str) -> None:
+        scene = self.get(scene_id)
+        self.actor.require_owner(scene.owner, "scene")
+        rows = self.ctx.db.fetchall("SELECT image_key, thumbnail_key FROM scene_images WHERE scene_id = ?", [scene_id])
+        with self.ctx.db.transaction() as cur:
+            cur.execute("DELETE FROM scene_images WHERE scene_id = ?", [scene_id])
+            cur.execute("DELETE FROM jobs WHERE scene_id = ? AND status IN ('completed', 'failed', 'canceled')", [scene_id])
+            cur.execute("DELETE FROM character_scenes WHERE id = ?", [scene_id])
+        delete_files(self.ctx, [k for r in rows for k in (r["image_key"], r["thumbnail_key"])])

@@ -1,0 +1,189 @@
+"""The Studio facade: the one object pages, the CLI and notebooks use."""
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from core.catalog import Catalog
+from core.characters import Characters
+from core.config import Settings
+from core.context import Actor, Context
+from core.db import Database, utcnow
+from core.errors import InvalidInput
+from core.jobs import Jobs, JobStore
+from core.models import CatalogModel, Character, ModelSpec, ModelUpdate, ProviderInfo, ProviderUpdate
+from core.plugins import collect_providers, make_plugin_manager
+from core.portraits import Generator, Portraits, Uploads
+from core.presets import PresetCatalog
+from core.provider import Health
+from core.runner import Runner
+from core.scenes import Scenes
+from core.stats import generation_stats
+from core.storage import ImageStore
+from core.templates import Templates, seed_templates
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Engine:
+    """Everything one open home owns; shared by every user's view of the Studio."""
+
+    ctx: Context
+    jobs: JobStore
+    runner: Runner
+    plugin_manager: Any
+
+
+class Models:
+    """The catalog as a user sees it; changes need an admin."""
+
+    def __init__(self, studio: "Studio"):
+        self._studio = studio
+        self._catalog = studio.ctx.catalog
+        self._actor = studio.actor
+
+    def list(self, *, modality: str | None = "image", active_only: bool = False, usable_only: bool = False) -> list[CatalogModel]:
+        return self._catalog.models(modality=modality, active_only=active_only, usable_only=usable_only)
+
+    def get(self, model_id: str) -> CatalogModel:
+        return self._catalog.get_model(model_id)
+
+    def providers(self) -> list[ProviderInfo]:
+        return self._catalog.providers()
+
+    def add(self, provider_id: str, spec: ModelSpec | dict[str, Any]) -> CatalogModel:
+        return self._catalog.add_model(self._actor, provider_id, spec)
+
+    def update(self, model_id: str, changes: ModelUpdate | dict[str, Any]) -> CatalogModel:
+        return self._catalog.update_model(self._actor, model_id, changes)
+
+    def set_active(self, model_id: str, active: bool) -> CatalogModel:
+        return self.update(model_id, {"is_active": active})
+
+    def update_provider(self, provider_id: str, changes: ProviderUpdate | dict[str, Any]) -> ProviderInfo:
+        info = self._catalog.update_provider(self._actor, provider_id, changes)
+        self._studio.engine.runner.wake()
+        return info
+
+    def route(self, model_id: str | None = None, *, needs_i2i: bool = False) -> CatalogModel:
+        return self._catalog.route(model_id, needs_i2i=needs_i2i)
+
+    def i2i_count(self) -> int:
+        return self._catalog.i2i_count()
+
+    def only_preview(self) -> bool:
+        """True when the offline preview provider is the only configured one."""
+        return all(p.preview for p in self.providers() if p.configured)
+
+    def health(self, provider_id: str, timeout: float = 15.0) -> Health:
+        """Ask a provider whether its key is accepted (runs on the runner's loop)."""
+        provider = self._catalog.provider(provider_id)
+        runner = self._studio.engine.runner
+        coro = provider.health()
+        if runner.loop is not None and runner.running:
+            return asyncio.run_coroutine_threadsafe(coro, runner.loop).result(timeout)
+        return asyncio.run(coro)
+
+
+class Studio:
+    """Open a studio home and work in it: ``with Studio.open() as studio: ...``."""
+
+    def __init__(self, engine: _Engine, actor: Actor):
+        self.engine = engine
+        self.ctx = engine.ctx
+        self.actor = actor
+        self.characters = Characters(self.ctx, actor)
+        self.scenes = _SceneAPI(self.ctx, actor, engine)
+        self.templates = _TemplateAPI(self)
+        self.jobs = Jobs(self.ctx, actor, engine.jobs, engine.runner)
+        self._generator = Generator(self.ctx, actor, engine.jobs, engine.runner)
+        self.portraits = Portraits(self.ctx, actor, self._generator)
+        self.uploads = Uploads(self.ctx, actor)
+        self.models = Models(self)
+        self.presets = self.ctx.presets
+
+    @classmethod
+    def open(cls, home: str | Path | None = None, *, settings: Settings | None = None, plugins: Iterable[object] = (),
+             start_runner: bool = True, user: str | None = None, retry_base: float = 2.0) -> "Studio":
+        """Open (creating if needed) a studio home; starts the job runner unless told not to."""
+        settings = settings or Settings.from_env(home=home)
+        settings.home.mkdir(parents=True, exist_ok=True)
+        db = Database(settings.db_path)
+        try:
+            store = ImageStore(settings.storage_url)
+            pm = make_plugin_manager(settings.load_plugins, plugins)
+            providers = {pid: cls_(settings.secrets) for pid, cls_ in collect_providers(pm).items()}
+            catalog = Catalog(db, providers)
+            ctx = Context(settings=settings, db=db, store=store, catalog=catalog, presets=PresetCatalog())
+            catalog.seed()
+            seed_templates(ctx)
+            jobs = JobStore(ctx)
+            runner = Runner(ctx, jobs, retry_base=retry_base)
+            engine = _Engine(ctx, jobs, runner, pm)
+            studio = cls(engine, _ensure_user(db, user or settings.local_user, admin=user is None))
+            if start_runner and settings.start_runner:
+                runner.start()
+            return studio
+        except BaseException:
+            db.close()
+            raise
+
+    def as_user(self, user_id: str, *, display_name: str | None = None, email: str | None = None,
+                is_admin: bool = False) -> "Studio":
+        """The same studio acting for another user (the UI's signed-in user)."""
+        return Studio(self.engine, _ensure_user(self.ctx.db, user_id, admin=is_admin, display_name=display_name, email=email))
+
+    def stats(self, *, all_users: bool = False) -> dict[str, Any]:
+        return generation_stats(self.ctx.db, None if (all_users and self.actor.is_admin) else self.actor.id)
+
+    def close(self) -> None:
+        """Stop the runner (in-flight jobs resume on the next open) and close the database."""
+        self.engine.runner.stop()
+        self.ctx.db.close()
+
+    def __enter__(self) -> "Studio":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<Studio home={str(self.ctx.settings.home)!r} user={self.actor.id!r}>"
+
+
+class _SceneAPI(Scenes):
+    def __init__(self, ctx: Context, actor: Actor, engine: _Engine):
+        super().__init__(ctx, actor)
+        self._generator = Generator(ctx, actor, engine.jobs, engine.runner)
+
+    def generate_image(self, scene_id: str, *, model_id: str | None = None, seed: int | None = None):
+        """Queue a job for the scene's image (with the primary portrait as reference when possible)."""
+        return self._generator.scene(scene_id, model_id=model_id, seed=seed)
+
+
+class _TemplateAPI(Templates):
+    def __init__(self, studio: Studio):
+        super().__init__(studio.ctx)
+        self._studio = studio
+
+    def create_character(self, template_id: str, **overrides: Any) -> Character:
+        """A new character from a template; `overrides` replace template fields."""
+        template = self.get(template_id)
+        return self._studio.characters.create({**template.character, **overrides}, template_id=template.id)
+
+
+def _ensure_user(db: Database, user_id: str, *, admin: bool, display_name: str | None = None, email: str | None = None) -> Actor:
+    if not user_id or len(user_id) > 200:
+        raise InvalidInput({"user": "a user id of 1 to 200 characters is required"})
+    row = db.fetchone("SELECT is_admin FROM users WHERE id = ?", [user_id])
+    if row is None:
+        db.execute("INSERT INTO users VALUES (?, ?, ?, ?, ?)", [user_id, display_name or user_id, email, admin, utcnow()])
+        return Actor(user_id, admin)
+    if admin and not row["is_admin"]:
+        db.execute("UPDATE users SET is_admin = TRUE WHERE id = ?", [user_id])
+    return Actor(user_id, admin or row["is_admin"])

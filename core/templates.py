@@ -1,0 +1,41 @@
+"""Character templates shipped in data/templates.json (seeded into character_templates)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from core.config import DATA_DIR
+from core.context import Context, not_found
+from core.db import dumps, loads, utcnow
+from core.models import Template
+
+
+def seed_templates(ctx: Context, path: Path = DATA_DIR / "templates.json") -> None:
+    """Insert shipped templates that are not in the table yet (idempotent)."""
+    shipped = json.loads(path.read_text())
+    with ctx.db.transaction() as cur:
+        have = {r[0] for r in cur.execute("SELECT id FROM character_templates").fetchall()}
+        for t in shipped:
+            if t["id"] not in have:
+                cur.execute("INSERT INTO character_templates VALUES (?, ?, ?, ?, ?)",
+                            [t["id"], t["name"], t.get("summary", ""), dumps(t["character"]), utcnow()])
+
+
+class Templates:
+    def __init__(self, ctx: Context):
+        self.ctx = ctx
+
+    def list(self) -> list[Template]:
+        rows = self.ctx.db.fetchall("SELECT * FROM character_templates ORDER BY name")
+        return [self._row(r) for r in rows]
+
+    def get(self, template_id: str) -> Template:
+        row = self.ctx.db.fetchone("SELECT * FROM character_templates WHERE id = ?", [template_id])
+        if row is None:
+            raise not_found("template", template_id)
+        return self._row(row)
+
+    @staticmethod
+    def _row(row: dict[str, Any]) -> Template:
+        return Template(id=row["id"], name=row["name"], summary=row["summary"], character=loads(row["character"], {}))
