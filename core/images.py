@@ -5,6 +5,7 @@ import hashlib
 import io
 import warnings
 from dataclasses import dataclass
+from functools import lru_cache
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -99,3 +100,12 @@ def open_image(data: bytes) -> Image.Image:
     img = Image.open(io.BytesIO(data))
     img.load()
     return img
+
+
+@lru_cache(maxsize=1)
+def placeholder(size: int = THUMBNAIL_SIZE) -> bytes:
+    """A neutral grey image shown where a stored image cannot be read."""
+    img = Image.new("RGB", (size, size), (200, 200, 205))
+    out = io.BytesIO()
+    img.save(out, "PNG")
+    return out.getvalue()

@@ -13,7 +13,8 @@ from core.characters import Characters
 from core.config import Settings
 from core.context import Actor, Context
 from core.db import Database, utcnow
-from core.errors import InvalidInput
+from core.errors import InvalidInput, StorageError
+from core.images import placeholder
 from core.jobs import Jobs, JobStore
 from core.models import CatalogModel, Character, ModelSpec, ModelUpdate, ProviderInfo, ProviderUpdate
 from core.plugins import collect_providers, make_plugin_manager
@@ -90,6 +91,29 @@ class Models:
         return asyncio.run(coro)
 
 
+class Images:
+    """What the UI shows for a stored image: a presigned URL where the store makes them, else bytes."""
+
+    def __init__(self, ctx: Context):
+        self._store = ctx.store
+
+    def src(self, key: str | None) -> str | bytes:
+        """URL or bytes for `st.image`; a placeholder image when the key is missing or unreadable."""
+        if not key:
+            return placeholder()
+        url = self._store.signed_url(key)
+        if url:
+            return url
+        try:
+            return self._store.read(key)
+        except StorageError as exc:
+            log.warning("showing a placeholder: %s", exc)
+            return placeholder()
+
+    def read(self, key: str) -> bytes:
+        return self._store.read(key)
+
+
 class Studio:
     """Open a studio home and work in it: ``with Studio.open() as studio: ...``."""
 
@@ -106,6 +130,7 @@ class Studio:
         self.uploads = Uploads(self.ctx, actor)
         self.models = Models(self)
         self.presets = self.ctx.presets
+        self.images = Images(self.ctx)
 
     @classmethod
     def open(cls, home: str | Path | None = None, *, settings: Settings | None = None, plugins: Iterable[object] = (),
