@@ -1,0 +1,232 @@
+"""The `studio` command: characters, models, templates, generation, jobs and stats from a terminal."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import BaseModel
+
+from core.errors import StudioError
+
+Handler = Callable[[Any, argparse.Namespace], Any]
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    return value
+
+
+def _print(value: Any, args: argparse.Namespace, text: Callable[[Any], str]) -> None:
+    if getattr(args, "json", False):
+        print(json.dumps(_jsonable(value), indent=2, default=str))
+    else:
+        print(text(value))
+
+
+def _table(rows: list[list[Any]], headers: list[str]) -> str:
+    cells = [headers] + [[("" if c is None else str(c)) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells)
+
+
+# -- characters ------------------------------------------------------------------------
+def characters_list(studio, args):
+    page = studio.characters.list(args.search, limit=args.limit, offset=args.offset)
+    _print(page, args, lambda p: _table(
+        [[c.id, c.name, c.gender, c.portrait_count, "public" if c.is_public else "", ", ".join(c.appearance_tags[:4])] for c in p.items],
+        ["id", "name", "gender", "portraits", "", "tags"]) + f"\n{p.total} characters")
+
+
+def characters_create(studio, args):
+    data: dict[str, Any] = json.loads(args.data) if args.data else {}
+    for field in ("name", "description", "gender", "content_rating"):
+        if getattr(args, field, None) is not None:
+            data[field] = getattr(args, field)
+    if args.tags:
+        data["appearance_tags"] = args.tags
+    if args.template:
+        character = studio.templates.create_character(args.template, **data)
+    else:
+        character = studio.characters.create(data)
+    _print(character, args, lambda c: f"created {c.name} ({c.id})")
+
+
+def characters_show(studio, args):
+    character = studio.characters.resolve(args.character)
+    _print(character, args, lambda c: "\n".join(f"{k}: {v}" for k, v in c.model_dump().items() if v not in (None, [], "")))
+
+
+def characters_delete(studio, args):
+    character = studio.characters.resolve(args.character)
+    studio.characters.delete(character.id)
+    _print({"deleted": character.id}, args, lambda _: f"deleted {character.name} ({character.id})")
+
+
+# -- catalog -----------------------------------------------------------------------------
+def models_list(studio, args):
+    models = studio.models.list(modality=None)
+    _print(models, args, lambda ms: _table(
+        [[m.id[:8], m.provider_id, m.model_key, m.display_name, "i2i" if m.supports_i2i else "", m.priority,
+          "active" if m.is_active else "inactive", "ready" if m.provider_configured else "no key"] for m in ms],
+        ["id", "provider", "model", "name", "", "priority", "state", "provider"]))
+
+
+def templates_list(studio, args):
+    templates = studio.templates.list()
+    _print(templates, args, lambda ts: _table([[t.id, t.name, t.summary] for t in ts], ["id", "name", "summary"]))
+
+
+# -- generation and jobs ---------------------------------------------------------------
+def generate(studio, args):
+    character = studio.characters.resolve(args.character)
+    options = {"prompt": args.prompt or "", "n": args.n, "seed": args.seed, "model_id": args.model,
+               "presets": {k: getattr(args, k) for k in ("pose", "expression", "outfit", "camera") if getattr(args, k)}}
+    if args.reference:
+        options.update(reference="upload", reference_key=studio.uploads.add(open(args.reference, "rb").read()))
+    jobs = studio.portraits.generate(character.id, options)
+    if args.wait:
+        jobs = _wait_with_progress(studio, [j.id for j in jobs], show=not args.json and sys.stderr.isatty())
+    _print(jobs, args, lambda js: _table([[j.id, j.status, j.model_key, j.result_id, j.last_error] for j in js],
+                                         ["job", "status", "model", "portrait", "error"]))
+    if any(j.status == "failed" for j in jobs):
+        raise SystemExit(1)
+
+
+def _wait_with_progress(studio, ids: list[str], show: bool):
+    while True:
+        jobs = [studio.jobs.get(i) for i in ids]
+        if show:
+            done = sum(not j.is_active for j in jobs)
+            stages = ", ".join(sorted({j.stage for j in jobs if j.is_active}))
+            sys.stderr.write(f"\r{done}/{len(jobs)} done {stages:<40}")
+            sys.stderr.flush()
+        if all(not j.is_active for j in jobs):
+            if show:
+                sys.stderr.write("\n")
+            return jobs
+        studio.engine.runner.wait_for_change(0.5)
+
+
+def jobs_list(studio, args):
+    page = studio.jobs.list(status=args.status, limit=args.limit)
+    _print(page, args, lambda p: _table(
+        [[j.id, j.kind, j.status, j.stage, j.provider_id, j.model_key, j.attempts, (j.last_error or "")[:60]] for j in p.items],
+        ["id", "kind", "status", "stage", "provider", "model", "attempts", "error"]))
+
+
+def jobs_show(studio, args):
+    _print(studio.jobs.get(args.job), args, lambda j: "\n".join(f"{k}: {v}" for k, v in j.model_dump().items()))
+
+
+def jobs_cancel(studio, args):
+    _print(studio.jobs.cancel(args.job), args, lambda j: f"{j.id}: {j.status}")
+
+
+def jobs_retry(studio, args):
+    _print(studio.jobs.retry(args.job), args, lambda j: f"{j.id}: {j.status}")
+
+
+def stats(studio, args):
+    data = studio.stats(all_users=args.all)
+
+    def text(s):
+        ms = lambda v: "-" if v is None else f"{v:.0f} ms"  # noqa: E731
+        head = (f"total {s['total']}  completed {s['completed']}  failed {s['failed']}  canceled {s['canceled']}  "
+                f"active {s['active']}  failure rate {s['failure_rate']:.1%}\n"
+                f"provider time avg {ms(s['avg_provider_ms'])}  p95 {ms(s['p95_provider_ms'])}  overhead avg {ms(s['avg_overhead_ms'])}")
+        rows = [[m["provider_id"], m["model_key"], m["total"], m["completed"], m["failed"], ms(m["avg_provider_ms"])] for m in s["per_model"]]
+        return head + ("\n\n" + _table(rows, ["provider", "model", "total", "ok", "failed", "avg"]) if rows else "")
+
+    _print(data, args, text)
+
+
+# -- parser ----------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="studio", description="Character Studio from the command line.")
+    parser.add_argument("--home", help="studio home folder (default: STUDIO_HOME)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--json", action="store_true", help="print JSON")
+
+    def command(parent, name: str, handler: Handler, help: str, runner: bool = False) -> argparse.ArgumentParser:
+        p = parent.add_parser(name, parents=[common], help=help, description=help)
+        p.set_defaults(handler=handler, needs_runner=runner)
+        return p
+
+    chars = sub.add_parser("characters", help="list, create, show, delete characters").add_subparsers(dest="action", required=True)
+    p = command(chars, "list", characters_list, "list characters (own and public)")
+    p.add_argument("--search")
+    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--offset", type=int, default=0)
+    p = command(chars, "create", characters_create, "create a character")
+    p.add_argument("--name")
+    p.add_argument("--description")
+    p.add_argument("--gender")
+    p.add_argument("--content-rating", dest="content_rating")
+    p.add_argument("--tags", help="comma-separated appearance tags")
+    p.add_argument("--template", help="start from a template id")
+    p.add_argument("--data", help="all fields as a JSON object")
+    for name, handler, text in (("show", characters_show, "show a character"), ("delete", characters_delete, "delete a character and its images")):
+        command(chars, name, handler, text).add_argument("character", help="id or name")
+
+    models = sub.add_parser("models", help="the model catalog").add_subparsers(dest="action", required=True)
+    command(models, "list", models_list, "list models")
+    templates = sub.add_parser("templates", help="character templates").add_subparsers(dest="action", required=True)
+    command(templates, "list", templates_list, "list templates")
+
+    p = command(sub, "generate", generate, "generate portraits of a character", runner=True)
+    p.add_argument("--character", required=True, help="id or name")
+    p.add_argument("--prompt")
+    for preset in ("pose", "expression", "outfit", "camera"):
+        p.add_argument(f"--{preset}")
+    p.add_argument("--n", type=int, default=1)
+    p.add_argument("--model", help="model id or key (default: routed)")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--reference", help="path of a reference image")
+    p.add_argument("--wait", action="store_true", help="wait for the jobs and show progress")
+
+    jobs = sub.add_parser("jobs", help="generation jobs").add_subparsers(dest="action", required=True)
+    p = command(jobs, "list", jobs_list, "list recent jobs")
+    p.add_argument("--status")
+    p.add_argument("--limit", type=int, default=50)
+    for name, handler, text in (("show", jobs_show, "show a job"), ("cancel", jobs_cancel, "cancel a queued or running job"),
+                                ("retry", jobs_retry, "retry a failed or canceled job")):
+        command(jobs, name, handler, text, runner=name != "show").add_argument("job")
+
+    p = command(sub, "stats", stats, "generation statistics")
+    p.add_argument("--all", action="store_true", help="all users (admins)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from core.studio import Studio
+
+    try:
+        studio = Studio.open(args.home, start_runner=getattr(args, "needs_runner", False))
+    except StudioError as exc:
+        print(f"studio: {exc.message}", file=sys.stderr)
+        return 2
+    try:
+        args.handler(studio, args)
+    except StudioError as exc:
+        print(f"studio: {exc.message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("studio: interrupted; queued jobs continue when the studio next runs", file=sys.stderr)
+        return 130
+    finally:
+        studio.close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
