@@ -43,6 +43,7 @@ class Runner:
         self._wake: asyncio.Event | None = None
         self._stopping = False
         self._tasks: dict[str, tuple[str, asyncio.Task]] = {}
+        self._request_ids: dict[str, str] = {}
         self._changed = threading.Condition()
         self._ready = threading.Event()
         self.recovered: dict[str, int] = {}
@@ -145,6 +146,7 @@ class Runner:
 
     def _done(self, job_id: str) -> None:
         self._tasks.pop(job_id, None)
+        self._request_ids.pop(job_id, None)
         self._notify()
         if self._wake is not None:
             self._wake.set()
@@ -153,6 +155,7 @@ class Runner:
         entry = self._tasks.get(job_id)
         if entry is not None:
             entry[1].cancel()
+        request_id = request_id or self._request_ids.get(job_id)
         if request_id:
             self.loop.create_task(self._provider_cancel(provider_id, request_id))
         self._notify()
@@ -214,7 +217,7 @@ class Runner:
         request_id = job.provider_request_id
         if not request_id:
             self.jobs.set(job.id, stage="submitting")
-            submission = await provider.submit(request)
+            submission = await self._submit(provider, job.id, request)
             request_id = submission.request_id
             # Stored before polling starts: a restart resumes instead of paying twice.
             if not self.jobs.set(job.id, provider_request_id=request_id, stage="submitted",
@@ -222,6 +225,7 @@ class Runner:
                 await self._provider_cancel(provider.id, request_id)
                 raise asyncio.CancelledError
             job.request["inputs"] = submission.inputs
+            job.provider_request_id = request_id
         while True:
             progress = await provider.poll(request_id, request)
             if progress.state == "completed":
@@ -236,6 +240,20 @@ class Runner:
             await asyncio.sleep(provider.poll_interval)
         self.jobs.set(job.id, stage="downloading", percent=None, queue_position=None)
         return await provider.result(request_id, request)
+
+    async def _submit(self, provider: Provider, job_id: str, request: GenerationRequest):
+        """Submit, shielded: if the job is canceled mid-call, the provider is told once the id is known."""
+        inner = asyncio.ensure_future(provider.submit(request))
+        try:
+            submission = await asyncio.shield(inner)
+        except asyncio.CancelledError:
+            def _cancel_late(fut: asyncio.Future) -> None:
+                if not fut.cancelled() and fut.exception() is None:
+                    self.loop.create_task(self._provider_cancel(provider.id, fut.result().request_id))
+            inner.add_done_callback(_cancel_late)
+            raise
+        self._request_ids[job_id] = submission.request_id
+        return submission
 
     def _build_request(self, job: Job) -> GenerationRequest:
         r = job.request

@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+import pytest
+
+from core.studio import Studio
+from tests.conftest import make_settings
+from tests.engine.scripted import ScriptedServer, plugin
+
+SENTINEL_KEY = "sentinel-scripted-key-8f3a9c"
+
+
+@pytest.fixture
+def server():
+    s = ScriptedServer()
+    yield s
+    s.release()
+    s.close()
+
+
+@pytest.fixture
+def open_studio(tmp_path, server):
+    """Open (and reopen) a studio on one home with the scripted provider pointed at the server."""
+    opened: list[Studio] = []
+
+    def _open(start_runner: bool = True, **env) -> Studio:
+        settings = make_settings(tmp_path / "home", {"SCRIPTED_URL": server.url, "SCRIPTED_KEY": SENTINEL_KEY, **env})
+        s = Studio.open(settings=settings, plugins=[plugin], retry_base=0.01, start_runner=start_runner)
+        opened.append(s)
+        return s
+
+    yield _open
+    for s in opened:
+        if not s.ctx.db._closed:
+            s.close()
+
+
+@pytest.fixture
+def estudio(open_studio):
+    return open_studio()
+
+
+@pytest.fixture
+def echaracter(estudio):
+    return estudio.characters.create({"name": "Ada", "description": "An engineer with short black hair.",
+                                      "appearance_tags": ["short black hair"]})
+
+
+def until(studio: Studio, predicate, timeout: float = 20.0):
+    """Block until `predicate()` is truthy, re-checking whenever the runner reports a change."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not (value := predicate()):
+        if time.monotonic() > deadline:
+            raise TimeoutError("condition not reached")
+        studio.engine.runner.wait_for_change(0.5)
+    return value

@@ -1,0 +1,240 @@
+"""A test provider plugin and the loopback HTTP server behind it, scripted through the prompt.
+
+Tokens in the prompt choose the behaviour per job:
+  [fail-submit-N]  the first N submissions answer 503 (Retry-After: 0)
+  [throttle-N]     the first N submissions answer 429 with Retry-After
+  [permanent]      submission answers 422 with a message
+  [fail-remote]    the job is accepted, then reported failed
+  [stall]          the job stays running until the test calls `release()`
+The server records submissions per job id and the most jobs in flight at once.
+"""
+from __future__ import annotations
+
+import base64
+import io
+import json
+import re
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from PIL import Image
+
+from core.hookspecs import hookimpl
+from core.models import Capabilities, ModelSpec, ReferenceMapping
+from core.provider import GenerationRequest, GenerationResult, Progress, Provider, Submission
+
+
+def _png(seed: int) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (96, 96), (seed * 37 % 256, seed * 91 % 256, 120)).save(out, "PNG")
+    return out.getvalue()
+
+
+class ScriptedServer:
+    """Loopback server speaking a small submit/status/result/cancel API."""
+
+    def __init__(self, latency: float = 0.0):
+        self.latency = latency
+        self.lock = threading.Condition()
+        self.jobs: dict[str, dict[str, Any]] = {}
+        self.submissions: dict[str, int] = {}
+        self.attempts: dict[str, int] = {}
+        self.canceled: list[str] = []
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self.released = False
+        self.references: list[Any] = []
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def release(self) -> None:
+        with self.lock:
+            self.released = True
+            self.lock.notify_all()
+
+    def wait_for(self, predicate, timeout: float = 20.0) -> None:
+        """Block until `predicate(self)` holds (checked whenever the server's state changes)."""
+        with self.lock:
+            if not self.lock.wait_for(lambda: predicate(self), timeout):
+                raise TimeoutError("scripted server condition not reached")
+
+    def _finish(self, rid: str) -> None:
+        job = self.jobs[rid]
+        if not job.get("finished"):
+            job["finished"] = True
+            self.in_flight -= 1
+
+    def _handler(self):
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def _send(self, status: int, body: Any, headers: dict[str, str] | None = None):
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                for k, v in (headers or {}).items():
+                    self.send_header(k, v)
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
+                if self.path == "/generate":
+                    return self._generate(body)
+                if self.path == "/submit":
+                    return self._submit(body)
+                m = re.match(r"^/cancel/(\w+)$", self.path)
+                if m:
+                    with server.lock:
+                        server.canceled.append(m.group(1))
+                        if m.group(1) in server.jobs:
+                            server.jobs[m.group(1)]["state"] = "canceled"
+                            server._finish(m.group(1))
+                        server.lock.notify_all()
+                    return self._send(200, {"status": "canceled"})
+                self._send(404, {"detail": "no such route"})
+
+            def _script(self, body) -> tuple[str, str]:
+                inp = body["input"]
+                return inp["prompt"], inp["job_id"]
+
+            def _submit(self, body):
+                prompt, job_id = self._script(body)
+                with server.lock:
+                    n = server.attempts[job_id] = server.attempts.get(job_id, 0) + 1
+                    if m := re.search(r"\[fail-submit-(\d+)\]", prompt):
+                        if n <= int(m.group(1)):
+                            server.lock.notify_all()
+                            return self._send(503, {"detail": "temporarily overloaded"}, {"Retry-After": "0"})
+                    if m := re.search(r"\[throttle-(\d+)\]", prompt):
+                        if n <= int(m.group(1)):
+                            server.lock.notify_all()
+                            return self._send(429, {"detail": "slow down"}, {"Retry-After": "0.05"})
+                    if "[permanent]" in prompt:
+                        server.lock.notify_all()
+                        return self._send(422, {"detail": [{"loc": ["body", "prompt"], "msg": "prompt is not allowed", "type": "value_error"}]})
+                    rid = f"r{len(server.jobs) + 1}"
+                    server.jobs[rid] = {"job_id": job_id, "prompt": prompt, "seed": body["input"].get("seed", 0),
+                                        "state": "running", "polls": 0}
+                    if body["input"].get("image") is not None:
+                        server.references.append(body["input"]["image"])
+                    server.submissions[job_id] = server.submissions.get(job_id, 0) + 1
+                    server.in_flight += 1
+                    server.max_in_flight = max(server.max_in_flight, server.in_flight)
+                    server.lock.notify_all()
+                self._send(201, {"id": rid, "status": "queued"})
+
+            def _generate(self, body):
+                prompt, job_id = self._script(body)
+                with server.lock:
+                    server.submissions[job_id] = server.submissions.get(job_id, 0) + 1
+                    server.in_flight += 1
+                    server.max_in_flight = max(server.max_in_flight, server.in_flight)
+                if server.latency:
+                    time.sleep(server.latency)  # the provider's own latency being simulated
+                with server.lock:
+                    server.in_flight -= 1
+                    server.lock.notify_all()
+                self._send(200, {"image": base64.b64encode(_png(body["input"].get("seed", 0))).decode()})
+
+            def do_GET(self):
+                m = re.match(r"^/(status|result)/(\w+)$", self.path)
+                if not m or m.group(2) not in server.jobs:
+                    return self._send(404, {"detail": "unknown request id"})
+                kind, rid = m.groups()
+                with server.lock:
+                    job = server.jobs[rid]
+                    job["polls"] += 1
+                    if kind == "status":
+                        if job["state"] == "canceled":
+                            return self._send(200, {"status": "canceled"})
+                        if "[fail-remote]" in job["prompt"]:
+                            server._finish(rid)
+                            server.lock.notify_all()
+                            return self._send(200, {"status": "failed", "error": "the model crashed"})
+                        if "[stall]" in job["prompt"] and not server.released:
+                            return self._send(200, {"status": "running", "progress": 40})
+                        return self._send(200, {"status": "done"})
+                    server._finish(rid)
+                    server.lock.notify_all()
+                self._send(200, {"image": base64.b64encode(_png(job["seed"])).decode(), "seed": job["seed"]})
+
+        return Handler
+
+
+def _payload(request: GenerationRequest) -> dict[str, Any]:
+    return {"prompt": request.prompt, "seed": request.seed, "job_id": request.job_id,
+            "width": request.width, "height": request.height}
+
+
+class ScriptedProvider(Provider):
+    id = "scripted"
+    display_name = "Scripted test provider"
+    base_url_env = "SCRIPTED_URL"
+    key_env = ("SCRIPTED_KEY",)
+    resumable = True
+    default_concurrency = 4
+    poll_interval = 0.01
+
+    def default_models(self):
+        return [
+            ModelSpec(model_key="scripted/txt", display_name="Scripted", priority=50),
+            ModelSpec(model_key="scripted/i2i", display_name="Scripted i2i", priority=40,
+                      capabilities=Capabilities(supports_i2i=True, max_references=1,
+                                                reference=ReferenceMapping(field="image", form="single"))),
+        ]
+
+    async def submit(self, request: GenerationRequest) -> Submission:
+        payload = await self.place_references(_payload(request), request)
+        response = await self.request("POST", "/submit", json={"input": payload})
+        return Submission(response.json()["id"], payload)
+
+    async def poll(self, request_id: str, request: GenerationRequest) -> Progress:
+        body = (await self.request("GET", f"/status/{request_id}")).json()
+        state = {"running": "running", "done": "completed", "failed": "failed", "canceled": "canceled"}[body["status"]]
+        return Progress(state=state, percent=body.get("progress"), error=body.get("error"))
+
+    async def result(self, request_id: str, request: GenerationRequest) -> GenerationResult:
+        body = (await self.request("GET", f"/result/{request_id}")).json()
+        image = await self.download(body["image"])
+        return GenerationResult(images=[image], seed=body.get("seed"))
+
+    async def cancel(self, request_id: str) -> None:
+        await self.request("POST", f"/cancel/{request_id}")
+
+
+class ScriptedOneShot(ScriptedProvider):
+    id = "scripted-oneshot"
+    display_name = "Scripted one-shot provider"
+    resumable = False
+
+    def default_models(self):
+        return [ModelSpec(model_key="scripted/oneshot", display_name="Scripted one-shot", priority=10)]
+
+    async def generate(self, request: GenerationRequest) -> GenerationResult:
+        payload = _payload(request)
+        body = (await self.request("POST", "/generate", json={"input": payload})).json()
+        return GenerationResult(images=[await self.download(body["image"])], inputs=payload)
+
+
+class ScriptedPlugin:
+    @hookimpl
+    def register_providers(self, register):
+        register(ScriptedProvider)
+        register(ScriptedOneShot)
+
+
+plugin = ScriptedPlugin()
