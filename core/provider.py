@@ -125,6 +125,9 @@ class Provider:
     def __init__(self, secrets: Mapping[str, str] | None = None):
         self._secrets = dict(secrets or {})
         self._clients: dict[int, httpx.AsyncClient] = {}
+        # Deployment (and test) overrides of the class defaults.
+        self.poll_interval = _float(self.secret("STUDIO_POLL_INTERVAL"), type(self).poll_interval)
+        self.timeout = _float(self.secret("STUDIO_PROVIDER_TIMEOUT"), type(self).timeout)
 
     # -- declaration -----------------------------------------------------------------
     def default_models(self) -> list[ModelSpec]:
@@ -177,6 +180,22 @@ class Provider:
             return Health("not_configured", f"Set {' or '.join(self.key_env)} to use {self.display_name}.")
         return Health("unknown", "This provider has no health check.")
 
+    async def probe(self, method: str, url: str, **kwargs) -> Health:
+        """A health check from one cheap call: 401/403 rejected, no answer unreachable, else ok."""
+        if not self.is_configured():
+            return await Provider.health(self)
+        try:
+            await self.request(method, url, **kwargs)
+        except ProviderError as exc:
+            if exc.kind == "auth":
+                return Health("rejected", exc.message)
+            if exc.kind in ("unreachable", "timeout", "connection"):
+                return Health("unreachable", exc.message)
+            if exc.status is not None and exc.status < 500:
+                return Health("ok", f"{self.display_name} answered; the key is accepted.")
+            return Health("unreachable", exc.message)
+        return Health("ok", f"{self.display_name} answered; the key is accepted.")
+
     async def aclose(self) -> None:
         clients, self._clients = self._clients, {}
         for client in clients.values():
@@ -184,8 +203,10 @@ class Provider:
 
     # -- shared plumbing -----------------------------------------------------------------
     def secret_values(self) -> list[str]:
-        names = set(self.key_env) | {n for n in self._secrets if n.endswith(("_KEY", "_TOKEN", "_SECRET"))}
-        return [v for n in names if (v := self.secret(n)) and len(v) >= 4]
+        names = set(self.key_env) | {n for n in self._secrets if n.endswith(("_KEY", "_TOKEN", "_SECRET", "_KEY_ID"))}
+        values = [v for n in names if (v := self.secret(n)) and len(v) >= 4]
+        key = self.api_key()
+        return values + [key] if key and len(key) >= 4 else values
 
     def scrub(self, text: str) -> str:
         """Remove every configured secret from a message."""
@@ -317,6 +338,15 @@ class Provider:
         """Providers with an upload API override this; the default inlines the image anyway."""
         return ref.data_uri()
 
+    def recorded_inputs(self, sent: dict[str, Any], request: GenerationRequest) -> dict[str, Any]:
+        """The inputs as the recipe records them: what was sent, references named by hash, not inlined."""
+        out = dict(sent)
+        mapping = request.capabilities.reference
+        if mapping and request.references and mapping.field in out:
+            refs = [f"sha256:{r.sha256}" for r in request.references[: mapping.limit]]
+            out[mapping.field] = refs if mapping.form == "list" else refs[0]
+        return out
+
     async def place_references(self, payload: dict[str, Any], request: GenerationRequest) -> dict[str, Any]:
         """Put the request's references into the field the model's mapping names."""
         mapping = request.capabilities.reference
@@ -327,6 +357,32 @@ class Provider:
         values = [await self.reference_value(r) for r in request.references[: mapping.limit]]
         payload[mapping.field] = values if mapping.form == "list" else values[0]
         return payload
+
+
+def image_sources(output: Any) -> list[str]:
+    """Image references in a model's output: URLs, data URIs or bare base64, in the common shapes.
+
+    Accepts a string, a list, `{"images": [...]}` (items strings or objects with `url`, `data` or
+    `image`), `{"image": ...}`, `{"url": ...}` and `{"output": ...}`.
+    """
+    if isinstance(output, str):
+        return [output] if output else []
+    if isinstance(output, list):
+        return [src for item in output for src in image_sources(item)]
+    if isinstance(output, dict):
+        for key in ("images", "image", "output", "image_url", "url", "data", "b64_json"):
+            if key in output and output[key]:
+                found = image_sources(output[key])
+                if found:
+                    return found
+    return []
+
+
+def _float(value: str | None, default: float) -> float:
+    try:
+        return float(value) if value else default
+    except ValueError:
+        return default
 
 
 def _b64(payload: str) -> bytes:

@@ -1,0 +1,128 @@
+"""OpenAI images (generations; edits for image-to-image) and chat completions; one-shot."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+
+from core.errors import ProviderError
+from core.hookspecs import hookimpl
+from core.models import Capabilities, ModelSpec, ReferenceMapping
+from core.provider import GenerationRequest, GenerationResult, Health, Provider, image_sources
+
+SIZES = {"1024x1024": 1.0, "1536x1024": 1.5, "1024x1536": 2 / 3}
+PERMANENT_CODES = {"insufficient_quota", "moderation_blocked", "invalid_api_key", "content_policy_violation",
+                   "billing_hard_limit_reached"}
+CHAT_MODEL = "gpt-4.1-mini"
+
+
+class OpenAIProvider(Provider):
+    """OpenAI's image API; not resumable (no request id to come back to)."""
+
+    id = "openai"
+    display_name = "OpenAI"
+    key_env = ("OPENAI_API_KEY",)
+    base_url_env = "OPENAI_BASE_URL"
+    default_base_url = "https://api.openai.com/v1"
+    timeout = 180.0
+
+    def default_models(self) -> list[ModelSpec]:
+        return [
+            ModelSpec(model_key="gpt-image-1", display_name="GPT Image 1 (OpenAI)", priority=40,
+                      capabilities=Capabilities(
+                          supports_txt2img=True, supports_i2i=True, max_references=16, max_resolution="1536x1024",
+                          reference=ReferenceMapping(field="image", form="single", limit=1),
+                          aspect_ratios=["1:1", "3:2", "2:3"], formats=["png", "jpeg", "webp"]),
+                      input_defaults={"quality": "medium", "input_fidelity": "high"}),
+            ModelSpec(model_key=CHAT_MODEL, display_name="GPT-4.1 mini (OpenAI chat)", modality="chat", priority=0,
+                      notes="Text suggestions and prompt enhancement."),
+        ]
+
+    def auth_headers(self) -> dict[str, str]:
+        headers = super().auth_headers()
+        for name, header in (("OPENAI_ORG_ID", "OpenAI-Organization"), ("OPENAI_PROJECT_ID", "OpenAI-Project")):
+            if value := self.secret(name):
+                headers[header] = value
+        return headers
+
+    def classify(self, response: httpx.Response) -> ProviderError:
+        """`insufficient_quota` and content-policy codes are permanent; `x-should-retry` is obeyed."""
+        error = super().classify(response)
+        try:
+            detail = response.json().get("error") or {}
+        except (ValueError, AttributeError):
+            detail = {}
+        code = (detail.get("code") or detail.get("type") or "") if isinstance(detail, dict) else ""
+        if code:
+            error.kind = {"insufficient_quota": "quota", "moderation_blocked": "content_policy",
+                          "content_policy_violation": "content_policy"}.get(code, error.kind)
+            error.message = f"{error.message} [{code}]"
+            error.args = (error.message,)
+        should = response.headers.get("x-should-retry")
+        if code in PERMANENT_CODES or should == "false":
+            error.retryable = False
+        elif should == "true":
+            error.retryable = True
+        return error
+
+    # -- images ------------------------------------------------------------------------
+    def build_input(self, request: GenerationRequest) -> dict[str, Any]:
+        inputs = {**request.input_defaults, "model": request.model_key, "prompt": request.prompt, "n": 1,
+                  "size": _size(request.width, request.height), "output_format": "png",
+                  "moderation": "auto" if request.safety_checker else "low"}
+        if not request.references:
+            inputs.pop("input_fidelity", None)
+        return inputs
+
+    async def generate(self, request: GenerationRequest) -> GenerationResult:
+        inputs = self.build_input(request)
+        if request.references:
+            inputs.pop("moderation", None)  # the edits endpoint does not take it
+            limit = request.capabilities.max_references or 1
+            refs = request.references[:limit]
+            part = "image" if len(refs) == 1 else "image[]"
+            files = [(part, (f"reference-{i}.{r.content_type.split('/')[-1]}", r.data, r.content_type))
+                     for i, r in enumerate(refs)]
+            form = {k: str(v) for k, v in inputs.items()}
+            response = await self.request("POST", "images/edits", data=form, files=files)
+            recorded = {**inputs, part: [f"sha256:{r.sha256}" for r in refs] if part == "image[]" else f"sha256:{refs[0].sha256}"}
+        else:
+            response = await self.request("POST", "images/generations", json=inputs)
+            recorded = inputs
+        body = response.json()
+        sources = image_sources(body.get("data") or [])
+        if not sources:
+            raise ProviderError("OpenAI returned no image", retryable=False)
+        image = await self.download(sources[0])
+        data0 = (body.get("data") or [{}])[0]
+        return GenerationResult(images=[image], inputs=recorded, seed=None,
+                                metadata={"usage": body.get("usage"), "revised_prompt": data0.get("revised_prompt")})
+
+    # -- chat ----------------------------------------------------------------------------
+    async def chat(self, messages: list[dict[str, str]], *, model: str = CHAT_MODEL, max_tokens: int = 800,
+                   temperature: float | None = None, json_mode: bool = False) -> str:
+        """One chat completion; returns the assistant's text (parse it yourself in JSON mode)."""
+        body: dict[str, Any] = {"model": model, "messages": messages, "max_completion_tokens": max_tokens}
+        if temperature is not None:
+            body["temperature"] = temperature
+        if json_mode:
+            body["response_format"] = {"type": "json_object"}
+        answer = (await self.request("POST", "chat/completions", json=body)).json()
+        try:
+            return answer["choices"][0]["message"]["content"] or ""
+        except (KeyError, IndexError, TypeError):
+            raise ProviderError(f"OpenAI chat answer had no message: {json.dumps(answer)[:200]}", retryable=False) from None
+
+    async def health(self) -> Health:
+        return await self.probe("GET", "models")
+
+
+def _size(width: int, height: int) -> str:
+    target = width / height
+    return min(SIZES, key=lambda s: abs(SIZES[s] - target))
+
+
+@hookimpl
+def register_providers(register):
+    register(OpenAIProvider)
