@@ -29,6 +29,9 @@ class Settings:
     max_attempts: int = 3
     start_runner: bool = True
     local_user: str = "local"
+    sign_expiry: int = 3600
+    gc_grace_seconds: int = 86400
+    upload_max_age: int = 7 * 86400
 
     @classmethod
     def from_env(
@@ -53,6 +56,9 @@ class Settings:
             load_plugins=env.get("STUDIO_LOAD_PLUGINS"),
             max_attempts=int(env.get("STUDIO_MAX_ATTEMPTS", "3")),
             local_user=env.get("STUDIO_LOCAL_USER", "local"),
+            sign_expiry=int(env.get("STUDIO_SIGN_EXPIRY", "3600")),
+            gc_grace_seconds=int(env.get("STUDIO_GC_GRACE_SECONDS", "86400")),
+            upload_max_age=int(env.get("STUDIO_UPLOAD_MAX_AGE", str(7 * 86400))),
         )
         values.update(overrides)
         return cls(**values)

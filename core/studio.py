@@ -16,6 +16,7 @@ from core.db import Database, utcnow
 from core.errors import InvalidInput, StorageError
 from core.images import placeholder
 from core.jobs import Jobs, JobStore
+from core.maintenance import Maintenance
 from core.models import CatalogModel, Character, ModelSpec, ModelUpdate, ProviderInfo, ProviderUpdate
 from core.plugins import collect_providers, make_plugin_manager
 from core.portraits import Generator, Portraits, Uploads
@@ -131,6 +132,7 @@ class Studio:
         self.models = Models(self)
         self.presets = self.ctx.presets
         self.images = Images(self.ctx)
+        self.maintenance = Maintenance(self.ctx, actor)
 
     @classmethod
     def open(cls, home: str | Path | None = None, *, settings: Settings | None = None, plugins: Iterable[object] = (),
@@ -140,7 +142,7 @@ class Studio:
         settings.home.mkdir(parents=True, exist_ok=True)
         db = Database(settings.db_path)
         try:
-            store = ImageStore(settings.storage_url)
+            store = ImageStore.from_settings(settings)  # startup check: clear StorageError on a bad bucket/credentials
             pm = make_plugin_manager(settings.load_plugins, plugins)
             providers = {pid: cls_(settings.secrets) for pid, cls_ in collect_providers(pm).items()}
             catalog = Catalog(db, providers)

@@ -1,0 +1,374 @@
+"""Storage maintenance: garbage collection and copying a studio's images to another store.
+
+`gc` compares what the store holds with what the database points to:
+- orphans: objects no row points to (a crash between write and insert, a row deleted while
+  the store was down). They are deleted only with ``apply=True`` and only when older than
+  the grace period, so an image being stored right now is never taken.
+- missing: rows whose object is gone. Reported, never changed.
+- expired uploads: uploaded reference images never attached to a character (nor used by a
+  portrait, scene or job) older than ``upload_max_age``; with ``apply=True`` the upload row
+  and the object are deleted.
+
+`copy_storage` copies every object to another store URL and verifies size and sha256 of each
+copy, so a team can switch ``STUDIO_STORAGE_URL`` afterwards (keys are relative to the URL).
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from core.context import Actor, Context
+from core.errors import Forbidden, InvalidInput, StorageError
+from core.storage import PROBE_PREFIX, ImageStore, key_kind, portrait_key, redact_url, scene_key, thumbnail_key
+
+log = logging.getLogger(__name__)
+
+ACTIVE = ("queued", "running", "storing")
+
+
+class OrphanObject(BaseModel):
+    """A stored object no row points to."""
+
+    key: str
+    kind: str
+    size: int
+    modified_at: datetime | None = None
+    age_seconds: float | None = None
+    deletable: bool = Field(description="older than the grace period")
+    deleted: bool = False
+    error: str | None = None
+
+
+class MissingObject(BaseModel):
+    """A row whose object is not in the store."""
+
+    table: str
+    column: str
+    row_id: str
+    key: str
+    owner: str | None = None
+    character_id: str | None = None
+
+
+class ExpiredUpload(BaseModel):
+    """An uploaded reference image never attached to anything, older than the upload age limit."""
+
+    key: str
+    owner: str
+    size: int
+    created_at: datetime
+    age_seconds: float
+    present: bool
+    deleted: bool = False
+    error: str | None = None
+
+
+class GcReport(BaseModel):
+    storage_url: str
+    applied: bool
+    grace_seconds: int
+    upload_max_age: int
+    objects_scanned: int = 0
+    bytes_scanned: int = 0
+    referenced_keys: int = 0
+    orphans: list[OrphanObject] = Field(default_factory=list)
+    missing: list[MissingObject] = Field(default_factory=list)
+    expired_uploads: list[ExpiredUpload] = Field(default_factory=list)
+    deleted_objects: int = 0
+    bytes_freed: int = 0
+    errors: list[str] = Field(default_factory=list)
+    duration_ms: float = 0.0
+
+    @property
+    def deletable(self) -> list[OrphanObject]:
+        return [o for o in self.orphans if o.deletable]
+
+    def summary(self) -> str:
+        """A few lines for people (the CLI prints this; `--json` prints the model)."""
+        verb = "deleted" if self.applied else "would delete (run with --apply)"
+        young = len(self.orphans) - len(self.deletable)
+        lines = [
+            f"Storage {self.storage_url}: {self.objects_scanned} objects ({_size(self.bytes_scanned)}), "
+            f"{self.referenced_keys} keys referenced by rows.",
+            f"Orphans: {len(self.orphans)} ({len(self.deletable)} older than {self.grace_seconds}s: {verb}"
+            f"{f'; {young} younger kept' if young else ''}).",
+            f"Rows whose object is missing: {len(self.missing)}.",
+            f"Expired uploads (never attached, older than {self.upload_max_age}s): {len(self.expired_uploads)} ({verb}).",
+        ]
+        if self.applied:
+            lines.append(f"Deleted {self.deleted_objects} objects, freed {_size(self.bytes_freed)}.")
+        for o in self.orphans[:20]:
+            state = "deleted" if o.deleted else ("old enough" if o.deletable else "within grace period")
+            lines.append(f"  orphan {o.kind:<9} {o.key} ({_size(o.size)}, {state}){f' ERROR {o.error}' if o.error else ''}")
+        for m in self.missing[:20]:
+            lines.append(f"  missing {m.table}.{m.column} row {m.row_id}: {m.key}")
+        for u in self.expired_uploads[:20]:
+            lines.append(f"  expired upload {u.key} ({'deleted' if u.deleted else 'expired'})")
+        lines += [f"  error: {e}" for e in self.errors[:20]]
+        return "\n".join(lines)
+
+
+class CopyFailure(BaseModel):
+    key: str
+    error: str
+
+
+class CopyReport(BaseModel):
+    source_url: str
+    target_url: str
+    objects: int = 0
+    copied: int = 0
+    already_present: int = 0
+    verified: int = 0
+    bytes_copied: int = 0
+    failures: list[CopyFailure] = Field(default_factory=list)
+    missing_in_source: list[MissingObject] = Field(default_factory=list)
+    duration_ms: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+    def summary(self) -> str:
+        lines = [
+            f"Copied {self.copied} of {self.objects} objects ({_size(self.bytes_copied)}) from {self.source_url} "
+            f"to {self.target_url}; {self.already_present} were already there; {self.verified} verified (size and sha256).",
+        ]
+        if self.failures:
+            lines.append(f"{len(self.failures)} objects FAILED (run the copy again; it skips verified objects):")
+            lines += [f"  {f.key}: {f.error}" for f in self.failures[:20]]
+        if self.missing_in_source:
+            lines.append(f"{len(self.missing_in_source)} rows point to objects the source does not have (see `studio gc`).")
+        if self.ok:
+            lines.append(f"Next: set STUDIO_STORAGE_URL={self.target_url} and restart the studio.")
+        return "\n".join(lines)
+
+
+class Maintenance:
+    """Admin operations on the image store: `gc` and `copy_storage`."""
+
+    def __init__(self, ctx: Context, actor: Actor):
+        self.ctx = ctx
+        self.actor = actor
+
+    def _require_admin(self) -> None:
+        if not self.actor.is_admin:
+            raise Forbidden("Only administrators can run storage maintenance.")
+
+    # -- references ----------------------------------------------------------------------
+    def _rows(self) -> list[MissingObject]:
+        """Every (row, key) the database points to, as candidate `MissingObject`s."""
+        db = self.ctx.db
+        rows: list[MissingObject] = []
+        for table in ("character_portraits", "scene_images"):
+            for r in db.fetchall(f"SELECT id, owner, character_id, image_key, thumbnail_key FROM {table}"):
+                for column in ("image_key", "thumbnail_key"):
+                    rows.append(MissingObject(table=table, column=column, row_id=r["id"], key=r[column],
+                                              owner=r["owner"], character_id=r["character_id"]))
+        for r in db.fetchall("SELECT id, owner, reference_image_key FROM characters WHERE reference_image_key IS NOT NULL"):
+            rows.append(MissingObject(table="characters", column="reference_image_key", row_id=r["id"],
+                                      key=r["reference_image_key"], owner=r["owner"], character_id=r["id"]))
+        for r in db.fetchall("SELECT key, owner FROM uploads"):
+            rows.append(MissingObject(table="uploads", column="key", row_id=r["key"], key=r["key"], owner=r["owner"]))
+        return rows
+
+    def _in_flight(self) -> set[str]:
+        """Keys that jobs still at work will write or read (a storing job's image has no row yet)."""
+        keys: set[str] = set()
+        rows = self.ctx.db.fetchall(
+            "SELECT id, kind, owner, character_id, json_extract_string(request, '$.reference_key') AS ref "
+            f"FROM jobs WHERE status IN ({', '.join('?' * len(ACTIVE))})", list(ACTIVE))
+        for r in rows:
+            keyfn = portrait_key if r["kind"] == "portrait" else scene_key
+            key = keyfn(r["owner"], r["character_id"], r["id"])
+            keys.update((key, thumbnail_key(key)))
+            if r["ref"]:
+                keys.add(r["ref"])
+        return keys
+
+    def _upload_uses(self) -> set[str]:
+        """Upload keys in use: a character's reference, or the reference a portrait or scene was made from."""
+        rows = self.ctx.db.fetchall(
+            "SELECT reference_image_key AS k FROM characters WHERE reference_image_key IS NOT NULL "
+            "UNION SELECT json_extract_string(recipe, '$.reference_key') FROM character_portraits "
+            "UNION SELECT json_extract_string(recipe, '$.reference_key') FROM scene_images")
+        return {r["k"] for r in rows if r["k"]}
+
+    def _expired_uploads(self, max_age: int) -> list[dict[str, Any]]:
+        cutoff = time.time() - max_age
+        used = self._upload_uses() | self._in_flight()
+        rows = self.ctx.db.fetchall("SELECT key, owner, size, created_at FROM uploads ORDER BY created_at")
+        return [r for r in rows if r["key"] not in used and _utc_ts(r["created_at"]) <= cutoff]
+
+    # -- gc ------------------------------------------------------------------------------
+    def gc(self, apply: bool = False, grace_seconds: int | None = None, upload_max_age: int | None = None) -> GcReport:
+        """Find orphans, missing objects and expired uploads; delete (only) what is safe with `apply`."""
+        self._require_admin()
+        settings = self.ctx.settings
+        grace = int(settings.gc_grace_seconds if grace_seconds is None else grace_seconds)
+        max_age = int(settings.upload_max_age if upload_max_age is None else upload_max_age)
+        if grace < 0 or max_age < 0:
+            raise InvalidInput({"grace_seconds": "must be 0 or more", "upload_max_age": "must be 0 or more"})
+        started = time.perf_counter()
+        store = self.ctx.store
+        report = GcReport(storage_url=store.display_url, applied=apply, grace_seconds=grace, upload_max_age=max_age)
+
+        # Rows before and after listing: a row present in both whose object was not listed is
+        # really missing; a key referenced in either snapshot (or by a job at work) is kept.
+        before = self._rows()
+        in_flight = self._in_flight()
+        listing = {key: (size, mtime) for key, size, mtime in store.keys(include_partial=True)}
+        after = self._rows()
+        in_flight |= self._in_flight()
+        after_ids = {(m.table, m.column, m.row_id, m.key) for m in after}
+        referenced = {m.key for m in before} | {m.key for m in after} | in_flight
+
+        expired_rows = self._expired_uploads(max_age)
+        expired_keys = {r["key"] for r in expired_rows}
+        report.objects_scanned = len(listing)
+        report.bytes_scanned = sum(size for size, _ in listing.values())
+        report.referenced_keys = len(referenced - expired_keys)
+
+        now = time.time()
+        for key, (size, mtime) in sorted(listing.items()):
+            if key in referenced:
+                continue
+            age = None if mtime is None else max(0.0, now - mtime)
+            report.orphans.append(OrphanObject(
+                key=key, kind=key_kind(key), size=size, age_seconds=age,
+                modified_at=None if mtime is None else datetime.fromtimestamp(mtime, timezone.utc).replace(tzinfo=None),
+                deletable=age is not None and age >= grace))
+        seen_missing = set()
+        for m in before:
+            ident = (m.table, m.column, m.row_id, m.key)
+            if ident in after_ids and m.key not in listing and ident not in seen_missing:
+                seen_missing.add(ident)
+                report.missing.append(m)
+        for r in expired_rows:
+            report.expired_uploads.append(ExpiredUpload(
+                key=r["key"], owner=r["owner"], size=r["size"], created_at=r["created_at"],
+                age_seconds=max(0.0, now - _utc_ts(r["created_at"])), present=r["key"] in listing))
+
+        if apply:
+            self._apply(report, listing)
+        report.duration_ms = (time.perf_counter() - started) * 1000
+        log.info("gc on %s: %d objects, %d orphans, %d missing, %d expired uploads, applied=%s",
+                 report.storage_url, report.objects_scanned, len(report.orphans), len(report.missing),
+                 len(report.expired_uploads), apply)
+        return report
+
+    def _apply(self, report: GcReport, listing: dict[str, tuple[int, float | None]]) -> None:
+        store = self.ctx.store
+        # Last look at the database right before deleting: nothing a row now points to goes.
+        protected = {m.key for m in self._rows()} | self._in_flight()
+        still_expired = {r["key"] for r in self._expired_uploads(report.upload_max_age)}
+        for orphan in report.orphans:
+            if not orphan.deletable or orphan.key in protected:
+                continue
+            try:
+                store.delete(orphan.key)
+            except StorageError as exc:
+                orphan.error = exc.message
+                report.errors.append(exc.message)
+                continue
+            orphan.deleted = True
+            report.deleted_objects += 1
+            report.bytes_freed += orphan.size
+        for upload in report.expired_uploads:
+            if upload.key not in still_expired:
+                continue
+            with self.ctx.db.transaction() as cur:
+                cur.execute("DELETE FROM uploads WHERE key = ?", [upload.key])
+            if upload.present:
+                try:
+                    store.delete(upload.key)
+                except StorageError as exc:  # the row is gone: the object is an orphan for the next run
+                    upload.error = exc.message
+                    report.errors.append(exc.message)
+                    continue
+                report.deleted_objects += 1
+                report.bytes_freed += listing.get(upload.key, (0, None))[0]
+            upload.deleted = True
+
+    # -- copy ----------------------------------------------------------------------------
+    def copy_storage(self, to_url: str, *, workers: int = 8, check: bool = True) -> CopyReport:
+        """Copy every object to `to_url` and verify each copy (size and sha256).
+
+        Safe to repeat: objects already present with the same bytes are skipped. Stop the
+        studio first (or run again afterwards) so images stored during the copy are included.
+        """
+        self._require_admin()
+        source = self.ctx.store
+        if not to_url or to_url.rstrip("/") == source.url.rstrip("/"):
+            raise InvalidInput({"to": "give a storage URL other than the current STUDIO_STORAGE_URL"})
+        target = ImageStore.from_settings(self.ctx.settings, to_url, check=check)
+        if target.fs.protocol == source.fs.protocol and target.root == source.root:
+            raise InvalidInput({"to": "the target is the same store as the source"})
+        started = time.perf_counter()
+        report = CopyReport(source_url=source.display_url, target_url=redact_url(to_url))
+        listing = [(k, size) for k, size, _ in source.keys() if not k.startswith(PROBE_PREFIX)]
+        report.objects = len(listing)
+        listed = {k for k, _ in listing}
+        seen = set()
+        for m in self._rows():
+            if m.key not in listed and (m.table, m.column, m.row_id) not in seen:
+                seen.add((m.table, m.column, m.row_id))
+                report.missing_in_source.append(m)
+
+        def one(item: tuple[str, int]) -> tuple[str, str, int, str | None]:
+            key, _ = item
+            try:
+                data = source.read(key)
+                digest = hashlib.sha256(data).hexdigest()
+                present = target.info(key)
+                if present is not None and present[0] == len(data) and _sha(target.read(key)) == digest:
+                    return key, "present", 0, None
+                target.write(key, data)
+                back = target.read(key)
+                if len(back) != len(data) or _sha(back) != digest:
+                    return key, "failed", 0, f"verification failed: wrote {len(data)} bytes, read back {len(back)} with another hash"
+                return key, "copied", len(data), None
+            except StorageError as exc:
+                return key, "failed", 0, exc.message
+
+        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+            for key, state, nbytes, error in pool.map(one, listing):
+                if state == "failed":
+                    report.failures.append(CopyFailure(key=key, error=error or "failed"))
+                    continue
+                report.verified += 1
+                if state == "copied":
+                    report.copied += 1
+                    report.bytes_copied += nbytes
+                else:
+                    report.already_present += 1
+        report.duration_ms = (time.perf_counter() - started) * 1000
+        log.info("copied %d objects to %s (%d failures)", report.copied, report.target_url, len(report.failures))
+        return report
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _utc_ts(value: datetime) -> float:
+    """Epoch seconds of a naive-UTC database timestamp."""
+    return value.replace(tzinfo=timezone.utc).timestamp()
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} B"
+
+
+__all__ = ["Maintenance", "GcReport", "CopyReport", "OrphanObject", "MissingObject", "ExpiredUpload", "CopyFailure"]
+
