@@ -1,0 +1,196 @@
+"""A loopback HTTP server base for provider fakes: routing, a request log, injected faults, holds.
+
+Subclasses implement `dispatch(req) -> Reply` following PROVIDERS.md. Tests inject faults by
+operation name (`submit`, `status`, `result`, `cancel`, ...): the next N requests of that
+operation answer the given status/body/headers, or hang until the server closes (a timeout).
+Jobs progress one state per status call; `hold = True` keeps them running until released.
+"""
+from __future__ import annotations
+
+import base64
+import io
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from PIL import Image
+
+
+def png(seed: int = 0, size: tuple[int, int] = (48, 40)) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", size, (seed * 37 % 256, seed * 91 % 256, 120)).save(out, "PNG")
+    return out.getvalue()
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+@dataclass
+class Req:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    body: bytes
+    op: str = ""
+    at: float = 0.0
+
+    def json(self) -> Any:
+        return json.loads(self.body or b"null")
+
+
+@dataclass
+class Reply:
+    status: int = 200
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+    raw: bytes | None = None
+    content_type: str = "application/json"
+
+
+@dataclass
+class Fault:
+    status: int = 500
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+    hang: bool = False
+    times: int = 1
+    content_type: str = "application/json"
+
+
+class FakeServer:
+    """A threaded HTTP server on 127.0.0.1 with a free port, run in a daemon thread."""
+
+    def __init__(self, key: str):
+        self.key = key
+        self.lock = threading.Condition()
+        self.log: list[Req] = []
+        self.faults: dict[str, list[Fault]] = {}
+        self.jobs: dict[str, dict[str, Any]] = {}
+        self.hold = False
+        self.fail_with: str | None = None  # the next jobs fail provider-side with this message
+        self._closing = threading.Event()
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    # -- test API --------------------------------------------------------------------------
+    def env(self) -> dict[str, str]:
+        """The environment that points the provider at this fake."""
+        raise NotImplementedError
+
+    def fault(self, op: str, status: int = 500, body: Any = None, headers: dict[str, str] | None = None, *,
+              hang: bool = False, times: int = 1, content_type: str = "application/json") -> None:
+        with self.lock:
+            self.faults.setdefault(op, []).append(Fault(status, body, headers or {}, hang, times, content_type))
+
+    def release(self) -> None:
+        with self.lock:
+            self.hold = False
+            self.lock.notify_all()
+
+    def requests(self, op: str) -> list[Req]:
+        with self.lock:
+            return [r for r in self.log if r.op == op]
+
+    def count(self, op: str) -> int:
+        return len(self.requests(op))
+
+    def wait_for(self, predicate: Callable[["FakeServer"], bool], timeout: float = 20.0) -> None:
+        """Block until `predicate(self)` holds; re-checked on every request the server handles."""
+        with self.lock:
+            if not self.lock.wait_for(lambda: predicate(self), timeout):
+                raise TimeoutError(f"fake {type(self).__name__} never reached the condition; log: "
+                                   f"{[(r.method, r.path, r.op) for r in self.log]}")
+
+    def close(self) -> None:
+        self._closing.set()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    # -- for subclasses ------------------------------------------------------------------------
+    def route(self, req: Req) -> str:
+        """The operation name of a request ('' for unknown routes)."""
+        raise NotImplementedError
+
+    def dispatch(self, req: Req) -> Reply:
+        raise NotImplementedError
+
+    def authorized(self, req: Req) -> bool:
+        return req.headers.get("authorization") == f"Bearer {self.key}"
+
+    def advance(self, job: dict[str, Any]) -> str:
+        """One status call: queued on the first, running on the second, then done (or failed); held jobs stay running."""
+        job["polls"] = job.get("polls", 0) + 1
+        if job["state"] == "queued" and job["polls"] >= 2:
+            job["state"] = "running"
+        elif job["state"] == "running" and not self.hold:
+            job["state"] = "failed" if job.get("fail") else "done"
+        return job["state"]
+
+    # -- plumbing ------------------------------------------------------------------------------
+    def _take_fault(self, op: str) -> Fault | None:
+        queue = self.faults.get(op)
+        if not queue:
+            return None
+        fault = queue[0]
+        fault.times -= 1
+        if fault.times <= 0:
+            queue.pop(0)
+        return fault
+
+    def _handler(self):
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def _serve(self):
+                parts = urlsplit(self.path)
+                length = int(self.headers.get("Content-Length") or 0)
+                req = Req(self.command, parts.path, parse_qs(parts.query),
+                          {k.lower(): v for k, v in self.headers.items()}, self.rfile.read(length) if length else b"",
+                          at=time.monotonic())
+                with server.lock:
+                    req.op = server.route(req)
+                    server.log.append(req)
+                    fault = server._take_fault(req.op)
+                    server.lock.notify_all()
+                if fault is not None and fault.hang:
+                    server._closing.wait(30)
+                    return
+                if fault is not None:
+                    reply = Reply(fault.status, fault.body, fault.headers, content_type=fault.content_type)
+                else:
+                    with server.lock:
+                        reply = server.dispatch(req)
+                        server.lock.notify_all()
+                self._send(reply)
+
+            def _send(self, reply: Reply):
+                data = reply.raw if reply.raw is not None else (b"" if reply.body is None else json.dumps(reply.body).encode())
+                try:
+                    self.send_response(reply.status)
+                    self.send_header("Content-Type", reply.content_type)
+                    self.send_header("Content-Length", str(len(data)))
+                    for k, v in reply.headers.items():
+                        self.send_header(k, v)
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+            do_GET = do_POST = do_PUT = do_DELETE = _serve
+
+        return Handler

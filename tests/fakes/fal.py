@@ -1,0 +1,89 @@
+"""A fal.ai queue API fake (PROVIDERS.md): URLs as fal returns them, without the app's sub-path.
+
+Quirks kept: status answers 202 while waiting and 200 when COMPLETED; there is no FAILED status, a
+failed job is COMPLETED and its error (422, `detail` list) arrives with the result; seeds beyond
+2^53; the request id also in `x-fal-request-id`.
+"""
+from __future__ import annotations
+
+import re
+import uuid
+
+from tests.fakes.base import FakeServer, Reply, Req, png
+
+BIG_SEED = 2**60 + 12345
+
+
+class FalFake(FakeServer):
+    def env(self) -> dict[str, str]:
+        return {"FAL_KEY": self.key, "FAL_QUEUE_URL": self.url}
+
+    def authorized(self, req: Req) -> bool:
+        return req.headers.get("authorization") == f"Key {self.key}"
+
+    def route(self, req: Req) -> str:
+        if req.path.startswith("/files/"):
+            return "file"
+        m = re.match(r"^/[^/]+/[^/]+/requests/[^/]+(/status|/cancel)?$", req.path)
+        if m:
+            return {"/status": "status", "/cancel": "cancel", None: "result"}[m.group(1)]
+        return "submit" if req.method == "POST" else ""
+
+    def dispatch(self, req: Req) -> Reply:
+        if req.op == "file":
+            return Reply(raw=png(7), content_type="image/png")
+        if not self.authorized(req):
+            got = req.headers.get("authorization", "")
+            return Reply(401, {"detail": f"Invalid authentication credentials: {got}"})
+        if req.op == "submit":
+            return self._submit(req)
+        m = re.match(r"^/([^/]+)/([^/]+)/requests/([^/]+)", req.path)
+        owner, app, rid = m.groups()
+        job = self.jobs.get(rid)
+        if job is None or job["app"] != f"{owner}/{app}":
+            return Reply(404, {"detail": f"Request {rid} not found"})
+        if req.op == "status":
+            if req.method != "GET":
+                return Reply(405, {"detail": "Method Not Allowed"})
+            return self._status(job)
+        if req.op == "cancel":
+            if req.method != "PUT":
+                return Reply(405, {"detail": "Method Not Allowed"})
+            if job["state"] in ("done", "failed"):
+                return Reply(400, {"status": "ALREADY_COMPLETED"})
+            job["state"] = "canceled"
+            return Reply(202, {"status": "CANCELLATION_REQUESTED"})
+        if job["state"] not in ("done", "failed"):
+            return Reply(400, {"detail": "Request is still in progress"})
+        if job["state"] == "failed":
+            return Reply(422, {"detail": [{"loc": ["body", "prompt"], "msg": job["fail"], "type": "value_error"}]})
+        return Reply(200, {"images": [{"url": f"{self.url}/files/{rid}.png", "width": 48, "height": 40,
+                                       "content_type": "image/png"}],
+                           "seed": BIG_SEED, "has_nsfw_concepts": [False], "timings": {"inference": 0.25},
+                           "prompt": job["input"].get("prompt")})
+
+    def _submit(self, req: Req) -> Reply:
+        parts = req.path.strip("/").split("/")
+        if len(parts) < 2:
+            return Reply(404, {"detail": "Application not found"})
+        body = req.json() or {}
+        if not isinstance(body.get("prompt"), str) or not body["prompt"]:
+            return Reply(422, {"detail": [{"loc": ["body", "prompt"], "msg": "field required", "type": "value_error.missing"}]})
+        rid = str(uuid.uuid4())
+        app = "/".join(parts[:2])  # the returned URLs drop the sub-path, as fal's do
+        self.jobs[rid] = {"app": app, "path": req.path, "input": body, "state": "queued", "fail": self.fail_with}
+        base = f"{self.url}/{app}/requests/{rid}"
+        return Reply(200, {"request_id": rid, "response_url": base, "status_url": f"{base}/status",
+                           "cancel_url": f"{base}/cancel", "status": "IN_QUEUE", "queue_position": 0},
+                     headers={"x-fal-request-id": rid})
+
+    def _status(self, job: dict) -> Reply:
+        if job["state"] == "canceled":
+            return Reply(400, {"detail": "Request was cancelled"})
+        state = self.advance(job)
+        if state == "queued":
+            return Reply(202, {"status": "IN_QUEUE", "queue_position": 2})
+        if state == "running":
+            return Reply(202, {"status": "IN_PROGRESS", "logs": [{"message": "step 3/28", "level": "INFO",
+                                                                  "timestamp": "2026-01-01T00:00:00"}]})
+        return Reply(200, {"status": "COMPLETED", "logs": [], "metrics": {"inference_time": 0.25}})

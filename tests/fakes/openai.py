@@ -1,0 +1,80 @@
+"""An OpenAI API fake (PROVIDERS.md): images generations (JSON) and edits (multipart `image` /
+`image[]`), chat completions, models; errors as `{"error": {message, type, param, code}}`."""
+from __future__ import annotations
+
+import time
+from email.parser import BytesParser
+from email.policy import HTTP
+
+from tests.fakes.base import FakeServer, Reply, Req, b64, png
+
+SIZES = {"1024x1024", "1536x1024", "1024x1536", "auto"}
+
+
+def oai_error(status: int, message: str, type_: str, code: str | None = None, param: str | None = None,
+              headers: dict[str, str] | None = None) -> Reply:
+    return Reply(status, {"error": {"message": message, "type": type_, "param": param, "code": code}}, headers or {})
+
+
+def multipart(req: Req) -> tuple[dict[str, str], list[tuple[str, str, bytes]]]:
+    """(form fields, [(part name, content type, bytes)] of files) of a multipart/form-data body."""
+    msg = BytesParser(policy=HTTP).parsebytes(
+        b"Content-Type: " + req.headers["content-type"].encode() + b"\r\n\r\n" + req.body)
+    fields, files = {}, []
+    for part in msg.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        if part.get_filename():
+            files.append((name, part.get_content_type(), part.get_payload(decode=True)))
+        else:
+            fields[name] = part.get_payload(decode=True).decode()
+    return fields, files
+
+
+class OpenAIFake(FakeServer):
+    def env(self) -> dict[str, str]:
+        return {"OPENAI_API_KEY": self.key, "OPENAI_BASE_URL": f"{self.url}/v1"}
+
+    def route(self, req: Req) -> str:
+        return {"/v1/images/generations": "submit", "/v1/images/edits": "submit", "/v1/chat/completions": "chat",
+                "/v1/models": "models"}.get(req.path, "")
+
+    def dispatch(self, req: Req) -> Reply:
+        if not self.authorized(req):
+            got = req.headers.get("authorization", "").removeprefix("Bearer ")
+            return oai_error(401, f"Incorrect API key provided: {got}. You can find your API key at "
+                                  "https://platform.openai.com/account/api-keys.", "invalid_request_error",
+                             "invalid_api_key")
+        if req.op == "models":
+            return Reply(200, {"object": "list", "data": [{"id": "gpt-image-1", "object": "model"}]})
+        if req.op == "chat":
+            body = req.json()
+            if not body.get("messages"):
+                return oai_error(400, "'messages' is a required property", "invalid_request_error", None, "messages")
+            content = '{"suggestion": "a warm smile"}' if body.get("response_format") else "A warm smile."
+            return Reply(200, {"id": "chatcmpl-1", "object": "chat.completion", "model": body["model"],
+                               "choices": [{"index": 0, "message": {"role": "assistant", "content": content},
+                                            "finish_reason": "stop"}],
+                               "usage": {"prompt_tokens": 9, "completion_tokens": 5, "total_tokens": 14}})
+        if req.path.endswith("/edits"):
+            if "multipart/form-data" not in req.headers.get("content-type", ""):
+                return oai_error(400, "Edits take multipart/form-data", "invalid_request_error")
+            fields, files = multipart(req)
+            images = [f for f in files if f[0] in ("image", "image[]")]
+            if not images:
+                return oai_error(400, "Missing required parameter: 'image'.", "invalid_request_error",
+                                 "missing_required_parameter", "image")
+            body = {**fields, "_images": images}
+        else:
+            body = req.json() or {}
+        req.parsed = body  # type: ignore[attr-defined]
+        if not body.get("prompt"):
+            return oai_error(400, "Missing required parameter: 'prompt'.", "invalid_request_error",
+                             "missing_required_parameter", "prompt")
+        if body.get("size", "auto") not in SIZES:
+            return oai_error(400, f"Invalid value: '{body['size']}'. Supported values are: '1024x1024', '1024x1536', "
+                                  "'1536x1024', and 'auto'.", "invalid_request_error", "invalid_value", "size")
+        if self.fail_with:
+            return oai_error(400, self.fail_with, "image_generation_user_error", "moderation_blocked")
+        return Reply(200, {"created": int(time.time()), "data": [{"b64_json": b64(png(11))}],
+                           "usage": {"input_tokens": 20, "output_tokens": 272, "total_tokens": 292},
+                           "size": body.get("size"), "quality": body.get("quality"), "output_format": "png"})

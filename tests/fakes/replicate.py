@@ -1,0 +1,104 @@
+"""A Replicate predictions API fake (PROVIDERS.md): problem+json errors, output as list or string,
+`data:` URIs, failed/canceled/aborted predictions, the files API, tqdm-style progress in logs."""
+from __future__ import annotations
+
+import re
+import uuid
+
+from tests.fakes.base import FakeServer, Reply, Req, b64, png
+
+PROBLEM = "application/problem+json"
+
+
+def problem(status: int, title: str, detail: str, **extra) -> Reply:
+    return Reply(status, {"title": title, "detail": detail, "status": status, **extra}, content_type=PROBLEM)
+
+
+class ReplicateFake(FakeServer):
+    output_form = "list"  # "list" of URLs, a single URL "string", or "data" URIs
+    end_state = "succeeded"  # or "failed" / "aborted" through fail_with
+
+    def env(self) -> dict[str, str]:
+        return {"REPLICATE_API_TOKEN": self.key, "REPLICATE_BASE_URL": self.url}
+
+    def route(self, req: Req) -> str:
+        p = req.path
+        if p.startswith("/files/"):
+            return "file"
+        if re.match(r"^/v1/models/[^/]+/[^/]+/predictions$", p) or p == "/v1/predictions" and req.method == "POST":
+            return "submit"
+        if re.match(r"^/v1/predictions/[^/]+/cancel$", p):
+            return "cancel"
+        if re.match(r"^/v1/predictions/[^/]+$", p):
+            return "status"
+        return {"/v1/account": "account", "/v1/files": "upload"}.get(p, "")
+
+    def dispatch(self, req: Req) -> Reply:
+        if req.op == "file":
+            return Reply(raw=self.files.get(req.path, png(3)), content_type="image/png")
+        if not self.authorized(req):
+            return problem(401, "Unauthenticated", "You did not pass a valid authentication token")
+        if req.op == "account":
+            return Reply(200, {"type": "user", "username": "tester", "name": "Tester"})
+        if req.op == "upload":
+            return self._upload(req)
+        if req.op == "submit":
+            return self._create(req)
+        pid = req.path.split("/")[3]
+        job = self.jobs.get(pid)
+        if job is None:
+            return problem(404, "Not found", "The requested resource could not be found.")
+        if req.op == "cancel":
+            if req.method != "POST":
+                return problem(405, "Method not allowed", "Use POST")
+            if job["state"] not in ("done", "failed"):
+                job["state"] = "canceled"
+            return Reply(200, self._prediction(pid, job))
+        if job["state"] != "canceled":
+            self.advance(job)
+        return Reply(200, self._prediction(pid, job))
+
+    @property
+    def files(self) -> dict[str, bytes]:
+        return self.__dict__.setdefault("_files", {})
+
+    def _upload(self, req: Req) -> Reply:
+        ctype = req.headers.get("content-type", "")
+        if "multipart/form-data" not in ctype or b'name="content"' not in req.body:
+            return problem(400, "Bad request", "multipart field 'content' is required")
+        fid = uuid.uuid4().hex[:12]
+        self.files[f"/files/{fid}"] = req.body
+        return Reply(201, {"id": fid, "name": "reference.png", "content_type": "image/png", "size": len(req.body),
+                           "urls": {"get": f"{self.url}/files/{fid}"}})
+
+    def _create(self, req: Req) -> Reply:
+        body = req.json() or {}
+        inp = body.get("input")
+        if req.path == "/v1/predictions" and not body.get("version"):
+            return problem(422, "Input validation failed", "- version: version is required",
+                           invalid_fields=[{"type": "required", "field": "version", "description": "version is required"}])
+        if not isinstance(inp, dict) or not inp.get("prompt"):
+            return problem(422, "Input validation failed", "- input: prompt is required",
+                           invalid_fields=[{"type": "required", "field": "input.prompt", "description": "prompt is required"}])
+        pid = uuid.uuid4().hex[:20]
+        model = req.path.split("/")[3] + "/" + req.path.split("/")[4] if req.path != "/v1/predictions" else None
+        self.jobs[pid] = {"input": inp, "state": "queued", "fail": self.fail_with, "model": model,
+                          "version": body.get("version") or "v" * 8, "end": self.end_state}
+        return Reply(201, self._prediction(pid, self.jobs[pid]))
+
+    def _prediction(self, pid: str, job: dict) -> dict:
+        status = {"queued": "starting", "running": "processing", "done": "succeeded",
+                  "canceled": "canceled", "failed": job["end"] if job["end"] != "succeeded" else "failed"}[job["state"]]
+        output = None
+        if status == "succeeded":
+            url = f"{self.url}/files/{pid}.png"
+            output = {"list": [url], "string": url, "data": [f"data:image/png;base64,{b64(png(5))}"]}[self.output_form]
+        error = job["fail"] if status == "failed" else None
+        logs = "Running predict()...\n 50%|█████     | 2/4 [00:01<00:01]\n" if status != "starting" else ""
+        base = f"{self.url}/v1/predictions/{pid}"
+        return {"id": pid, "model": job["model"] or "owner/model", "version": job["version"], "status": status,
+                "input": job["input"], "output": output, "error": error, "logs": logs,
+                "metrics": {"predict_time": 1.5} if status == "succeeded" else {},
+                "urls": {"get": base, "cancel": f"{base}/cancel", "stream": f"{self.url}/stream/{pid}",
+                         "web": f"https://replicate.com/p/{pid}"},
+                "created_at": "2026-01-01T00:00:00Z", "started_at": None, "completed_at": None}

@@ -1,0 +1,77 @@
+"""A RunPod serverless cloud fake (PROVIDERS.md): `/v2/{endpoint}/run|status|cancel|health`.
+
+Quirks kept: a failed job answers HTTP 200 with `status: FAILED` and `error` as a JSON-encoded
+string; unknown ids answer 404; output in the worker-comfyui, worker-sdxl or worker-a1111 shape.
+"""
+from __future__ import annotations
+
+import json
+import re
+import uuid
+
+from tests.fakes.base import FakeServer, Reply, Req, b64, png
+
+ENDPOINT = "ep-test123"
+
+
+def worker_output(shape: str, data: bytes) -> dict:
+    """An image in the output shape of a common RunPod image worker."""
+    if shape == "comfyui":
+        return {"images": [{"filename": "ComfyUI_00001_.png", "type": "base64", "data": b64(data)}]}
+    if shape == "sdxl":
+        return {"images": [f"data:image/png;base64,{b64(data)}"], "seed": 42}
+    if shape == "a1111":
+        return {"images": [b64(data)], "parameters": {}, "info": "{}"}
+    raise ValueError(shape)
+
+
+class RunPodFake(FakeServer):
+    shape = "sdxl"
+
+    def env(self) -> dict[str, str]:
+        return {"RUNPOD_API_KEY": self.key, "RUNPOD_ENDPOINT_BASE_URL": f"{self.url}/v2", "RUNPOD_ENDPOINT_ID": ENDPOINT}
+
+    def route(self, req: Req) -> str:
+        m = re.match(r"^/v2/[^/]+/(run|runsync|status|cancel|health)(/[^/]+)?$", req.path)
+        return {"run": "submit", "runsync": "submit"}.get(m.group(1), m.group(1)) if m else ""
+
+    def dispatch(self, req: Req) -> Reply:
+        if not self.authorized(req):
+            return Reply(401, raw=b"Unauthorized", content_type="text/plain")
+        m = re.match(r"^/v2/([^/]+)/(\w+)(?:/([^/]+))?$", req.path)
+        if not m or m.group(1) != ENDPOINT:
+            return Reply(404, raw=b"404 page not found", content_type="text/plain")
+        _, action, jid = m.groups()
+        if action == "health":
+            if req.method != "GET":
+                return Reply(405, raw=b"", content_type="text/plain")
+            return Reply(200, {"jobs": {"completed": 1, "failed": 0, "inProgress": 0, "inQueue": 0, "retried": 0},
+                               "workers": {"idle": 1, "running": 0}})
+        if action == "run":
+            body = req.json() if req.body else None
+            if not isinstance(body, dict) or not isinstance(body.get("input"), dict):
+                return Reply(400, {"error": "invalid request body: input is required"})
+            jid = f"{uuid.uuid4()}-u1"
+            self.jobs[jid] = {"input": body["input"], "state": "queued", "fail": self.fail_with}
+            return Reply(200, {"id": jid, "status": "IN_QUEUE"})
+        job = self.jobs.get(jid or "")
+        if job is None:
+            return Reply(404, {"error": "request does not exist"})
+        if action == "cancel":
+            if req.method != "POST":
+                return Reply(405, raw=b"", content_type="text/plain")
+            if job["state"] not in ("done", "failed"):
+                job["state"] = "canceled"
+            return Reply(200, {"id": jid, "status": "CANCELLED"})
+        if req.method != "GET":
+            return Reply(405, raw=b"", content_type="text/plain")
+        state = job["state"] if job["state"] == "canceled" else self.advance(job)
+        status = {"queued": "IN_QUEUE", "running": "IN_PROGRESS", "done": "COMPLETED", "failed": "FAILED",
+                  "canceled": "CANCELLED"}[state]
+        reply = {"id": jid, "status": status, "delayTime": 120, "workerId": "w1"}
+        if state == "done":
+            reply.update(output=worker_output(self.shape, png(9)), executionTime=800)
+        if state == "failed":
+            reply["error"] = json.dumps({"error_type": "<class 'RuntimeError'>", "error_message": job["fail"],
+                                         "error_traceback": "Traceback ..."})
+        return Reply(200, reply)
