@@ -52,8 +52,8 @@ class Database:
                     "running studio. Stop it first, or point STUDIO_HOME at another folder."
                 ) from None
             raise
-        self._local = threading.local()
-        self._cursors: list[duckdb.DuckDBPyConnection] = []
+        self._local = threading.local()  # transaction depth per thread
+        self._cursors: dict[int, duckdb.DuckDBPyConnection] = {}
         self._cursor_lock = threading.Lock()
         self._write_lock = threading.RLock()
         self._closed = False
@@ -61,30 +61,33 @@ class Database:
 
     # -- connections -------------------------------------------------------------------
     def cursor(self) -> duckdb.DuckDBPyConnection:
-        """This thread's cursor (created on first use)."""
-        cur = getattr(self._local, "cursor", None)
+        """This thread's cursor (created on first use; cursors of finished threads are closed)."""
+        ident = threading.get_ident()
+        cur = self._cursors.get(ident)
         if cur is None:
-            if self._closed:
-                raise RuntimeError("database is closed")
-            cur = self._con.cursor()
-            self._local.cursor = cur
-            self._local.depth = 0
             with self._cursor_lock:
-                self._cursors.append(cur)
+                if self._closed:
+                    raise RuntimeError("database is closed")
+                alive = {t.ident for t in threading.enumerate()}
+                for dead in [i for i in self._cursors if i not in alive]:
+                    self._cursors.pop(dead).close()
+                cur = self._con.cursor()
+                self._cursors[ident] = cur
         return cur
 
     def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
         with self._cursor_lock:
-            for cur in self._cursors:
+            if self._closed:
+                return
+            self._closed = True
+            for cur in self._cursors.values():
                 try:
                     cur.close()
                 except Exception:  # noqa: BLE001 - closing is best effort
                     pass
             self._cursors.clear()
         self._con.close()
+        self._con = None  # let the binding object go even if a traceback still holds this Database
 
     # -- queries -----------------------------------------------------------------------
     def fetchall(self, sql: str, params: Any = None) -> list[dict[str, Any]]:
@@ -105,7 +108,7 @@ class Database:
         """A write transaction; nested calls join the outer one."""
         cur = self.cursor()
         with self._write_lock:
-            if self._local.depth:
+            if getattr(self._local, "depth", 0):
                 self._local.depth += 1
                 try:
                     yield cur

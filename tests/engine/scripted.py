@@ -158,6 +158,7 @@ class ScriptedServer:
                 with server.lock:
                     job = server.jobs[rid]
                     job["polls"] += 1
+                    server.lock.notify_all()
                     if kind == "status":
                         if job["state"] == "canceled":
                             return self._send(200, {"status": "canceled"})

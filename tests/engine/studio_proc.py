@@ -1,0 +1,29 @@
+"""A studio process for the crash test: opens a home with the scripted provider and runs its jobs.
+
+    python -m tests.engine.studio_proc HOME    (SCRIPTED_URL in the environment)
+
+Exits 0 once no job is queued, running or storing.
+"""
+from __future__ import annotations
+
+import sys
+
+from core.models import ACTIVE_STATUSES
+from core.studio import Studio
+from tests.conftest import make_settings
+from tests.engine.scripted import plugin
+
+
+def main(home: str) -> int:
+    import os
+
+    settings = make_settings(home, {"SCRIPTED_URL": os.environ["SCRIPTED_URL"], "SCRIPTED_KEY": "k-proc"})
+    with Studio.open(settings=settings, plugins=[plugin], retry_base=0.01) as studio:
+        print("recovered", studio.engine.runner.recovered, flush=True)
+        while active := studio.jobs.list(status=ACTIVE_STATUSES, limit=1000).items:
+            studio.jobs.wait([j.id for j in active], timeout=120)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1]))

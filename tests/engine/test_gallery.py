@@ -1,0 +1,127 @@
+"""Gallery operations and scene images, on the offline provider."""
+from __future__ import annotations
+
+import io
+
+import pytest
+from PIL import Image
+
+from core.errors import InvalidInput, StudioError
+
+
+def generate(studio, character_id, n=1, **options):
+    jobs = studio.portraits.generate(character_id, n=n, **options)
+    done = studio.jobs.wait([j.id for j in jobs], timeout=30)
+    assert all(j.status == "completed" for j in done), [j.last_error for j in done]
+    return [studio.portraits.get(j.result_id) for j in done]
+
+
+def test_first_portrait_becomes_primary_and_switching_is_one_update(studio, character):
+    first, second = generate(studio, character.id, n=2, seed=1)
+    primary = studio.characters.get(character.id).primary_portrait_id
+    assert primary in (first.id, second.id)
+    other = second if primary == first.id else first
+    studio.portraits.set_primary(other.id)
+    assert studio.characters.get(character.id).primary_portrait_id == other.id
+    listed = {p.id: p.is_primary for p in studio.portraits.list(character.id).items}
+    assert listed == {other.id: True, primary: False}
+    summary = studio.characters.list().items[0]
+    assert summary.primary_thumbnail_key == other.thumbnail_key and summary.portrait_count == 2
+
+
+def test_deleting_the_primary_passes_it_to_the_newest_remaining(studio, character):
+    a, = generate(studio, character.id)
+    b, = generate(studio, character.id)
+    c, = generate(studio, character.id)
+    assert studio.characters.get(character.id).primary_portrait_id == a.id
+    studio.portraits.delete(a.id)
+    assert studio.characters.get(character.id).primary_portrait_id == c.id
+    assert not studio.ctx.store.exists(a.image_key) and not studio.ctx.store.exists(a.thumbnail_key)
+    studio.portraits.delete(c.id)
+    studio.portraits.delete(b.id)
+    assert studio.characters.get(character.id).primary_portrait_id is None
+
+
+def test_list_is_sort_order_then_newest_first_and_paged(studio, character):
+    made = [generate(studio, character.id)[0] for _ in range(4)]
+    page = studio.portraits.list(character.id, limit=3)
+    assert page.total == 4 and [p.id for p in page.items] == [p.id for p in reversed(made)][:3]
+    studio.portraits.reorder(character.id, [made[0].id, made[2].id])
+    order = [p.id for p in studio.portraits.list(character.id).items]
+    assert order[:2] == [made[0].id, made[2].id] and set(order[2:]) == {made[1].id, made[3].id}
+    with pytest.raises(InvalidInput):
+        studio.portraits.reorder(character.id, ["nope"])
+
+
+def test_use_as_reference_download_recall_and_regenerate(studio, character):
+    portrait, = generate(studio, character.id, prompt="on a beach", presets={"expression": "smiling"}, seed=11)
+    updated = studio.portraits.use_as_reference(portrait.id)
+    assert updated.reference_image_key.startswith("local/references/") and updated.reference_image_hash
+    data, filename = studio.portraits.download(portrait.id)
+    assert filename.startswith("mia-") and filename.endswith(".png")
+    assert Image.open(io.BytesIO(data)).size == (1024, 1024)
+    options = studio.portraits.recall(portrait.id)
+    assert (options.prompt, options.seed, options.presets.expression) == ("on a beach", 11, "smiling")
+    assert studio.characters.get(character.id).reference_image_key == updated.reference_image_key  # unchanged by recall
+    again, = [studio.portraits.get(j.result_id) for j in
+              studio.jobs.wait([j.id for j in studio.portraits.regenerate(portrait.id, prompt="in the snow")], timeout=30)]
+    assert again.recipe["seed"] == 11 and "in the snow" in again.recipe["final_prompt"]
+
+
+def test_reference_generation_uses_an_i2i_model_and_the_identity_phrase(studio, character):
+    portrait, = generate(studio, character.id)
+    studio.portraits.use_as_reference(portrait.id)
+    ref_portrait, = generate(studio, character.id, reference="character")
+    recipe = ref_portrait.recipe
+    assert recipe["mode"] == "i2i" and recipe["model_key"] == "offline/preview-i2i"
+    assert "maintain same character identity" in recipe["final_prompt"]
+    assert recipe["reference_hash"] == studio.characters.get(character.id).reference_image_hash
+    assert studio.portraits.image_bytes(ref_portrait.id) != studio.portraits.image_bytes(portrait.id)
+
+
+def test_generation_refuses_a_character_without_description(studio):
+    bare = studio.characters.create({"name": "Nameless"})
+    with pytest.raises(InvalidInput) as err:
+        studio.portraits.generate(bare.id)
+    assert "description" in err.value.errors
+
+
+def test_unknown_preset_and_long_prompt_are_refused(studio, character):
+    with pytest.raises(InvalidInput) as err:
+        studio.portraits.generate(character.id, presets={"pose": "handstand"})
+    assert "presets.pose" in err.value.errors and "standing" in err.value.errors["presets.pose"]
+    with pytest.raises(InvalidInput) as err:
+        studio.portraits.generate(character.id, prompt="x" * 201)
+    assert "200" in err.value.errors["prompt"]
+    assert studio.jobs.list().total == 0
+
+
+def test_scene_image_uses_the_primary_portrait_as_reference(studio, character):
+    generate(studio, character.id)
+    scene = studio.scenes.create(character.id, {"name": "Cafe", "prompt": "behind the counter", "description": "morning rush"})
+    job = studio.scenes.generate_image(scene.id)
+    [job] = studio.jobs.wait([job.id], timeout=30)
+    assert job.status == "completed" and job.kind == "scene"
+    scene = studio.scenes.get(scene.id)
+    assert scene.image_key and studio.ctx.store.exists(scene.thumbnail_key)
+    assert scene.recipe["mode"] == "i2i" and "behind the counter" in scene.recipe["final_prompt"]
+    assert "red hair" in scene.recipe["final_prompt"] and "wearing apron" in scene.recipe["final_prompt"]
+    assert studio.portraits.list(character.id).total == 1  # a scene image is not a portrait
+
+
+def test_cancel_and_retry_refuse_the_wrong_states(studio, character):
+    [job] = studio.jobs.wait([studio.portraits.generate(character.id)[0].id], timeout=30)
+    with pytest.raises(StudioError):
+        studio.jobs.cancel(job.id)
+    with pytest.raises(StudioError):
+        studio.jobs.retry(job.id)
+
+
+def test_other_users_cannot_touch_my_portraits_or_jobs(studio, character):
+    portrait, = generate(studio, character.id)
+    bob = studio.as_user("bob")
+    with pytest.raises(StudioError):
+        bob.portraits.set_primary(portrait.id)
+    with pytest.raises(StudioError):
+        bob.portraits.generate(character.id)
+    assert bob.jobs.list().total == 0
