@@ -38,6 +38,8 @@ class FalFake(FakeServer):
         if req.op == "submit":
             return self._submit(req)
         m = re.match(r"^/([^/]+)/([^/]+)/requests/([^/]+)", req.path)
+        if not req.op or m is None:  # e.g. a status URL built with the sub-path, which fal does not serve
+            return Reply(404, {"detail": "Not Found"})
         owner, app, rid = m.groups()
         job = self.jobs.get(rid)
         if job is None or job["app"] != f"{owner}/{app}":

@@ -146,3 +146,27 @@ def finish(studio: Studio, job: Job, timeout: float = 20.0) -> Job:
 
 
 REFERENCE = png_bytes((80, 80), (10, 200, 30))
+
+
+def call(provider, method: str, *args, **kwargs):
+    """Run one provider coroutine on a fresh loop and close the provider's client after it."""
+    import asyncio
+
+    async def main():
+        try:
+            return await getattr(provider, method)(*args, **kwargs)
+        finally:
+            await provider.aclose()
+
+    return asyncio.run(main())
+
+
+def make_request(model_key: str, *, references=(), capabilities=None, input_defaults=None, safety=True, **kw):
+    from core.models import Capabilities
+    from core.provider import GenerationRequest, ReferenceImage, sha256
+
+    refs = [ReferenceImage(data=d, content_type="image/png", sha256=sha256(d)) for d in references]
+    return GenerationRequest(job_id="j1", model_key=model_key, prompt=kw.pop("prompt", "a portrait"), seed=7,
+                             references=refs, capabilities=capabilities or Capabilities(),
+                             input_defaults=input_defaults or {}, safety_checker=safety,
+                             content_rating="sfw" if safety else "nsfw", **kw)

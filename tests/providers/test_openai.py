@@ -1,0 +1,110 @@
+"""OpenAI specifics: insufficient_quota vs rate_limit_exceeded, content policy, edits with
+several references, size mapping, moderation level, chat completions, health."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from core.errors import ProviderError
+from core.models import Capabilities, ReferenceMapping
+from providers.openai import OpenAIProvider
+from tests.conftest import png_bytes
+from tests.fakes.openai import OpenAIFake
+from tests.providers.conftest import BASE_ENV, SENTINEL, call, finish, generate, make_request, model_id
+
+
+@pytest.fixture
+def oai():
+    server = OpenAIFake(SENTINEL)
+    yield server
+    server.close()
+
+
+def provider(oai: OpenAIFake, **env) -> OpenAIProvider:
+    return OpenAIProvider({**oai.env(), **BASE_ENV, **env})
+
+
+def test_insufficient_quota_is_not_retried(oai, open_studio):
+    oai.fault("submit", 429, {"error": {"message": "You exceeded your current quota, please check your plan and billing details.",
+                                        "type": "insufficient_quota", "param": None, "code": "insufficient_quota"}})
+    studio = open_studio(oai)
+    job = finish(studio, generate(studio, "openai", "gpt-image-1"))
+    assert job.status == "failed" and job.attempts == 1
+    assert "exceeded your current quota" in job.last_error and "insufficient_quota" in job.last_error
+    assert oai.count("submit") == 1
+
+
+def test_moderation_blocked_is_permanent(oai):
+    oai.fail_with = "Your request was rejected as a result of our safety system."
+    with pytest.raises(ProviderError) as err:
+        call(provider(oai), "generate", make_request("gpt-image-1"))
+    assert not err.value.retryable and err.value.kind == "content_policy"
+    assert "safety system" in err.value.message
+
+
+def test_should_retry_header_wins(oai):
+    oai.fault("submit", 409, {"error": {"message": "busy", "type": "conflict", "param": None, "code": None}},
+              {"x-should-retry": "false"})
+    with pytest.raises(ProviderError) as err:
+        call(provider(oai), "generate", make_request("gpt-image-1"))
+    assert not err.value.retryable
+
+
+def test_generation_request_shape(oai, open_studio):
+    studio = open_studio(oai)
+    character = studio.characters.create({"name": "Noir", "description": "A detective.", "content_rating": "nsfw"})
+    job = studio.portraits.generate(character.id, {"model_id": model_id(studio, "openai", "gpt-image-1"),
+                                                   "width": 1344, "height": 896})[0]
+    assert finish(studio, job).status == "completed"
+    sent = oai.requests("submit")[0]
+    assert sent.path == "/v1/images/generations"
+    body = sent.json()
+    assert (body["model"], body["size"], body["n"], body["moderation"]) == ("gpt-image-1", "1536x1024", 1, "low")
+    assert "input_fidelity" not in body
+    assert sent.headers["authorization"] == f"Bearer {SENTINEL}"
+
+
+def test_several_references_use_repeated_image_parts(oai):
+    caps = Capabilities(supports_i2i=True, max_references=2, reference=ReferenceMapping(field="image", limit=2))
+    refs = [png_bytes((30, 30), (1, 2, 3)), png_bytes((31, 31), (4, 5, 6))]
+    result = call(provider(oai), "generate", make_request("gpt-image-1", references=refs, capabilities=caps,
+                                                          input_defaults={"input_fidelity": "high"}))
+    parsed = oai.requests("submit")[0].parsed
+    assert [name for name, _, _ in parsed["_images"]] == ["image[]", "image[]"]
+    assert [data for _, _, data in parsed["_images"]] == refs
+    assert parsed["input_fidelity"] == "high" and parsed["model"] == "gpt-image-1"
+    assert result.inputs["image[]"][0].startswith("sha256:")
+    assert result.metadata["usage"]["total_tokens"] == 292
+
+
+def test_chat_completion(oai):
+    p = provider(oai)
+    text = call(p, "chat", [{"role": "user", "content": "Suggest an expression"}], json_mode=True)
+    assert json.loads(text) == {"suggestion": "a warm smile"}
+    body = oai.requests("chat")[0].json()
+    assert body["response_format"] == {"type": "json_object"} and body["max_completion_tokens"] == 800
+    assert body["messages"][0]["content"] == "Suggest an expression"
+
+
+def test_chat_errors_are_classified_and_scrubbed(oai):
+    p = provider(oai)
+    oai.key = "other"
+    with pytest.raises(ProviderError) as err:
+        call(p, "chat", [{"role": "user", "content": "hi"}])
+    assert err.value.kind == "auth" and not err.value.retryable
+    assert "invalid_api_key" in err.value.message and SENTINEL not in err.value.message
+
+
+def test_organization_and_project_headers(oai):
+    call(provider(oai, OPENAI_ORG_ID="org-1", OPENAI_PROJECT_ID="proj-1"), "generate", make_request("gpt-image-1"))
+    headers = oai.requests("submit")[0].headers
+    assert headers["openai-organization"] == "org-1" and headers["openai-project"] == "proj-1"
+
+
+def test_health(oai):
+    p = provider(oai)
+    assert call(p, "health").state == "ok"
+    oai.key = "other"
+    rejected = call(p, "health")
+    assert rejected.state == "rejected" and SENTINEL not in rejected.message
