@@ -1,14 +1,32 @@
-"""Streamlit entry point: `streamlit run studio_app.py`."""
+"""Streamlit entry point: `streamlit run studio_app.py`.
+
+Gets the process-wide Studio, resolves the current user, keeps the selected character in the URL,
+shows the preview-mode banner and runs the chosen page. Pages live in pages/ and stay thin.
+"""
 import streamlit as st
 
-from core import Studio
+from ui import app, autosave
 
+st.set_page_config(page_title="Character Studio", page_icon=":material/palette:", layout="wide")
 
-@st.cache_resource
-def get_studio() -> Studio:
-    return Studio.open()
+PAGES = [
+    st.Page("pages/characters.py", title="Characters", icon=":material/group:", default=True),
+    st.Page("pages/portraits.py", title="Portraits", icon=":material/photo_library:"),
+    st.Page("pages/scenes.py", title="Scenes", icon=":material/landscape:"),
+    st.Page("pages/queue.py", title="Queue", icon=":material/pending_actions:"),
+    st.Page("pages/models.py", title="Models", icon=":material/tune:"),
+]
 
-
-studio = get_studio()
-st.title("Character Studio")
-st.write(f"{studio.characters.list().total} characters")
+page = st.navigation(PAGES)
+with app.guarded("the studio"):
+    studio = app.studio()
+    app.sync_selection_with_url(studio)
+    with st.sidebar:
+        st.caption(f"Signed in as **{app.current_user().display_name}**")
+    app.character_picker(studio)
+    if page.title != "Characters":
+        # Edits made on the Characters page just before switching pages are saved here.
+        autosave.flush(studio)
+    app.provider_banner(studio)
+    app.show_flash()
+    page.run()

@@ -1,0 +1,374 @@
+"""Characters: a searchable list and the editor (autosaved), create, templates, delete."""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import streamlit as st
+
+from core.errors import InvalidInput, StudioError
+from core.models import CONTENT_RATINGS, GENDERS, MOODS, VOICE_TONES, Character
+from core.presets import PRESET_KINDS
+from ui import app, autosave
+from ui.widgets import field_error, image
+
+s = app.studio()
+MODE = "characters_mode"  # "edit" or "new"
+LIST_LIMIT = "characters_list_limit"
+
+
+# -- callbacks -------------------------------------------------------------------------
+def open_character(cid: str) -> None:
+    app.select_character(cid)
+    st.session_state[MODE] = "edit"
+
+
+def start_new() -> None:
+    st.session_state[MODE] = "new"
+    st.session_state.pop("new_errors", None)
+
+
+def cancel_new() -> None:
+    st.session_state[MODE] = "edit"
+
+
+def create_character() -> None:
+    data = {
+        "name": st.session_state.get("new.name", ""),
+        "description": st.session_state.get("new.description", ""),
+        "gender": st.session_state.get("new.gender", "unspecified"),
+        "content_rating": st.session_state.get("new.content_rating", "sfw"),
+        "appearance_tags": st.session_state.get("new.appearance_tags", []),
+    }
+    try:
+        character = app.studio().characters.create(data)
+    except InvalidInput as exc:
+        st.session_state["new_errors"] = exc.errors
+        return
+    except StudioError as exc:
+        st.session_state["new_errors"] = {"_": exc.message}
+        return
+    st.session_state.pop("new_errors", None)
+    for k in ("new.name", "new.description", "new.appearance_tags"):
+        st.session_state.pop(k, None)
+    open_character(character.id)
+    app.flash(f"Created {character.name}.")
+
+
+def use_template(template_id: str) -> None:
+    character = app.attempt_later(app.studio().templates.create_character, template_id)
+    if character is not None:
+        open_character(character.id)
+        app.flash(f"Created {character.name} from a template.")
+        st.session_state.pop("show_templates", None)
+
+
+def ask_delete(cid: str) -> None:
+    st.session_state["confirm_delete_character"] = cid
+
+
+def clear_delete() -> None:
+    st.session_state.pop("confirm_delete_character", None)
+
+
+def delete_character(cid: str) -> None:
+    clear_delete()
+    try:
+        app.studio().characters.delete(cid)
+    except StudioError as exc:
+        app.flash(app.error_text(exc), "error")
+        return
+    if app.selected_character_id() == cid:
+        app.select_character(None)
+    autosave.forget(cid)
+    app.flash("Character deleted.")
+
+
+# -- dialogs ---------------------------------------------------------------------------
+@st.dialog("Start from template", width="large", on_dismiss=lambda: st.session_state.pop("show_templates", None))
+def template_dialog() -> None:
+    templates = s.templates.list()
+    if not templates:
+        st.info("No templates are installed (data/templates.json).")
+        return
+    cols = st.columns(3)
+    for i, t in enumerate(templates):
+        with cols[i % 3].container(border=True):
+            st.markdown(f"**{t.name}**")
+            st.caption(t.summary)
+            st.button("Use this template", key=f"tpl.{t.id}", on_click=use_template, args=(t.id,), width="stretch")
+
+
+@st.dialog("Delete character?", on_dismiss=clear_delete)
+def delete_dialog(character: Character, portraits: int, scenes: int) -> None:
+    st.write(f"Delete **{character.name}** with its {portraits} portrait(s), {scenes} scene(s) and their images? "
+             "This cannot be undone.")
+    c1, c2 = st.columns(2)
+    c1.button("Delete", type="primary", key="confirm_delete_char", on_click=delete_character, args=(character.id,),
+              width="stretch")
+    c2.button("Cancel", key="cancel_delete_char", on_click=clear_delete, width="stretch")
+
+
+# -- list ------------------------------------------------------------------------------
+def character_list() -> None:
+    search = st.text_input("Search", placeholder="Name or tag", key="char_search", icon=":material/search:")
+    b1, b2 = st.columns(2)
+    b1.button("New character", type="primary", on_click=start_new, icon=":material/person_add:", width="stretch")
+    if b2.button("Start from template", icon=":material/auto_awesome:", width="stretch"):
+        st.session_state["show_templates"] = True
+    limit = st.session_state.get(LIST_LIMIT, 30)
+    page = s.characters.list(search, limit=limit)
+    if not page.items:
+        if search:
+            st.caption(f"No characters match “{search}”. Clear the search or create one.")
+        else:
+            st.caption("No characters yet: create one or start from a template.")
+        return
+    selected = app.selected_character_id()
+    for c in page.items:
+        with st.container(border=True):
+            pic, text = st.columns([1, 3], vertical_alignment="center")
+            with pic:
+                image(s, c.primary_thumbnail_key, width=64)
+            with text:
+                public = " :blue-badge[public]" if c.is_public else ""
+                st.markdown(f"**{c.name}**{public}")
+                tags = ", ".join((c.appearance_tags + c.clothing_tags)[:5])
+                st.caption(f"{c.portrait_count} portrait(s)" + (f" · {tags}" if tags else ""))
+                is_sel = c.id == selected and st.session_state.get(MODE) != "new"
+                st.button("Editing" if is_sel else "Open", key=f"open.{c.id}", disabled=is_sel,
+                          on_click=open_character, args=(c.id,), type="tertiary")
+    if page.total > len(page.items):
+        if st.button(f"Show more ({page.total - len(page.items)} more)"):
+            st.session_state[LIST_LIMIT] = limit + 30
+            st.rerun()
+
+
+# -- create form -----------------------------------------------------------------------
+def create_form(can_cancel: bool) -> None:
+    st.subheader("New character")
+    errs = st.session_state.get("new_errors", {})
+    with st.form("new_character", border=True):
+        st.text_input("Name", key="new.name", placeholder="e.g. Mia", help="1 to 50 characters")
+        field_error(errs, "name")
+        st.text_area("Description", key="new.description",
+                     placeholder="Who is this character? A portrait needs a description.", height=120)
+        field_error(errs, "description")
+        c1, c2 = st.columns(2)
+        c1.selectbox("Gender", GENDERS, index=GENDERS.index("unspecified"), key="new.gender")
+        c2.radio("Content rating", CONTENT_RATINGS, format_func=str.upper, horizontal=True, key="new.content_rating")
+        st.multiselect("Appearance tags", [], key="new.appearance_tags", accept_new_options=True,
+                       placeholder="Type a tag and press Enter")
+        field_error(errs, "appearance_tags")
+        field_error(errs, "_")
+        st.form_submit_button("Create character", type="primary", on_click=create_character)
+    if can_cancel:
+        st.button("Cancel", on_click=cancel_new)
+    st.caption("All other fields (personality, greetings, advanced) are in the editor after creating.")
+
+
+# -- editor ----------------------------------------------------------------------------
+def _lines(value: str | None) -> list[str]:
+    return [line.strip() for line in (value or "").splitlines() if line.strip()]
+
+
+def _rev(cid: str) -> int:
+    return st.session_state.setdefault("_editor_rev", {}).get(cid, 0)
+
+
+def _bump(cid: str) -> None:
+    revs = st.session_state.setdefault("_editor_rev", {})
+    revs[cid] = revs.get(cid, 0) + 1
+
+
+def editor(character: Character) -> None:
+    cid = character.id
+    owned = character.owner == s.actor.id or s.actor.is_admin
+    head, status_col, actions = st.columns([4, 2, 1.4], vertical_alignment="center")
+    head.subheader(character.name)
+    status_ph = status_col.empty()
+    autosave.flush(s, status_ph)
+    try:
+        character = s.characters.get(cid)
+    except StudioError as exc:
+        st.error(exc.message)
+        return
+    pending = autosave.pending(cid)
+    errs = autosave.errors(cid)
+    state, when = autosave.status(cid)
+    if state == "saved":
+        stamp = f" {time.strftime('%H:%M:%S', time.localtime(when))}" if when else ""
+        status_ph.markdown(f":green-badge[:material/check: Saved{stamp}]")
+    else:
+        status_ph.markdown(":red-badge[:material/edit: Unsaved]")
+    if owned:
+        actions.button("Delete", icon=":material/delete:", on_click=ask_delete, args=(cid,), key="delete_character")
+    else:
+        st.caption("This is another user's public character: you can view it, only its owner can change it.")
+    if "_" in errs:
+        st.error(errs["_"])
+    rev = _rev(cid)
+    values: dict[str, Any] = {**character.model_dump(), **pending}
+
+    def key(field: str) -> str:
+        return f"ed.{cid}.{rev}.{field}"
+
+    def init(field: str, value: Any) -> str:
+        k = key(field)
+        if k not in st.session_state:
+            st.session_state[k] = value
+        return k
+
+    def hook(field: str, convert=None) -> dict[str, Any]:
+        return {"on_change": autosave.on_change, "args": (cid, field, key(field), convert), "disabled": not owned}
+
+    # Basic info
+    with st.expander("Basic info", expanded=True, icon=":material/badge:"):
+        st.text_input("Name", key=init("name", values["name"]), **hook("name"))
+        field_error(errs, "name")
+        st.text_area("Description", key=init("description", values["description"]), height=120, **hook("description"))
+        field_error(errs, "description")
+        c1, c2 = st.columns(2)
+        c1.selectbox("Gender", GENDERS, key=init("gender", values["gender"]), **hook("gender"))
+        c2.radio("Content rating", CONTENT_RATINGS, format_func=str.upper, horizontal=True,
+                 key=init("content_rating", values["content_rating"]), **hook("content_rating"))
+
+    # Appearance
+    with st.expander("Appearance", expanded=True, icon=":material/face:"):
+        chips = s.presets.options("appearance_chips")
+        tags = list(values["appearance_tags"] or [])
+        active_chips = [c["key"] for c in chips if all(t in tags for t in c["tags"])]
+        chip_key = key("chips")
+        st.session_state[chip_key] = active_chips
+
+        def chips_changed() -> None:
+            chosen = set(st.session_state.get(chip_key) or [])
+            new_tags = list(tags)
+            for c in chips:
+                if c["key"] in chosen:
+                    new_tags += [t for t in c["tags"] if t not in new_tags]
+                else:
+                    new_tags = [t for t in new_tags if t not in c["tags"]]
+            autosave.record(cid, "appearance_tags", new_tags)
+            _bump(cid)
+
+        st.pills("Style presets", [c["key"] for c in chips], selection_mode="multi", key=chip_key,
+                 format_func=lambda k: next(c["label"] for c in chips if c["key"] == k),
+                 on_change=chips_changed, disabled=not owned, help="Each preset adds its appearance tags.")
+        st.multiselect("Appearance tags", tags, key=init("appearance_tags", tags), accept_new_options=True,
+                       placeholder="Type a tag and press Enter", **hook("appearance_tags"))
+        field_error(errs, "appearance_tags")
+        clothing = list(values["clothing_tags"] or [])
+        st.multiselect("Clothing tags", clothing, key=init("clothing_tags", clothing), accept_new_options=True,
+                       placeholder="Type a tag and press Enter", **hook("clothing_tags"))
+        field_error(errs, "clothing_tags")
+        if character.reference_image_key:
+            st.caption("Reference image:")
+            image(s, character.reference_image_key, width=96)
+        st.caption("Reference image and portraits: see the **Portraits** page.")
+
+    # Personality & voice
+    with st.expander("Personality & voice", icon=":material/psychology:"):
+        st.text_area("Persona", key=init("persona", values["persona"] or ""), height=120, **hook("persona"))
+        field_error(errs, "persona")
+        st.text_area("Personality traits", key=init("traits", values["traits"] or ""), **hook("traits"))
+        field_error(errs, "traits")
+        c1, c2 = st.columns(2)
+        c1.selectbox("Voice tone", VOICE_TONES, key=init("voice_tone", values["voice_tone"]), **hook("voice_tone"))
+        c2.selectbox("Mood", MOODS, key=init("mood", values["mood"]), **hook("mood"))
+        st.text_area("Voice examples (one per line)", key=init("voice_examples", "\n".join(values["voice_examples"] or [])),
+                     **hook("voice_examples", _lines))
+        field_error(errs, "voice_examples")
+        st.text_area("Forbidden phrases (one per line)",
+                     key=init("forbidden_phrases", "\n".join(values["forbidden_phrases"] or [])),
+                     **hook("forbidden_phrases", _lines))
+        field_error(errs, "forbidden_phrases")
+
+    # Greetings
+    with st.expander("Greetings", icon=":material/waving_hand:"):
+        st.text_area("First message", key=init("first_message", values["first_message"] or ""),
+                     **hook("first_message"))
+        field_error(errs, "first_message")
+        greetings = list(values["alternate_greetings"] or [])
+        extra = st.session_state.get(f"_extra_greeting.{cid}", 0)
+        shown = greetings + [""] * extra
+
+        def greeting_changed() -> None:
+            items = [st.session_state.get(key(f"greet.{i}"), "") for i in range(len(shown))]
+            autosave.record(cid, "alternate_greetings", [g for g in items if g.strip()])
+            st.session_state[f"_extra_greeting.{cid}"] = 0
+            _bump(cid)
+
+        def remove_greeting(i: int) -> None:
+            autosave.record(cid, "alternate_greetings", [g for j, g in enumerate(greetings) if j != i])
+            _bump(cid)
+
+        def add_greeting() -> None:
+            st.session_state[f"_extra_greeting.{cid}"] = extra + 1
+
+        for i, g in enumerate(shown):
+            c1, c2 = st.columns([12, 1], vertical_alignment="bottom")
+            c1.text_area(f"Alternate greeting {i + 1}", key=init(f"greet.{i}", g), height=80,
+                         on_change=greeting_changed, disabled=not owned)
+            if i < len(greetings):
+                c2.button("Remove", type="tertiary", key=key(f"rmgreet.{i}"), on_click=remove_greeting, args=(i,),
+                          help="Remove this greeting", disabled=not owned)
+        field_error(errs, "alternate_greetings")
+        st.button("Add greeting", icon=":material/add:", on_click=add_greeting, disabled=not owned or len(shown) >= 10,
+                  key=key("addgreet"))
+
+    # Advanced
+    with st.expander("Advanced", icon=":material/settings:"):
+        st.text_area("System prompt", key=init("system_prompt", values["system_prompt"] or ""), height=150,
+                     **hook("system_prompt"))
+        field_error(errs, "system_prompt")
+        st.toggle("Public (other users can see and use this character)", key=init("is_public", values["is_public"]),
+                  **hook("is_public"))
+        st.caption("Default presets (preselected on the Portraits page)")
+        presets = values["default_presets"]
+        presets = presets.model_dump() if hasattr(presets, "model_dump") else dict(presets or {})
+        cols = st.columns(4)
+
+        def presets_changed() -> None:
+            autosave.record(cid, "default_presets",
+                            {k: st.session_state.get(key(f"preset.{k}")) for k in PRESET_KINDS})
+
+        for col, kind in zip(cols, PRESET_KINDS):
+            options = [None] + [p["key"] for p in s.presets.options(kind)]
+            labels = {p["key"]: p["label"] for p in s.presets.options(kind)}
+            col.selectbox(kind.capitalize(), options, key=init(f"preset.{kind}", presets.get(kind)),
+                          format_func=lambda k, labels=labels: "None" if k is None else labels.get(k, k),
+                          on_change=presets_changed, disabled=not owned)
+        field_error(errs, "default_presets")
+
+    if st.session_state.get("confirm_delete_character") == cid:
+        portraits = s.portraits.list(cid, limit=1).total
+        delete_dialog(character, portraits, len(s.scenes.list(cid)))
+
+
+# -- page ------------------------------------------------------------------------------
+st.title("Characters")
+left, right = st.columns([1, 2.2], gap="large")
+with left:
+    with app.guarded("the character list"):
+        character_list()
+with right:
+    with app.guarded("the character editor"):
+        selected = app.selected_character_id()
+        has_any = s.characters.list(limit=1).total > 0
+        if st.session_state.get(MODE) == "new" or not selected:
+            if not has_any:
+                st.info("No characters yet. Fill in a name and a description to create your first one, "
+                        "or **Start from template**.", icon=":material/person_add:")
+            elif not selected and st.session_state.get(MODE) != "new":
+                st.caption("Open a character on the left to edit it, or create a new one.")
+            create_form(can_cancel=bool(selected))
+        else:
+            try:
+                current = s.characters.get(selected)
+            except StudioError:
+                st.warning("That character no longer exists. Open another one on the left.")
+            else:
+                editor(current)
+if st.session_state.get("show_templates"):
+    template_dialog()

@@ -1,0 +1,431 @@
+"""Portraits: the studio workspace. Presets, prompt, reference, model; live job tiles; the paged gallery."""
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from core.errors import InvalidInput, StudioError
+from core.models import PROMPT_MAX, Character, Portrait
+from core.presets import PRESET_KINDS
+from ui import app
+from ui.widgets import image, job_tile, model_label, when
+
+s = app.studio()
+PAGE_SIZE = 18
+COLS = 6
+AUTO = "__auto__"
+
+
+# -- state helpers -----------------------------------------------------------------------
+def k(cid: str, name: str) -> str:
+    return f"pt.{cid}.{name}"
+
+
+def watch(cid: str, job_ids: list[str]) -> None:
+    watched = st.session_state.setdefault("pt_watch", {}).setdefault(cid, [])
+    watched.extend(j for j in job_ids if j not in watched)
+
+
+def options_for(cid: str, character: Character) -> dict[str, Any]:
+    presets = {kind: st.session_state.get(k(cid, kind)) for kind in PRESET_KINDS}
+    model = st.session_state.get("pt.model")
+    use_ref = bool(character.reference_image_key) and st.session_state.get(k(cid, "use_ref"), True)
+    seed = st.session_state.get("pt.seed")
+    return {
+        "prompt": st.session_state.get(k(cid, "prompt"), "") or "",
+        "presets": {kk: v for kk, v in presets.items() if v},
+        "model_id": None if model in (None, AUTO) else model,
+        "reference": "character" if use_ref else "none",
+        "seed": int(seed) if seed is not None else None,
+        "n": int(st.session_state.get("pt.n", 1) or 1),
+    }
+
+
+# -- callbacks ---------------------------------------------------------------------------
+def generate(cid: str) -> None:
+    st.session_state.pop(k(cid, "gen_error"), None)
+    studio = app.studio()
+    try:
+        character = studio.characters.get(cid)
+        jobs = studio.portraits.generate(cid, options_for(cid, character))
+    except StudioError as exc:
+        st.session_state[k(cid, "gen_error")] = app.error_text(exc)
+        return
+    watch(cid, [j.id for j in jobs])
+
+
+def set_primary(pid: str) -> None:
+    app.attempt_later(app.studio().portraits.set_primary, pid, success="Primary portrait set.")
+
+
+def use_as_reference(pid: str) -> None:
+    if app.attempt_later(app.studio().portraits.use_as_reference, pid, success="Reference image set.") is not None:
+        st.session_state.pop("pt_pick_ref", None)
+
+
+def ask_delete(pid: str) -> None:
+    st.session_state["pt_confirm_delete"] = pid
+
+
+def clear_delete() -> None:
+    st.session_state.pop("pt_confirm_delete", None)
+
+
+def delete_portrait(pid: str) -> None:
+    clear_delete()
+    try:
+        app.studio().portraits.delete(pid)
+    except StudioError as exc:
+        app.flash(app.error_text(exc), "error")
+    else:
+        app.flash("Portrait deleted.")
+
+
+def open_view(index: int) -> None:
+    st.session_state["pt_view"] = index
+    st.session_state.pop("pt_view_confirm", None)
+
+
+def close_view() -> None:
+    st.session_state.pop("pt_view", None)
+    st.session_state.pop("pt_view_confirm", None)
+
+
+def upload_reference(cid: str, key: str) -> None:
+    file = st.session_state.get(key)
+    if file is None:
+        return
+    if app.attempt_later(app.studio().characters.set_reference_upload, cid, file.getvalue(),
+                         success="Reference image uploaded.") is not None:
+        st.session_state[k(cid, "upload_n")] = st.session_state.get(k(cid, "upload_n"), 0) + 1
+        st.session_state[k(cid, "use_ref")] = True
+
+
+def clear_reference(cid: str) -> None:
+    app.attempt_later(app.studio().characters.clear_reference, cid, success="Reference image removed.")
+
+
+def clear_finished(cid: str) -> None:
+    watched = st.session_state.setdefault("pt_watch", {}).get(cid, [])
+    studio = app.studio()
+    keep = []
+    for jid in watched:
+        try:
+            if studio.jobs.get(jid).is_active:
+                keep.append(jid)
+        except StudioError:
+            pass
+    st.session_state["pt_watch"][cid] = keep
+
+
+def download_data(pid: str):
+    return lambda: app.studio().portraits.download(pid)[0]
+
+
+# -- dialogs -----------------------------------------------------------------------------
+@st.dialog("Delete portrait?", on_dismiss=clear_delete)
+def confirm_delete_dialog(pid: str) -> None:
+    try:
+        p = s.portraits.get(pid)
+    except StudioError:
+        clear_delete()
+        st.rerun()
+    image(s, p.thumbnail_key, width=160)
+    st.write("Delete this portrait and its image? This cannot be undone.")
+    c1, c2 = st.columns(2)
+    c1.button("Delete", type="primary", key="pt_confirm_delete_btn", on_click=delete_portrait, args=(pid,),
+              width="stretch")
+    c2.button("Cancel", key="pt_cancel_delete_btn", on_click=clear_delete, width="stretch")
+
+
+@st.dialog("Pick a reference from the portraits", width="large",
+           on_dismiss=lambda: st.session_state.pop("pt_pick_ref", None))
+def pick_reference_dialog(cid: str) -> None:
+    offset = st.session_state.get("pt_pick_offset", 0)
+    page = s.portraits.list(cid, limit=12, offset=offset)
+    if not page.items:
+        st.info("This character has no portraits yet. Generate one first, or upload a reference image.")
+        return
+    cols = st.columns(4)
+    for i, p in enumerate(page.items):
+        with cols[i % 4]:
+            image(s, p.thumbnail_key, width="stretch")
+            st.button("Use", key=f"pickref.{p.id}", on_click=use_as_reference, args=(p.id,), width="stretch")
+    c1, c2, c3 = st.columns([1, 2, 1])
+    if c1.button("Previous", disabled=offset == 0, key="pickref_prev"):
+        st.session_state["pt_pick_offset"] = max(0, offset - 12)
+        st.rerun(scope="fragment")
+    c2.caption(f"{offset + 1}-{offset + len(page.items)} of {page.total}")
+    if c3.button("Next", disabled=offset + 12 >= page.total, key="pickref_next"):
+        st.session_state["pt_pick_offset"] = offset + 12
+        st.rerun(scope="fragment")
+
+
+def recipe_lines(p: Portrait) -> list[tuple[str, str]]:
+    r = p.recipe
+    rows = [
+        ("Model", f"{r.get('model_name') or r.get('model_key', '?')} ({r.get('provider', '?')})"),
+        ("Mode", "image-to-image" if r.get("mode") == "i2i" else "text-to-image"),
+        ("Seed", str(r.get("seed", ""))),
+        ("Size", f"{p.width} × {p.height}"),
+        ("Provider time", f"{r['provider_ms'] / 1000:.1f} s" if r.get("provider_ms") is not None else "unknown"),
+        ("Created", when(p.created_at)),
+    ]
+    if r.get("presets"):
+        rows.append(("Presets", ", ".join(f"{kk}: {v}" for kk, v in r["presets"].items())))
+    if r.get("reference_hash"):
+        rows.append(("Reference", f"sha256 {r['reference_hash'][:12]}…"))
+    return rows
+
+
+@st.dialog("Portrait", width="large", on_dismiss=close_view)
+def view_dialog(cid: str) -> None:
+    index = st.session_state.get("pt_view", 0)
+    page = s.portraits.list(cid, limit=1, offset=index)
+    if not page.items:
+        if page.total:
+            st.session_state["pt_view"] = page.total - 1
+            st.rerun(scope="fragment")
+        close_view()
+        st.rerun()
+    p = page.items[0]
+    left, right = st.columns([3, 2], gap="medium")
+    with left:
+        image(s, p.image_key, width="stretch")
+        c1, c2, c3 = st.columns([1, 2, 1], vertical_alignment="center")
+        c1.button("Previous", icon=":material/chevron_left:", disabled=index == 0, key="view_prev",
+                  on_click=open_view, args=(index - 1,), width="stretch")
+        c2.markdown(f"<div style='text-align:center'>{index + 1} of {page.total}</div>", unsafe_allow_html=True)
+        c3.button("Next", icon=":material/chevron_right:", disabled=index + 1 >= page.total, key="view_next",
+                  on_click=open_view, args=(index + 1,), width="stretch")
+    with right:
+        if p.is_primary:
+            st.markdown(":orange-badge[:material/star: Primary portrait]")
+        st.markdown("\n".join(f"- **{label}:** {value}" for label, value in recipe_lines(p)))
+        st.markdown("**Prompt:** " + (p.prompt or "_(none)_"))
+        with st.expander("Final prompt sent to the provider"):
+            st.code(p.recipe.get("final_prompt") or "", language=None, wrap_lines=True)
+        a1, a2 = st.columns(2)
+        a1.button("Set as primary", icon=":material/star:", disabled=p.is_primary, key="view_primary",
+                  on_click=set_primary, args=(p.id,), width="stretch")
+        a2.button("Use as reference", icon=":material/image_search:", key="view_ref",
+                  on_click=use_as_reference, args=(p.id,), width="stretch")
+        a1.download_button("Download", data=download_data(p.id), file_name=f"portrait-{p.id[:8]}.png",
+                           mime="image/png", icon=":material/download:", key="view_download", width="stretch")
+        if st.session_state.get("pt_view_confirm") == p.id:
+            st.warning("Delete this portrait? This cannot be undone.")
+            d1, d2 = st.columns(2)
+            if d1.button("Delete", type="primary", key="view_delete_yes", width="stretch"):
+                if app.attempt(s.portraits.delete, p.id) is None:
+                    st.session_state.pop("pt_view_confirm", None)
+                    app.flash("Portrait deleted.")
+                    st.rerun()
+            if d2.button("Cancel", key="view_delete_no", width="stretch"):
+                st.session_state.pop("pt_view_confirm", None)
+                st.rerun(scope="fragment")
+        elif a2.button("Delete", icon=":material/delete:", key="view_delete", width="stretch"):
+            st.session_state["pt_view_confirm"] = p.id
+            st.rerun(scope="fragment")
+        st.divider()
+        new_prompt = st.text_area("Prompt for regenerate", value=p.prompt, max_chars=PROMPT_MAX, key=f"regen.{p.id}")
+        new_seed = st.checkbox("New seed", value=False, key=f"regen_seed.{p.id}")
+        if st.button("Regenerate", type="primary", icon=":material/refresh:", key="view_regen", width="stretch"):
+            jobs = app.attempt(s.portraits.regenerate, p.id, prompt=new_prompt, new_seed=new_seed)
+            if jobs:
+                watch(cid, [j.id for j in jobs])
+                close_view()
+                st.rerun()
+
+
+# -- sections ----------------------------------------------------------------------------
+def controls(character: Character) -> None:
+    cid = character.id
+    defaults = character.default_presets
+    for kind in PRESET_KINDS:
+        if k(cid, kind) not in st.session_state:
+            st.session_state[k(cid, kind)] = getattr(defaults, kind)
+    poses = s.presets.options("pose")
+    st.pills("Pose", [p["key"] for p in poses], key=k(cid, "pose"),
+             format_func=lambda key: next(p["label"] for p in poses if p["key"] == key))
+    cols = st.columns(3)
+    for col, kind in zip(cols, ("expression", "outfit", "camera")):
+        opts = s.presets.options(kind)
+        labels = {p["key"]: p["label"] for p in opts}
+        col.selectbox(kind.capitalize(), [None] + list(labels), key=k(cid, kind),
+                      format_func=lambda key, labels=labels: "Any" if key is None else labels.get(key, key))
+    prompt = st.text_area("Custom prompt", key=k(cid, "prompt"), max_chars=PROMPT_MAX, height=80,
+                          placeholder="e.g. golden hour light, rooftop garden")
+    st.caption(f"{len(prompt or '')}/{PROMPT_MAX} characters")
+
+    # Reference image
+    i2i = s.models.i2i_count()
+    ref_box = st.container(border=True)
+    with ref_box:
+        r1, r2 = st.columns([1, 3], vertical_alignment="top")
+        with r1:
+            if character.reference_image_key:
+                image(s, character.reference_image_key, width=96)
+            else:
+                st.markdown(":gray[:material/image: no reference]")
+        with r2:
+            color = "violet" if i2i else "red"
+            st.markdown(f"**Reference image** :{color}-badge[:material/join_inner: Image match: {i2i} "
+                        f"image-to-image model{'s' if i2i != 1 else ''} available]")
+            if character.reference_image_key:
+                st.checkbox("Use the reference image (keeps the face)", key=k(cid, "use_ref"), value=True)
+                if not i2i:
+                    st.caption(":red[No image-to-image model is active: activate one on the Models page, "
+                               "or untick the reference.]")
+            n = st.session_state.get(k(cid, "upload_n"), 0)
+            up_key = k(cid, f"upload.{n}")
+            st.file_uploader("Upload a reference image", type=["png", "jpg", "jpeg", "webp"], key=up_key,
+                             on_change=upload_reference, args=(cid, up_key))
+            b1, b2 = st.columns(2)
+            if b1.button("Pick from portraits", icon=":material/photo_library:", width="stretch"):
+                st.session_state["pt_pick_ref"] = cid
+                st.session_state["pt_pick_offset"] = 0
+            b2.button("Remove reference", icon=":material/close:", on_click=clear_reference, args=(cid,),
+                      disabled=not character.reference_image_key, width="stretch")
+
+    # Model, number, seed
+    models = s.models.list(active_only=True, usable_only=True)
+    ids = [AUTO] + [m.id for m in models]
+    labels = {m.id: model_label(m) for m in models}
+    if st.session_state.get("pt.model") not in ids:
+        st.session_state["pt.model"] = AUTO
+    c1, c2, c3 = st.columns([3, 1, 1.4])
+    c1.selectbox("Model", ids, key="pt.model",
+                 format_func=lambda i: "Automatic (best available)" if i == AUTO else labels.get(i, i),
+                 help="Models marked image-to-image can use the reference image.")
+    c2.number_input("Images", min_value=1, max_value=4, value=1, step=1, key="pt.n")
+    c3.number_input("Seed", min_value=0, value=None, step=1, key="pt.seed", placeholder="random")
+    if not models:
+        st.warning("No active model can run: activate one on the **Models** page or configure a provider key.")
+    st.button("Generate portrait", type="primary", icon=":material/auto_awesome:", on_click=generate, args=(cid,),
+              width="stretch", key="generate_portrait")
+    err = st.session_state.get(k(cid, "gen_error"))
+    if err:
+        st.error(err, icon=":material/error:")
+
+
+def summary(character: Character) -> None:
+    primary = s.portraits.primary(character.id) if character.primary_portrait_id else None
+    with st.container(border=True):
+        if primary:
+            image(s, primary.thumbnail_key, width="stretch")
+            st.caption(":orange[:material/star:] Primary portrait")
+        else:
+            image(s, None, width="stretch")
+            st.caption("No primary portrait yet")
+        st.markdown(f"### {character.name}")
+        if not character.description.strip():
+            st.warning("Add a description on the Characters page: a portrait needs one.")
+        try:
+            preview = s.portraits.preview_prompt(character.id, {
+                kk: v for kk, v in options_for(character.id, character).items() if kk != "n"})
+        except InvalidInput as exc:
+            st.caption(f"Final prompt: {app.error_text(exc)}")
+        except StudioError as exc:
+            st.caption(f"Final prompt unavailable: {exc.message}")
+        else:
+            st.markdown("**Final prompt**")
+            st.code(preview, language=None, wrap_lines=True)
+
+
+def jobs_panel(cid: str, polling: bool) -> None:
+    watched = st.session_state.setdefault("pt_watch", {}).setdefault(cid, [])
+    active = [j for j in s.jobs.active(character_id=cid) if j.kind == "portrait"]
+    jobs = {j.id: j for j in active}
+    for jid in watched:
+        if jid not in jobs:
+            try:
+                jobs[jid] = s.jobs.get(jid)
+            except StudioError:
+                continue
+    now_active = {j.id for j in jobs.values() if j.is_active}
+    before = st.session_state.get(k(cid, "active"))
+    st.session_state[k(cid, "active")] = now_active
+    if (before is not None and before - now_active) or (now_active and not polling):
+        st.rerun()  # a job finished (refresh the gallery), or one was retried here (start polling)
+    if not jobs:
+        return
+    head, btn = st.columns([4, 1], vertical_alignment="center")
+    head.markdown(f"**Generation** · {len(now_active)} running" if now_active else "**Generation** · all done")
+    btn.button("Clear finished", key=f"clear_finished.{cid}", on_click=clear_finished, args=(cid,),
+               disabled=len(now_active) == len(jobs), width="stretch")
+    ordered = sorted(jobs.values(), key=lambda j: j.created_at, reverse=True)[:12]
+    cols = st.columns(COLS)
+    for i, job in enumerate(ordered):
+        with cols[i % COLS]:
+            job_tile(s, job, key=f"pt.tile.{cid}")
+
+
+def gallery(character: Character) -> None:
+    cid = character.id
+    page_key = k(cid, "page")
+    page_no = st.session_state.get(page_key, 0)
+    page = s.portraits.list(cid, limit=PAGE_SIZE, offset=page_no * PAGE_SIZE)
+    if page.total and not page.items and page_no > 0:
+        st.session_state[page_key] = page_no = max(0, (page.total - 1) // PAGE_SIZE)
+        page = s.portraits.list(cid, limit=PAGE_SIZE, offset=page_no * PAGE_SIZE)
+    pages = max(1, -(-page.total // PAGE_SIZE))
+    head, nav = st.columns([3, 2], vertical_alignment="center")
+    head.subheader(f"Gallery · {page.total} portrait{'s' if page.total != 1 else ''}")
+    if page.total == 0:
+        st.info("No portraits yet: pick a pose above and press **Generate portrait**.", icon=":material/photo_camera:")
+        return
+    with nav:
+        p1, p2, p3 = st.columns([1, 2, 1], vertical_alignment="center")
+        if p1.button("Previous", disabled=page_no == 0, key="gal_prev", icon=":material/chevron_left:"):
+            st.session_state[page_key] = page_no - 1
+            st.rerun()
+        p2.markdown(f"<div style='text-align:center'>Page {page_no + 1} of {pages}</div>", unsafe_allow_html=True)
+        if p3.button("Next", disabled=page_no + 1 >= pages, key="gal_next", icon=":material/chevron_right:"):
+            st.session_state[page_key] = page_no + 1
+            st.rerun()
+    cols = st.columns(COLS)
+    for i, p in enumerate(page.items):
+        index = page_no * PAGE_SIZE + i
+        with cols[i % COLS].container(border=True):
+            image(s, p.thumbnail_key, width="stretch")
+            if p.is_primary:
+                st.markdown(":orange-badge[:material/star: Primary]")
+            else:
+                st.button("Set as primary", icon=":material/star_border:", key=f"primary.{p.id}", type="tertiary",
+                          on_click=set_primary, args=(p.id,))
+            b1, b2 = st.columns(2)
+            b1.button("Open", key=f"view.{p.id}", on_click=open_view, args=(index,), width="stretch")
+            with b2.popover("More", width="stretch"):
+                st.button("Use as reference", key=f"ref.{p.id}", on_click=use_as_reference, args=(p.id,),
+                          icon=":material/image_search:", width="stretch")
+                st.download_button("Download", data=download_data(p.id), file_name=f"portrait-{p.id[:8]}.png",
+                                   mime="image/png", key=f"dl.{p.id}", icon=":material/download:", width="stretch")
+                st.button("Delete", key=f"del.{p.id}", on_click=ask_delete, args=(p.id,),
+                          icon=":material/delete:", width="stretch")
+
+
+# -- page ------------------------------------------------------------------------------
+st.title("Portraits")
+character = app.require_character(s, "generate portraits")
+if character is not None:
+    cid = character.id
+    with app.guarded("the workspace"):
+        left, right = st.columns([1, 2], gap="large")
+        with left:
+            summary(character)
+        with right:
+            controls(character)
+    with app.guarded("the jobs"):
+        active_now = any(j.kind == "portrait" for j in s.jobs.active(character_id=cid))
+        if active_now or st.session_state.get("pt_watch", {}).get(cid):
+            # Polls the job rows while something runs; a finished job reruns the page (see jobs_panel).
+            st.fragment(run_every=1.0 if active_now else None)(jobs_panel)(cid, active_now)
+    with app.guarded("the gallery"):
+        gallery(character)
+    if st.session_state.get("pt_view") is not None:
+        view_dialog(cid)
+    elif st.session_state.get("pt_confirm_delete"):
+        confirm_delete_dialog(st.session_state["pt_confirm_delete"])
+    elif st.session_state.get("pt_pick_ref") == cid:
+        pick_reference_dialog(cid)

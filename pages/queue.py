@@ -1,0 +1,139 @@
+"""Queue: active and recent jobs across characters (cancel, retry, filter) and generation statistics."""
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from core.models import ACTIVE_STATUSES, FINAL_STATUSES, Job
+from ui import app
+from ui.widgets import stage_text, status_badge, when
+
+s = app.studio()
+STATUSES = list(ACTIVE_STATUSES + FINAL_STATUSES)
+PAGE_SIZE = 25
+
+
+def cancel(job_id: str) -> None:
+    app.attempt_later(app.studio().jobs.cancel, job_id, success="Job canceled.")
+
+
+def retry(job_id: str) -> None:
+    app.attempt_later(app.studio().jobs.retry, job_id, success="Job queued again.")
+
+
+def character_names() -> dict[str, str]:
+    return {c.id: c.name for c in s.characters.list(limit=500).items}
+
+
+def job_row(job: Job, names: dict[str, str], key: str) -> None:
+    c = st.columns([1.1, 1.6, 2.2, 2.6, 0.8, 1.6, 1.1], vertical_alignment="center")
+    c[0].markdown(status_badge(job.status))
+    c[1].markdown(f"{names.get(job.character_id, job.character_id[:8])}  \n:gray[{job.kind}]")
+    c[2].markdown(f"{job.request.get('model_name') or job.model_key}  \n:gray[{job.provider_id}]")
+    with c[3]:
+        if job.is_active and job.percent is not None:
+            st.progress(min(100, int(job.percent)), text=stage_text(job))
+        else:
+            st.markdown(stage_text(job))
+        if job.last_error:
+            st.caption(f":red[{job.last_error[:300]}]")
+    c[4].markdown(f"{job.attempts}/{job.max_attempts}")
+    timing = f"{job.provider_ms / 1000:.1f} s" if job.provider_ms is not None else ""
+    c[5].markdown(f":gray[{when(job.created_at)}]" + (f"  \n{timing}" if timing else ""))
+    if job.status in ("queued", "running"):
+        c[6].button("Cancel", key=f"{key}.cancel.{job.id}", on_click=cancel, args=(job.id,), width="stretch")
+    elif job.status in ("failed", "canceled"):
+        c[6].button("Retry", key=f"{key}.retry.{job.id}", on_click=retry, args=(job.id,), width="stretch")
+
+
+def header() -> None:
+    c = st.columns([1.1, 1.6, 2.2, 2.6, 0.8, 1.6, 1.1])
+    for col, label in zip(c, ["Status", "Character", "Model", "Stage", "Tries", "Created / time", ""]):
+        col.caption(f"**{label}**")
+
+
+def active_section(all_users: bool, polling: bool) -> None:
+    active = s.jobs.list(status=ACTIVE_STATUSES, all_users=all_users, limit=200).items
+    if active and not polling:
+        st.rerun()  # something started: poll while it runs
+    before = st.session_state.get("q_active")
+    st.session_state["q_active"] = {j.id for j in active}
+    if before is not None and before - st.session_state["q_active"]:
+        st.rerun()  # something finished: refresh the history and statistics
+    st.subheader(f"Active · {len(active)}")
+    if not active:
+        st.caption("Nothing is running. Generate portraits on the **Portraits** page or scene images on **Scenes**.")
+        return
+    names = character_names()
+    header()
+    for job in reversed(active):
+        job_row(job, names, "active")
+
+
+def history(statuses: list[str], all_users: bool) -> None:
+    page_no = st.session_state.get("q_page", 0)
+    page = s.jobs.list(status=tuple(statuses) or None, all_users=all_users, limit=PAGE_SIZE, offset=page_no * PAGE_SIZE)
+    pages = max(1, -(-page.total // PAGE_SIZE))
+    head, nav = st.columns([3, 2], vertical_alignment="center")
+    head.subheader(f"Jobs · {page.total}")
+    if page.total == 0:
+        st.caption("No jobs match the filter." if statuses != STATUSES else
+                   "No jobs yet: they appear here when you generate portraits or scene images.")
+        return
+    with nav:
+        p1, p2, p3 = st.columns([1, 2, 1], vertical_alignment="center")
+        if p1.button("Previous", disabled=page_no == 0, key="q_prev"):
+            st.session_state["q_page"] = page_no - 1
+            st.rerun()
+        p2.markdown(f"<div style='text-align:center'>Page {page_no + 1} of {pages}</div>", unsafe_allow_html=True)
+        if p3.button("Next", disabled=page_no + 1 >= pages, key="q_next"):
+            st.session_state["q_page"] = page_no + 1
+            st.rerun()
+    names = character_names()
+    header()
+    for job in page.items:
+        job_row(job, names, "hist")
+
+
+def ms(value) -> str:
+    return f"{value / 1000:.2f} s" if value is not None else "–"
+
+
+def statistics(all_users: bool) -> None:
+    stats = s.stats(all_users=all_users)
+    st.subheader("Statistics")
+    m = st.columns(6)
+    m[0].metric("Jobs", stats["total"] or 0)
+    m[1].metric("Completed", stats["completed"] or 0)
+    m[2].metric("Failed", stats["failed"] or 0)
+    m[3].metric("Failure rate", f"{(stats['failure_rate'] or 0) * 100:.1f}%")
+    m[4].metric("Avg provider time", ms(stats["avg_provider_ms"]))
+    m[5].metric("p95 provider time", ms(stats["p95_provider_ms"]))
+    per = stats["per_model"]
+    if not per:
+        st.caption("Statistics appear after the first generation.")
+        return
+    df = pd.DataFrame([{
+        "Provider": r["provider_id"], "Model": r["model_key"], "Jobs": r["total"], "Completed": r["completed"],
+        "Failed": r["failed"],
+        "Avg provider s": None if r["avg_provider_ms"] is None else round(r["avg_provider_ms"] / 1000, 2),
+        "p95 provider s": None if r["p95_provider_ms"] is None else round(r["p95_provider_ms"] / 1000, 2),
+    } for r in per])
+    left, right = st.columns([3, 2])
+    left.dataframe(df, hide_index=True, width="stretch")
+    chart = df.assign(label=df["Provider"] + " / " + df["Model"]).set_index("label")[["Completed", "Failed"]]
+    right.bar_chart(chart, horizontal=True, color=["#3a9e5b", "#d9534f"], height=220)
+
+
+st.title("Queue")
+with app.guarded("the queue"):
+    f1, f2 = st.columns([4, 1], vertical_alignment="bottom")
+    statuses = f1.multiselect("Status", STATUSES, default=STATUSES, key="q_status")
+    all_users = f2.toggle("All users", key="q_all", disabled=not s.actor.is_admin,
+                          help="Administrators can see every user's jobs.") if s.actor.is_admin else False
+    polling = bool(s.jobs.list(status=ACTIVE_STATUSES, all_users=all_users, limit=1).total)
+    st.fragment(run_every=1.5 if polling else None)(active_section)(all_users, polling)
+    st.divider()
+    history(statuses, all_users)
+    st.divider()
+    statistics(all_users)

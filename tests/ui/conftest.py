@@ -1,0 +1,73 @@
+"""AppTest fixtures: a temporary studio home and the one cached Studio shared with the app under test."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+ROOT = Path(__file__).resolve().parents[2]
+APP = ROOT / "studio_app.py"
+ENV = ("STUDIO_DB", "STUDIO_STORAGE_URL", "STUDIO_LOAD_PLUGINS", "STUDIO_LOCAL_USER", "FAL_KEY",
+       "REPLICATE_API_TOKEN", "OPENAI_API_KEY", "RUNPOD_API_KEY")
+
+
+@pytest.fixture(autouse=True)
+def run_entrypoint_like_streamlit_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    """AppTest resets PagesManager.uses_pages_directory before every run, so with a pages/ folder
+    present it runs a switched-to page directly (the legacy pages/ mode) instead of the entrypoint that
+    calls st.navigation, as `streamlit run` does once st.navigation has been called. Run the entrypoint."""
+    from streamlit.runtime.pages_manager import PagesManager
+    from streamlit.runtime.scriptrunner import script_runner
+
+    def run_main(main_script_path: str) -> None:
+        import sys
+
+        PagesManager.uses_pages_directory = False
+        code = compile(Path(main_script_path).read_text(), main_script_path, "exec")
+        exec(code, sys.modules["__main__"].__dict__)  # noqa: S102 - the app's own entrypoint
+
+    monkeypatch.setattr(script_runner, "_mpa_v1", run_main)
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh STUDIO_HOME; the cached Studio is released (closed) before and after the test."""
+    monkeypatch.setenv("STUDIO_HOME", str(tmp_path / "home"))
+    for name in ENV:
+        monkeypatch.delenv(name, raising=False)
+    st.cache_resource.clear()
+    yield tmp_path / "home"
+    st.cache_resource.clear()
+
+
+@pytest.fixture
+def studio(home: Path):
+    """The same Studio object the app gets from st.cache_resource (DuckDB allows one per file and process)."""
+    from ui.app import get_studio
+
+    return get_studio()
+
+
+@pytest.fixture
+def at(home: Path):
+    """An AppTest of the whole app (st.navigation), not run yet."""
+    return AppTest.from_file(str(APP), default_timeout=30)
+
+
+def page(at: AppTest, name: str) -> AppTest:
+    """Run the app once, switch to pages/<name>.py and run that page."""
+    if not at._tree.children if hasattr(at._tree, "children") else True:
+        at.run()
+    at.switch_page(f"pages/{name}.py")
+    return at.run()
+
+
+def texts(at: AppTest) -> str:
+    """All markdown, captions, alerts and headings of the last run, joined (for `in` checks)."""
+    parts = []
+    for group in (at.markdown, at.caption, at.info, at.warning, at.error, at.success, at.title, at.subheader,
+                  at.header):
+        parts += [str(e.value) for e in group]
+    return "\n".join(parts)

@@ -1,0 +1,127 @@
+"""Characters page: empty state, create (with validation), list and editor with autosave, templates, delete."""
+from __future__ import annotations
+
+from conftest import texts
+
+CREATE = "FormSubmitter:new_character-Create character"
+
+
+def test_empty_state_says_what_to_do(at):
+    at.run()
+    assert not at.exception
+    assert "No characters yet" in texts(at)
+    assert at.button(key=CREATE).label == "Create character"
+    labels = [w.label for w in at.text_input] + [w.label for w in at.text_area]
+    assert "Name" in labels and "Description" in labels
+
+
+def test_create_character_through_the_form(at, studio):
+    at.run()
+    at.text_input(key="new.name").set_value("Mia")
+    at.text_area(key="new.description").set_value("A cheerful barista")
+    at.button(key=CREATE).click()
+    at.run()
+    assert not at.exception and not at.error
+    [mia] = studio.characters.list().items
+    assert mia.name == "Mia" and mia.description == "A cheerful barista"
+    # The new character is selected, kept in the URL and open in the editor.
+    assert at.query_params.get("character") == mia.id
+    assert at.session_state["selected_character_id"] == mia.id
+    assert f"ed.{mia.id}.0.name" in at.session_state
+
+
+def test_validation_message_next_to_the_field(at, studio):
+    at.run()
+    at.text_input(key="new.name").set_value("   ")
+    at.button(key=CREATE).click()
+    at.run()
+    assert any("name is required" in e.value for e in at.error)
+    assert studio.characters.list().total == 0
+
+
+def test_editor_autosaves_and_shows_status(at, studio):
+    mia = studio.characters.create({"name": "Mia", "description": "A barista"})
+    at.query_params["character"] = mia.id
+    at.run()
+    assert not at.exception
+    at.text_area(key=f"ed.{mia.id}.0.description").set_value("A barista who loves latte art")
+    at.run()
+    assert studio.characters.get(mia.id).description == "A barista who loves latte art"
+    assert "Saved" in texts(at)
+
+
+def test_editor_keeps_invalid_value_unsaved_with_message(at, studio):
+    mia = studio.characters.create({"name": "Mia"})
+    at.query_params["character"] = mia.id
+    at.run()
+    at.text_input(key=f"ed.{mia.id}.0.name").set_value("x" * 80)
+    at.run()
+    assert any("50 characters" in e.value for e in at.error)
+    assert "Unsaved" in texts(at)
+    assert studio.characters.get(mia.id).name == "Mia"
+    # The typed value is still in the field, and fixing it saves.
+    assert at.text_input(key=f"ed.{mia.id}.0.name").value == "x" * 80
+    at.text_input(key=f"ed.{mia.id}.0.name").set_value("Mia Rose")
+    at.run()
+    assert studio.characters.get(mia.id).name == "Mia Rose"
+    assert "Saved" in texts(at)
+
+
+def test_style_chips_add_tags(at, studio):
+    mia = studio.characters.create({"name": "Mia"})
+    at.query_params["character"] = mia.id
+    at.run()
+    chips = at.pills(key=f"ed.{mia.id}.0.chips")
+    chips.set_value(["gothic"])
+    at.run()
+    assert studio.characters.get(mia.id).appearance_tags == ["gothic style", "dark makeup"]
+
+
+def test_edit_survives_page_switch(at, studio):
+    mia = studio.characters.create({"name": "Mia"})
+    at.query_params["character"] = mia.id
+    at.run()
+    at.text_area(key=f"ed.{mia.id}.0.persona").set_value("Warm and witty")
+    at.switch_page("pages/portraits.py")
+    at.run()
+    assert studio.characters.get(mia.id).persona == "Warm and witty"
+    at.switch_page("pages/characters.py")
+    at.run()
+    assert at.text_area(key=f"ed.{mia.id}.0.persona").value == "Warm and witty"
+
+
+def test_list_with_data_and_search(at, studio):
+    studio.characters.create({"name": "Mia", "appearance_tags": ["red hair"]})
+    studio.characters.create({"name": "Sam"})
+    at.run()
+    assert "Mia" in texts(at) and "Sam" in texts(at)
+    at.text_input(key="char_search").set_value("red hair")
+    at.run()
+    body = texts(at)
+    assert "Mia" in body and "**Sam**" not in body
+
+
+def test_start_from_template(at, studio):
+    at.run()
+    at.button[[b.label for b in at.button].index("Start from template")].click()
+    at.run()
+    at.button(key="tpl.barista").click()
+    at.run()
+    [mia] = studio.characters.list().items
+    assert mia.name == "Mia" and studio.characters.get(mia.id).template_id == "barista"
+    assert at.session_state["selected_character_id"] == mia.id
+
+
+def test_delete_asks_for_confirmation(at, studio):
+    mia = studio.characters.create({"name": "Mia"})
+    at.query_params["character"] = mia.id
+    at.run()
+    at.button(key="delete_character").click()
+    at.run()
+    assert studio.characters.list().total == 1  # only asked
+    assert "cannot be undone" in texts(at)
+    at.button(key="confirm_delete_char").click()
+    at.run()
+    assert studio.characters.list().total == 0
+    assert not at.exception
+    assert "character" not in at.query_params

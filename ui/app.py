@@ -1,0 +1,208 @@
+"""The app frame's shared state: the one Studio per process, the current user, the selected character,
+flash messages and error rendering. Pages import these; they never open their own Studio."""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import streamlit as st
+
+from core import Studio
+from core.config import Settings
+from core.errors import InvalidInput, NotFound, StudioError
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+KEY_ENVS = ("FAL_KEY", "REPLICATE_API_TOKEN", "OPENAI_API_KEY", "RUNPOD_API_KEY")
+SELECTED = "selected_character_id"
+
+
+def _streamlit_secrets() -> dict[str, Any]:
+    """Provider keys may also come from .streamlit/secrets.toml; no file means no secrets."""
+    try:
+        return {k: v for k, v in st.secrets.to_dict().items() if isinstance(v, (str, int))}
+    except Exception:  # noqa: BLE001 - a missing or unreadable secrets file is not an error here
+        return {}
+
+
+def _close(studio: Studio) -> None:
+    try:
+        studio.close()
+    except Exception as exc:  # noqa: BLE001 - releasing must not fail the caller
+        log.warning("closing the studio failed: %s", exc)
+
+
+@st.cache_resource(show_spinner="Opening the studio...", on_release=_close)
+def get_studio() -> Studio:
+    """The process-wide Studio (opened once; its job runner runs in this process)."""
+    return Studio.open(settings=Settings.from_env(secrets=_streamlit_secrets()))
+
+
+@dataclass(frozen=True)
+class CurrentUser:
+    id: str
+    display_name: str
+    email: str | None = None
+    is_admin: bool = False
+
+
+def current_user() -> CurrentUser:
+    """Who is using the app. One local user (an admin) by default; sign-in extends this function."""
+    local = get_studio().ctx.settings.local_user
+    return CurrentUser(id=local, display_name=local, is_admin=True)
+
+
+def studio() -> Studio:
+    """The Studio acting for the current user (cheap: shares the process-wide engine)."""
+    user = current_user()
+    base = get_studio()
+    if base.actor.id == user.id and base.actor.is_admin == user.is_admin:
+        return base
+    return base.as_user(user.id, display_name=user.display_name, email=user.email, is_admin=user.is_admin)
+
+
+# -- the selected character (shared by all pages, mirrored in ?character=<id>) -----------
+def selected_character_id() -> str | None:
+    return st.session_state.get(SELECTED)
+
+
+def select_character(character_id: str | None) -> None:
+    """Select a character (call from callbacks or before the sidebar picker renders)."""
+    st.session_state[SELECTED] = character_id
+    if character_id:
+        st.query_params["character"] = character_id
+    elif "character" in st.query_params:
+        del st.query_params["character"]
+
+
+def sync_selection_with_url(s: Studio) -> None:
+    """A link with ?character=<id> opens that character; the URL always shows the selection."""
+    from_url = st.query_params.get("character")
+    current = st.session_state.get(SELECTED)
+    if from_url and from_url != current:
+        current = from_url
+    if current:
+        try:
+            s.characters.get(current)
+        except NotFound:
+            if from_url == current:
+                flash("The character in the link was not found; it may have been deleted.", "warning")
+            current = None
+    select_character(current)
+
+
+def character_picker(s: Studio) -> str | None:
+    """The sidebar's character selector (same selection on every page)."""
+    page = s.characters.list(limit=500)
+    options = [c.id for c in page.items]
+    names = {c.id: c.name + ("" if c.owner == s.actor.id else " (public)") for c in page.items}
+    current = selected_character_id()
+    if current and current not in names:
+        try:
+            names[current] = s.characters.get(current).name
+            options.insert(0, current)
+        except StudioError:
+            current = None
+    if not options:
+        st.sidebar.caption("No characters yet.")
+        return None
+    st.session_state["character_picker"] = current if current in options else None
+
+    def changed() -> None:
+        select_character(st.session_state.get("character_picker"))
+
+    st.sidebar.selectbox("Character", options, format_func=lambda i: names.get(i, i), key="character_picker",
+                         placeholder="Choose a character", on_change=changed)
+    return selected_character_id()
+
+
+# -- messages ---------------------------------------------------------------------------
+def flash(message: str, kind: str = "success") -> None:
+    """A message shown once at the top of the next run (survives st.rerun())."""
+    st.session_state.setdefault("_flash", []).append((kind, message))
+
+
+def show_flash() -> None:
+    for kind, message in st.session_state.pop("_flash", []):
+        if kind == "success":
+            st.toast(message, icon=":material/check_circle:")
+        elif kind == "warning":
+            st.warning(message, icon=":material/warning:")
+        else:
+            st.error(message, icon=":material/error:")
+
+
+def error_text(exc: StudioError) -> str:
+    if isinstance(exc, InvalidInput):
+        return "; ".join(f"{field.replace('_', ' ').capitalize()}: {msg}" for field, msg in exc.errors.items())
+    return exc.message
+
+
+def attempt(fn: Callable[..., T], *args: Any, where: Any = None, **kwargs: Any) -> T | None:
+    """Run a core call; a StudioError becomes an st.error (in `where` if given) and None."""
+    try:
+        return fn(*args, **kwargs)
+    except StudioError as exc:
+        (where or st).error(error_text(exc), icon=":material/error:")
+        return None
+
+
+def attempt_later(fn: Callable[..., T], *args: Any, success: str | None = None, **kwargs: Any) -> T | None:
+    """For callbacks: run a core call; success or error is shown at the top of the coming run."""
+    try:
+        result = fn(*args, **kwargs)
+    except StudioError as exc:
+        flash(error_text(exc), "error")
+        return None
+    if success:
+        flash(success)
+    return result
+
+
+@contextmanager
+def guarded(what: str = "this page") -> Iterator[None]:
+    """No traceback ever reaches the page: core errors as st.error, bugs as a short message (logged)."""
+    try:
+        yield
+    except StudioError as exc:
+        st.error(error_text(exc), icon=":material/error:")
+    except Exception as exc:  # noqa: BLE001 - the page must keep working
+        log.exception("error while rendering %s", what)
+        st.error(f"Something went wrong while showing {what}: {type(exc).__name__}: {exc}. "
+                 "The details are in the server log.", icon=":material/error:")
+
+
+def provider_banner(s: Studio) -> None:
+    """Tell the user when only the offline preview provider can generate, and how to add a key."""
+    if not s.models.only_preview():
+        return
+    envs = list(KEY_ENVS)
+    for p in s.models.providers():
+        envs += [e for e in p.key_env if e not in envs]
+    names = ", ".join(f"`{e}`" for e in envs)
+    st.info(
+        "**Preview mode**: only the offline preview provider is configured, so portraits are locally drawn "
+        f"placeholders. To generate real images, set a provider key ({names}) in the environment or in "
+        "`.streamlit/secrets.toml` and restart the studio.", icon=":material/info:")
+
+
+def require_character(s: Studio, action: str = "work on portraits"):
+    """The selected character, or an empty state that says what to do next (returns None)."""
+    cid = selected_character_id()
+    if not cid:
+        if s.characters.list(limit=1).total == 0:
+            st.info(f"No characters yet. Create one on the **Characters** page to {action}.", icon=":material/person_add:")
+        else:
+            st.info(f"Choose a character in the sidebar to {action}.", icon=":material/arrow_back:")
+        st.page_link("pages/characters.py", label="Go to Characters", icon=":material/group:")
+        return None
+    try:
+        return s.characters.get(cid)
+    except NotFound:
+        select_character(None)
+        st.warning("That character no longer exists. Choose another one in the sidebar.")
+        return None

@@ -1,0 +1,115 @@
+"""Small rendering helpers shared by the pages: images, job tiles, field errors, labels."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+import streamlit as st
+
+from core import Studio
+from core.errors import StudioError
+from core.models import ACTIVE_STATUSES, CatalogModel, Job
+
+from ui import app
+
+STAGES = {
+    "queued": "Queued", "starting": "Starting", "submitting": "Submitting to the provider",
+    "submitted": "Submitted", "generating": "Generating", "in_queue": "Waiting in the provider's queue",
+    "in_progress": "Generating", "downloading": "Downloading the image", "storing": "Storing the image",
+    "retrying": "Waiting to retry", "resuming": "Resuming after a restart", "completed": "Done",
+    "failed": "Failed", "canceled": "Canceled",
+}
+STATUS_COLORS = {"queued": "gray", "running": "blue", "storing": "violet", "completed": "green",
+                 "failed": "red", "canceled": "orange"}
+
+
+def image(s: Studio, key: str | None, **kwargs: Any) -> None:
+    """A stored image (URL or bytes); a neutral placeholder when it is missing or unreadable."""
+    st.image(s.images.src(key), **kwargs)
+
+
+def field_error(errors: dict[str, str], field: str) -> None:
+    msg = errors.get(field)
+    if msg:
+        st.error(msg, icon=":material/error:")
+
+
+def model_label(m: CatalogModel) -> str:
+    tags = []
+    if m.supports_i2i:
+        tags.append("image-to-image")
+    if m.provider_id == "offline":
+        tags.append("preview")
+    return m.display_name + (f"  ·  {', '.join(tags)}" if tags else "")
+
+
+def stage_text(job: Job) -> str:
+    stage = job.stage or job.status
+    label = STAGES.get(stage, stage.replace("_", " ").capitalize())
+    if job.status == "queued" and job.queue_position and stage == "queued":
+        label += f" (position {job.queue_position})"
+    if job.percent is not None and job.status in ACTIVE_STATUSES:
+        label += f" · {job.percent:.0f}%"
+    if stage == "retrying" and job.next_attempt_at is not None:
+        wait = (job.next_attempt_at.replace(tzinfo=job.next_attempt_at.tzinfo or timezone.utc)
+                - datetime.now(timezone.utc)).total_seconds()
+        if wait > 0:
+            label += f" in {wait:.0f} s"
+    return label
+
+
+def status_badge(status: str) -> str:
+    return f":{STATUS_COLORS.get(status, 'gray')}-badge[{status}]"
+
+
+def _cancel(job_id: str) -> None:
+    app.attempt_later(app.studio().jobs.cancel, job_id, success="Job canceled.")
+
+
+def _retry(job_id: str) -> None:
+    app.attempt_later(app.studio().jobs.retry, job_id, success="Job queued again.")
+
+
+def result_thumbnail_key(s: Studio, job: Job) -> str | None:
+    if job.status != "completed" or not job.result_id:
+        return None
+    try:
+        if job.kind == "portrait":
+            return s.portraits.get(job.result_id).thumbnail_key
+        if job.scene_id:
+            return s.scenes.get(job.scene_id).thumbnail_key
+    except StudioError:
+        return None
+    return None
+
+
+def job_tile(s: Studio, job: Job, *, key: str) -> None:
+    """One job as a tile: its real stage and percent while active, the image when done,
+    the provider's message and Retry when failed."""
+    with st.container(border=True):
+        if job.is_active:
+            if job.percent is not None:
+                st.progress(min(100, max(0, int(job.percent))), text=stage_text(job))
+            else:
+                st.markdown(f":material/hourglass_top: **{stage_text(job)}**")
+            st.caption(f"{job.request.get('model_name') or job.model_key} · seed {job.request.get('seed')}"
+                       + (f" · attempt {job.attempts}/{job.max_attempts}" if job.attempts > 1 else ""))
+            if job.last_error and job.stage == "retrying":
+                st.caption(f"Last error: {job.last_error}")
+            st.button("Cancel", key=f"{key}.cancel.{job.id}", on_click=_cancel, args=(job.id,),
+                      disabled=job.status == "storing", icon=":material/close:")
+        elif job.status == "completed":
+            image(s, result_thumbnail_key(s, job), width="stretch")
+            st.caption(f":green[:material/check_circle:] Done · seed {job.request.get('seed')}")
+        elif job.status == "failed":
+            st.error(job.last_error or "The job failed.", icon=":material/error:")
+            st.button("Retry", key=f"{key}.retry.{job.id}", on_click=_retry, args=(job.id,), icon=":material/refresh:")
+        else:
+            st.caption(":orange[:material/cancel:] Canceled")
+            st.button("Retry", key=f"{key}.retry.{job.id}", on_click=_retry, args=(job.id,), icon=":material/refresh:")
+
+
+def when(dt: datetime | None) -> str:
+    if dt is None:
+        return ""
+    return dt.strftime("%Y-%m-%d %H:%M:%S")
