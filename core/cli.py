@@ -203,6 +203,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command(sub, "stats", stats, "generation statistics")
     p.add_argument("--all", action="store_true", help="all users (admins)")
+    from core.maintenance import register_cli  # studio gc, studio storage copy|check
+    register_cli(sub, command)
     return parser
 
 

@@ -372,3 +372,56 @@ def _size(n: int) -> str:
 
 __all__ = ["Maintenance", "GcReport", "CopyReport", "OrphanObject", "MissingObject", "ExpiredUpload", "CopyFailure"]
 
+
+
+# -- command line (`studio gc`, `studio storage copy|check`); core/cli.py calls register_cli ----------
+def _emit(report: BaseModel, args: Any) -> None:
+    import json
+
+    if getattr(args, "json", False):
+        print(json.dumps(report.model_dump(mode="json"), indent=2, default=str))
+    else:
+        print(report.summary())  # type: ignore[attr-defined]
+
+
+def _cli_gc(studio: Any, args: Any) -> None:
+    report = studio.maintenance.gc(apply=args.apply, grace_seconds=args.grace, upload_max_age=args.upload_max_age)
+    _emit(report, args)
+
+
+def _cli_copy(studio: Any, args: Any) -> None:
+    report = studio.maintenance.copy_storage(args.to, workers=args.workers)
+    _emit(report, args)
+    if not report.ok:
+        raise StorageError(f"{len(report.failures)} objects were not copied; run the copy again (verified objects are skipped).")
+
+
+def _cli_check(studio: Any, args: Any) -> None:
+    store = studio.ctx.store
+    store.check()
+    info = {"storage_url": store.display_url, "ok": True, "presigned_urls": store.signs_urls,
+            "sign_expiry": store.sign_expiry if store.signs_urls else None}
+    if getattr(args, "json", False):
+        import json
+
+        print(json.dumps(info, indent=2))
+    else:
+        print(f"Storage {store.display_url}: reachable, writable"
+              f"{f', presigned URLs valid {store.sign_expiry}s' if store.signs_urls else ', images served as bytes'}.")
+
+
+def register_cli(sub: Any, command: Any) -> None:
+    """Add `studio gc` and `studio storage copy|check` to the CLI's subparsers."""
+    p = command(sub, "gc", _cli_gc, "find orphan objects, rows whose object is missing and expired uploads; "
+                                    "delete old orphans and expired uploads with --apply")
+    p.add_argument("--apply", action="store_true", help="delete orphans older than the grace period and expired uploads")
+    p.add_argument("--grace", type=int, default=None, metavar="SECONDS",
+                   help="only orphans older than this are deleted (default: STUDIO_GC_GRACE_SECONDS or 86400)")
+    p.add_argument("--upload-max-age", dest="upload_max_age", type=int, default=None, metavar="SECONDS",
+                   help="uploads never attached for this long expire (default: STUDIO_UPLOAD_MAX_AGE or 7 days)")
+    storage = sub.add_parser("storage", help="the image store: check it, copy it to another store")
+    actions = storage.add_subparsers(dest="action", required=True)
+    p = command(actions, "copy", _cli_copy, "copy every image to another store URL and verify each copy (size, sha256)")
+    p.add_argument("--to", required=True, metavar="URL", help="target storage URL, e.g. s3://bucket/prefix")
+    p.add_argument("--workers", type=int, default=8, help="parallel copies (default 8)")
+    command(actions, "check", _cli_check, "check that the store is reachable and writable")

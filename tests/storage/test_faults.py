@@ -9,7 +9,7 @@ from core.errors import StorageError
 from core.images import placeholder
 from core.storage import portrait_key, thumbnail_key
 from core.studio import Studio
-from tests.conftest import make_settings, png_bytes
+from tests.conftest import make_settings
 from tests.storage.conftest import FAKE_KEY, FAKE_SECRET, MotoServer, aws_env, http_get, wait_until
 from tests.storage.faultproxy import Fault, FaultProxy
 
