@@ -1,0 +1,48 @@
+"""The `studio` command, run in-process on a temporary home."""
+from __future__ import annotations
+
+import json
+
+from core.cli import main
+
+
+def run(capsys, home, *args):
+    code = main(["--home", str(home), *args])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_characters_models_templates_generate_jobs_stats(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("STUDIO_LOAD_PLUGINS", "")
+    home = tmp_path / "home"
+    code, out, _ = run(capsys, home, "characters", "create", "--name", "Mia", "--description", "A barista.", "--json")
+    assert code == 0 and json.loads(out)["name"] == "Mia"
+    code, out, _ = run(capsys, home, "characters", "list", "--json")
+    assert code == 0 and json.loads(out)["total"] == 1
+    code, out, _ = run(capsys, home, "characters", "show", "Mia")
+    assert code == 0 and "description: A barista." in out
+    code, out, _ = run(capsys, home, "generate", "--character", "Mia", "--n", "2", "--pose", "standing", "--wait", "--json")
+    jobs = json.loads(out)
+    assert code == 0 and [j["status"] for j in jobs] == ["completed", "completed"]
+    code, out, _ = run(capsys, home, "jobs", "list", "--json")
+    assert json.loads(out)["total"] == 2
+    code, out, _ = run(capsys, home, "jobs", "show", jobs[0]["id"])
+    assert code == 0 and "status: completed" in out
+    code, out, _ = run(capsys, home, "stats", "--json")
+    assert json.loads(out)["completed"] == 2
+    code, out, _ = run(capsys, home, "models", "list")
+    assert code == 0 and "offline/preview" in out
+    code, out, _ = run(capsys, home, "templates", "list", "--json")
+    assert len(json.loads(out)) >= 8
+    code, out, _ = run(capsys, home, "characters", "delete", "Mia")
+    assert code == 0 and "deleted Mia" in out
+
+
+def test_bad_input_gives_one_line_and_a_non_zero_exit(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("STUDIO_LOAD_PLUGINS", "")
+    code, _, err = run(capsys, tmp_path, "characters", "create", "--name", "x", "--gender", "robot")
+    assert code == 2 and err.startswith("studio: gender:") and err.count("\n") == 1
+    code, _, err = run(capsys, tmp_path, "characters", "show", "nobody")
+    assert code == 2 and "No character" in err
+    code, _, err = run(capsys, tmp_path, "generate", "--character", "nobody")
+    assert code == 2
