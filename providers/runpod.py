@@ -151,6 +151,15 @@ class RunPodProvider(Provider):
             if not self.is_configured():
                 return await super().health()
             return Health("unknown", "Set RUNPOD_ENDPOINT_ID or RUNPOD_WORKER_URL to check an endpoint.")
+        if self.self_hosted(endpoint):
+            try:
+                await self.request("GET", f"{self.target(endpoint)}/health")
+            except ProviderError as exc:
+                if exc.status in (404, 405):  # the SDK's local server has no /health
+                    return Health("ok", "The self-hosted worker answers (it has no health endpoint).")
+                state = "rejected" if exc.kind == "auth" else "unreachable"
+                return Health(state, exc.message)
+            return Health("ok", "The self-hosted worker answers.")
         return await self.probe("GET", f"{self.target(endpoint)}/health")
 
 

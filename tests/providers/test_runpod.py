@@ -1,0 +1,142 @@
+"""RunPod specifics: the three worker output shapes, FAILED with HTTP 200, unknown ids, input
+mapping, health; and the runpod SDK's own local worker server (`--rp_serve_api`) as a
+self-hosted worker."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from core.errors import ProviderError
+from providers.runpod import RunPodProvider
+from tests.conftest import free_port
+from tests.fakes.runpod import ENDPOINT, RunPodFake
+from tests.providers.conftest import (BASE_ENV, REFERENCE, SENTINEL, call, finish, generate, make_request,
+                                      model_id)
+
+HANDLER = Path(__file__).parent / "runpod_worker" / "handler.py"
+SHAPES = ["comfyui", "sdxl", "a1111"]
+
+
+@pytest.fixture
+def rp():
+    server = RunPodFake(SENTINEL)
+    yield server
+    server.close()
+
+
+def provider(rp: RunPodFake) -> RunPodProvider:
+    return RunPodProvider({**rp.env(), **BASE_ENV})
+
+
+# -- the cloud-shaped fake ---------------------------------------------------------------------
+@pytest.mark.parametrize("shape", SHAPES)
+def test_cloud_output_shapes(rp, open_studio, shape):
+    rp.shape = shape
+    studio = open_studio(rp)
+    job = finish(studio, generate(studio, "runpod", ENDPOINT))
+    assert job.status == "completed", job.last_error
+    assert studio.portraits.image(job.result_id).size == (48, 40)
+    assert rp.requests("submit")[0].path == f"/v2/{ENDPOINT}/run"
+    assert {r.method for r in rp.requests("status")} == {"GET"}
+    assert job.provider_request_id.startswith(f"{ENDPOINT}/")
+
+
+def test_failed_job_error_is_decoded(rp):
+    rp.fail_with = "worker ran out of VRAM"
+    p = provider(rp)
+    rid = call(p, "submit", make_request(ENDPOINT)).request_id
+    states = [call(p, "poll", rid, None) for _ in range(3)]
+    assert [s.state for s in states] == ["queued", "running", "failed"]
+    assert states[-1].error == "worker ran out of VRAM"  # not the JSON-encoded object
+
+
+def test_unknown_id_is_permanent_not_found(rp):
+    with pytest.raises(ProviderError) as err:
+        call(provider(rp), "poll", f"{ENDPOINT}/no-such-job", None)
+    assert err.value.status == 404 and not err.value.retryable
+
+
+def test_input_mapping_from_model_defaults(rp):
+    defaults = {"$map": {"prompt": "positive_prompt", "width": None, "height": None},
+                "workflow": {"3": {"inputs": {"seed": "{seed}", "text": "photo, {prompt}"}}}, "steps": 20}
+    call(provider(rp), "submit", make_request(ENDPOINT, input_defaults=defaults, prompt="a knight"))
+    sent = rp.requests("submit")[0].json()["input"]
+    assert sent == {"positive_prompt": "a knight", "seed": 7, "steps": 20,
+                    "workflow": {"3": {"inputs": {"seed": 7, "text": "photo, a knight"}}}}
+
+
+def test_health_cloud(rp):
+    p = provider(rp)
+    assert call(p, "health").state == "ok"
+    assert rp.requests("health")[0].path == f"/v2/{ENDPOINT}/health"
+    rp.key = "other"
+    assert call(p, "health").state == "rejected"
+
+
+# -- the runpod SDK's local worker server -----------------------------------------------------
+@pytest.fixture(scope="module")
+def worker():
+    """`python handler.py --rp_serve_api` on a free loopback port; ready once uvicorn says so."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, str(HANDLER), "--rp_serve_api", "--rp_api_host", "127.0.0.1", "--rp_api_port", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=HANDLER.parent)
+    lines: list[str] = []
+    for line in proc.stderr:  # blocks until the server reports it is listening (or the process ends)
+        lines.append(line)
+        if "Uvicorn running on" in line:
+            break
+    else:
+        proc.wait(10)
+        raise RuntimeError("the runpod local worker did not start:\n" + "".join(lines))
+    threading.Thread(target=proc.stderr.read, daemon=True).start()  # keep draining its output
+    yield f"http://127.0.0.1:{port}"
+    proc.terminate()
+    proc.wait(10)
+
+
+@pytest.fixture
+def local_env(worker):
+    class Local:
+        def env(self):
+            return {"RUNPOD_WORKER_URL": worker, "RUNPOD_API_KEY": SENTINEL}
+
+    return Local()
+
+
+@pytest.mark.slow
+def test_local_worker_all_output_shapes(local_env, worker, open_studio):
+    studio = open_studio(local_env)
+    mid = model_id(studio, "runpod", worker)
+    for shape in SHAPES:
+        studio.models.update(mid, {"input_defaults": {"shape": shape}})
+        job = finish(studio, generate(studio, "runpod", worker))
+        assert job.status == "completed", (shape, job.last_error)
+        assert studio.portraits.image(job.result_id).size == (64, 64), shape
+        assert job.provider_request_id.startswith(f"{worker}/test-")
+
+
+@pytest.mark.slow
+def test_local_worker_reference_and_failure(local_env, worker, open_studio):
+    studio = open_studio(local_env)
+    job = finish(studio, generate(studio, "runpod", worker, reference=REFERENCE))
+    assert job.status == "completed", job.last_error
+    assert studio.portraits.image(job.result_id).size == (80, 80)  # the worker echoed the reference it got
+    failed = finish(studio, generate(studio, "runpod", worker, prompt="[fail]"))
+    assert failed.status == "failed" and "worker ran out of VRAM" in failed.last_error
+
+
+@pytest.mark.slow
+def test_local_worker_health_cancel_and_forgotten_ids(worker):
+    p = RunPodProvider({"RUNPOD_WORKER_URL": worker, **BASE_ENV})
+    assert p.is_configured()
+    assert call(p, "health").state == "ok"
+    call(p, "cancel", f"{worker}/test-unknown")  # no /cancel on the local server: best effort, no error
+    gone = call(p, "poll", f"{worker}/test-unknown", None)  # it forgets jobs once their status was read
+    assert gone.state == "failed" and "Job ID not found" in gone.error
+    down = RunPodProvider({"RUNPOD_WORKER_URL": f"http://127.0.0.1:{free_port()}"})
+    assert call(down, "health").state == "unreachable"
