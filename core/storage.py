@@ -244,22 +244,26 @@ class ImageStore:
     def check(self) -> None:
         """Startup check: the store exists, accepts the credentials, and takes a write and a delete."""
         probe = f"{self.root}/{PROBE_PREFIX}-{uuid.uuid4().hex}.txt"
+        stage = "list"
         try:
             if self.is_s3:
                 bucket, _, prefix = self.root.partition("/")
-                self.fs.call_s3("list_objects_v2", Bucket=bucket, Prefix=prefix, MaxKeys=1)
+                self._retry("check", lambda: self.fs.call_s3("list_objects_v2", Bucket=bucket, Prefix=prefix, MaxKeys=1),
+                            3, "read_retries")
             else:
                 self.fs.makedirs(self.root, exist_ok=True)
+            stage = "write"
             if self.local:
                 with self.fs.open(probe, "wb") as fh:
                     fh.write(b"ok")
             else:
                 self.fs.pipe_file(probe, b"ok")
+            stage = "delete"
             self.fs.rm_file(probe)
         except Exception as exc:  # noqa: BLE001 - every backend raises its own types
-            raise StorageError(self._explain(exc)) from None
+            raise StorageError(self._explain(exc, stage)) from None
 
-    def _explain(self, exc: BaseException) -> str:
+    def _explain(self, exc: BaseException, stage: str = "list") -> str:
         """A startup error that says what to do (never includes credentials)."""
         where = self.display_url
         code, status = _find_code(exc)
@@ -271,6 +275,10 @@ class ImageStore:
                 return (f"Storage check failed: the S3 bucket {bucket!r} does not exist"
                         f"{f' at {endpoint}' if endpoint else ''}. Create it (for example `aws s3 mb s3://{bucket}`) "
                         f"or point STUDIO_STORAGE_URL at an existing bucket (now {where}).")
+            if stage != "list" and code == "AccessDenied":
+                return (f"Storage check failed: S3 accepted the credentials but refused to {stage} objects in bucket "
+                        f"{bucket!r} (AccessDenied). Allow s3:ListBucket, s3:GetObject, s3:PutObject and s3:DeleteObject "
+                        f"on {where} for these credentials.")
             if code in AUTH_CODES or status == 403 or isinstance(exc, PermissionError):
                 return (f"Storage check failed: S3 refused the credentials for bucket {bucket!r} ({code or status or 'access denied'}). "
                         "Check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN for temporary keys), "
