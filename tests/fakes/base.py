@@ -82,6 +82,25 @@ class FakeServer:
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self.thread.start()
 
+    # -- the conformance kit's Harness (core.testing) -------------------------------------------
+    provider_class: type | None = None
+    model_key: str | None = None
+
+    def secrets(self) -> dict[str, str]:
+        return {**self.env(), "STUDIO_POLL_INTERVAL": "0.01", "STUDIO_PROVIDER_TIMEOUT": "5"}
+
+    def inject(self, status: int) -> None:
+        self.fault("submit", **self.error_reply(status))
+
+    def error_reply(self, status: int) -> dict[str, Any]:
+        """The service's error for an HTTP status (subclasses shape the body)."""
+        return {"status": status, "body": {"detail": f"injected error {status}"},
+                "headers": {"Retry-After": "0"} if status == 429 else {}}
+
+    def submissions(self) -> int:
+        with self.lock:
+            return len(self.jobs)
+
     # -- test API --------------------------------------------------------------------------
     def env(self) -> dict[str, str]:
         """The environment that points the provider at this fake."""

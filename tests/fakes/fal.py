@@ -9,12 +9,15 @@ from __future__ import annotations
 import re
 import uuid
 
+from providers.fal import FalProvider
 from tests.fakes.base import FakeServer, Reply, Req, png
 
 BIG_SEED = 2**60 + 12345
 
 
 class FalFake(FakeServer):
+    provider_class = FalProvider
+
     def env(self) -> dict[str, str]:
         return {"FAL_KEY": self.key, "FAL_QUEUE_URL": self.url}
 

@@ -6,6 +6,7 @@ import time
 from email.parser import BytesParser
 from email.policy import HTTP
 
+from providers.openai import OpenAIProvider
 from tests.fakes.base import FakeServer, Reply, Req, b64, png
 
 SIZES = {"1024x1024", "1536x1024", "1024x1536", "auto"}
@@ -31,6 +32,13 @@ def multipart(req: Req) -> tuple[dict[str, str], list[tuple[str, str, bytes]]]:
 
 
 class OpenAIFake(FakeServer):
+    provider_class = OpenAIProvider
+
+    def error_reply(self, status: int) -> dict:
+        code = {401: "invalid_api_key", 429: "rate_limit_exceeded"}.get(status)
+        return {"status": status, "body": {"error": {"message": f"injected error {status}", "type": "injected",
+                                                     "param": None, "code": code}},
+                "headers": {"retry-after-ms": "0"} if status == 429 else {}}
     def env(self) -> dict[str, str]:
         return {"OPENAI_API_KEY": self.key, "OPENAI_BASE_URL": f"{self.url}/v1"}
 
@@ -75,6 +83,7 @@ class OpenAIFake(FakeServer):
                                   "'1536x1024', and 'auto'.", "invalid_request_error", "invalid_value", "size")
         if self.fail_with:
             return oai_error(400, self.fail_with, "image_generation_user_error", "moderation_blocked")
+        self.jobs[f"gen-{len(self.jobs) + 1}"] = {"input": {k: v for k, v in body.items() if k != "_images"}}
         return Reply(200, {"created": int(time.time()), "data": [{"b64_json": b64(png(11))}],
                            "usage": {"input_tokens": 20, "output_tokens": 272, "total_tokens": 292},
                            "size": body.get("size"), "quality": body.get("quality"), "output_format": "png"})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import uuid
 
+from providers.replicate import ReplicateProvider
 from tests.fakes.base import FakeServer, Reply, Req, b64, png
 
 PROBLEM = "application/problem+json"
@@ -15,8 +16,14 @@ def problem(status: int, title: str, detail: str, **extra) -> Reply:
 
 
 class ReplicateFake(FakeServer):
+    provider_class = ReplicateProvider
     output_form = "list"  # "list" of URLs, a single URL "string", or "data" URIs
     end_state = "succeeded"  # or "failed" / "aborted" through fail_with
+
+    def error_reply(self, status: int) -> dict:
+        reply = problem(status, "Injected", f"injected error {status}")
+        return {"status": status, "body": reply.body, "content_type": PROBLEM,
+                "headers": {"ratelimit-reset": "0"} if status == 429 else {}}
 
     def env(self) -> dict[str, str]:
         return {"REPLICATE_API_TOKEN": self.key, "REPLICATE_BASE_URL": self.url}

@@ -9,6 +9,7 @@ import json
 import re
 import uuid
 
+from providers.runpod import RunPodProvider
 from tests.fakes.base import FakeServer, Reply, Req, b64, png
 
 ENDPOINT = "ep-test123"
@@ -26,6 +27,7 @@ def worker_output(shape: str, data: bytes) -> dict:
 
 
 class RunPodFake(FakeServer):
+    provider_class = RunPodProvider
     shape = "sdxl"
 
     def env(self) -> dict[str, str]:

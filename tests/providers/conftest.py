@@ -170,3 +170,33 @@ def make_request(model_key: str, *, references=(), capabilities=None, input_defa
                              references=refs, capabilities=capabilities or Capabilities(),
                              input_defaults=input_defaults or {}, safety_checker=safety,
                              content_rating="sfw" if safety else "nsfw", **kw)
+
+
+SAMPLE_PLUGIN_DIR = Path(__file__).resolve().parent.parent / "sample_plugin"
+
+
+@pytest.fixture(scope="session")
+def sample_plugin():
+    """The sample third-party plugin, pip-installed (editable) as its own distribution; its entry point."""
+    import importlib
+    import importlib.metadata
+    import site
+    import subprocess
+    import sys
+    import sysconfig
+
+    def entry_point():
+        return next((ep for ep in importlib.metadata.entry_points(group="character_studio") if ep.name == "sample"), None)
+
+    if entry_point() is None:
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "-e",
+                        str(SAMPLE_PLUGIN_DIR)], check=True)
+        importlib.invalidate_caches()
+    try:
+        importlib.import_module("studio_sample_provider")
+    except ModuleNotFoundError:  # installed by this process: activate its .pth (editable finder)
+        site.addsitedir(sysconfig.get_paths()["purelib"])
+        importlib.invalidate_caches()
+    ep = entry_point()
+    assert ep is not None and ep.dist.name == "studio-sample-provider"
+    return ep
