@@ -61,6 +61,32 @@ def parse_json(text: str, field: str) -> dict[str, Any]:
     return value
 
 
+def save_model(model_id: str | None) -> None:
+    """Form callback: add or update a model; errors stay in the dialog next to their fields."""
+    prefix = f"m.{model_id or 'new'}"
+    get = st.session_state.get
+    studio = app.studio()
+    try:
+        capabilities = parse_json(get(f"{prefix}.caps"), "capabilities")
+        capabilities["supports_i2i"] = bool(get(f"{prefix}.i2i"))
+        data = {"display_name": get(f"{prefix}.name", ""), "modality": get(f"{prefix}.modality", "image"),
+                "priority": int(get(f"{prefix}.priority") or 0), "capabilities": capabilities,
+                "input_defaults": parse_json(get(f"{prefix}.defaults"), "input_defaults"),
+                "notes": get(f"{prefix}.notes", ""), "is_active": bool(get(f"{prefix}.active"))}
+        if model_id is None:
+            studio.models.add(get(f"{prefix}.provider"), {**data, "model_key": get(f"{prefix}.key", "")})
+        else:
+            studio.models.update(model_id, data)
+    except InvalidInput as exc:
+        st.session_state["m_errors"] = {k.split(".", 1)[0]: v for k, v in exc.errors.items()}
+        return
+    except StudioError as exc:
+        st.session_state["m_errors"] = {"_": exc.message}
+        return
+    close_editor()
+    app.flash("Model saved." if model_id else "Model added.")
+
+
 @st.dialog("Model", width="large", on_dismiss=close_editor)
 def editor_dialog(model: CatalogModel | None) -> None:
     errs = st.session_state.get("m_errors", {})
@@ -68,61 +94,36 @@ def editor_dialog(model: CatalogModel | None) -> None:
     prefix = f"m.{model.id if model else 'new'}"
     with st.form(f"{prefix}.form", border=False):
         if model is None:
-            provider_id = st.selectbox("Provider", [p.id for p in providers], key=f"{prefix}.provider",
-                                       format_func=lambda pid: next(p.display_name for p in providers if p.id == pid))
-            model_key = st.text_input("Model key", key=f"{prefix}.key", placeholder="e.g. fal-ai/flux/dev")
+            st.selectbox("Provider", [p.id for p in providers], key=f"{prefix}.provider",
+                         format_func=lambda pid: next(p.display_name for p in providers if p.id == pid))
+            st.text_input("Model key", key=f"{prefix}.key", placeholder="e.g. fal-ai/flux/dev")
             field_error(errs, "model_key")
         else:
             st.markdown(f"**{model.provider_id}** · `{model.model_key}`")
-        display_name = st.text_input("Display name", value=model.display_name if model else "", key=f"{prefix}.name")
+        st.text_input("Display name", value=model.display_name if model else "", key=f"{prefix}.name")
         field_error(errs, "display_name")
         c1, c2 = st.columns(2)
-        modality = c1.selectbox("Modality", MODALITIES, index=MODALITIES.index(model.modality) if model else 0,
-                                key=f"{prefix}.modality")
-        priority = c2.number_input("Priority (higher is preferred)", value=model.priority if model else 0, step=1,
-                                   min_value=-10000, max_value=10000, key=f"{prefix}.priority")
+        c1.selectbox("Modality", MODALITIES, index=MODALITIES.index(model.modality) if model else 0,
+                     key=f"{prefix}.modality")
+        c2.number_input("Priority (higher is preferred)", value=model.priority if model else 0, step=1,
+                        min_value=-10000, max_value=10000, key=f"{prefix}.priority")
         field_error(errs, "priority")
         caps = model.capabilities if model else Capabilities()
         c3, c4 = st.columns(2)
-        supports_i2i = c3.checkbox("Image-to-image (takes a reference image)", value=caps.supports_i2i,
-                                   key=f"{prefix}.i2i")
-        is_active = c4.checkbox("Active", value=model.is_active if model else True, key=f"{prefix}.active")
-        caps_text = st.text_area("Capabilities (JSON)", value=json.dumps(caps.model_dump(), indent=2),
-                                 key=f"{prefix}.caps", height=160,
-                                 help="Reference mapping, max references, resolution, aspect ratios, formats.")
+        c3.checkbox("Image-to-image (takes a reference image)", value=caps.supports_i2i, key=f"{prefix}.i2i")
+        c4.checkbox("Active", value=model.is_active if model else True, key=f"{prefix}.active")
+        st.text_area("Capabilities (JSON)", value=json.dumps(caps.model_dump(), indent=2), key=f"{prefix}.caps",
+                     height=160, help="Reference mapping, max references, resolution, aspect ratios, formats.")
         field_error(errs, "capabilities")
-        defaults_text = st.text_area("Input defaults (JSON)",
-                                     value=json.dumps(model.input_defaults if model else {}, indent=2),
-                                     key=f"{prefix}.defaults", height=120,
-                                     help="Sent with every request to this model, e.g. {\"num_inference_steps\": 28}")
+        st.text_area("Input defaults (JSON)", value=json.dumps(model.input_defaults if model else {}, indent=2),
+                     key=f"{prefix}.defaults", height=120,
+                     help="Sent with every request to this model, e.g. {\"num_inference_steps\": 28}")
         field_error(errs, "input_defaults")
-        notes = st.text_area("Notes", value=model.notes if model else "", key=f"{prefix}.notes")
+        st.text_area("Notes", value=model.notes if model else "", key=f"{prefix}.notes")
         field_error(errs, "notes")
         field_error(errs, "_")
-        submitted = st.form_submit_button("Save model" if model else "Add model", type="primary")
-    if not submitted:
-        return
-    try:
-        capabilities = parse_json(caps_text, "capabilities")
-        capabilities["supports_i2i"] = supports_i2i
-        data = {"display_name": display_name, "modality": modality, "priority": int(priority),
-                "capabilities": capabilities, "input_defaults": parse_json(defaults_text, "input_defaults"),
-                "notes": notes, "is_active": is_active}
-        if model is None:
-            s.models.add(provider_id, {**data, "model_key": model_key})
-            app.flash("Model added.")
-        else:
-            s.models.update(model.id, data)
-            app.flash("Model saved.")
-    except InvalidInput as exc:
-        st.session_state["m_errors"] = {k.split(".", 1)[0]: v for k, v in exc.errors.items()}
-        st.rerun(scope="fragment")
-    except StudioError as exc:
-        st.session_state["m_errors"] = {"_": exc.message}
-        st.rerun(scope="fragment")
-    else:
-        close_editor()
-        st.rerun()
+        st.form_submit_button("Save model" if model else "Add model", type="primary", on_click=save_model,
+                              args=(model.id if model else None,))
 
 
 def providers_section() -> None:
@@ -197,22 +198,24 @@ def models_section() -> None:
 
 def maintenance_section() -> None:
     maintenance = getattr(s, "maintenance", None)
-    if maintenance is None:
+    if maintenance is None or not s.actor.is_admin:
         return
     st.subheader("Storage cleanup")
-    st.caption("Finds image files that no portrait, scene or reference points to any more.")
-    c1, c2 = st.columns(2)
-    if c1.button("Find unused files", icon=":material/search:"):
+    st.caption("Finds image files no portrait, scene or reference points to any more (and uploads never used). "
+               "Files younger than the grace period are kept.")
+    c1, c2, _ = st.columns([1, 1, 3])
+    if c1.button("Find unused files", icon=":material/search:", key="gc_scan", width="stretch"):
         st.session_state["m_gc"] = app.attempt(maintenance.gc, apply=False)
     report = st.session_state.get("m_gc")
+    deletable = len(report.deletable) + len(report.expired_uploads) if report is not None else 0
+    if c2.button("Delete unused files", type="primary", icon=":material/delete_sweep:", key="gc_apply",
+                 disabled=not deletable, width="stretch"):
+        result = app.attempt(maintenance.gc, apply=True)
+        if result is not None:
+            st.session_state["m_gc"] = result
+            report = result
     if report is not None:
-        st.write(report)
-        if c2.button("Delete unused files", type="primary", icon=":material/delete_sweep:"):
-            result = app.attempt(maintenance.gc, apply=True)
-            if result is not None:
-                st.session_state["m_gc"] = None
-                app.flash("Unused files deleted.")
-                st.rerun()
+        st.code(report.summary(), language=None, wrap_lines=True)
 
 
 st.title("Models")

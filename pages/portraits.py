@@ -1,6 +1,7 @@
 """Portraits: the studio workspace. Presets, prompt, reference, model; live job tiles; the paged gallery."""
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import streamlit as st
@@ -117,6 +118,7 @@ def clear_finished(cid: str) -> None:
         except StudioError:
             pass
     st.session_state["pt_watch"][cid] = keep
+    st.session_state.setdefault("pt_dismissed", set()).update(j.id for j in recent_failures(cid))
 
 
 def download_data(pid: str):
@@ -153,13 +155,11 @@ def pick_reference_dialog(cid: str) -> None:
             image(s, p.thumbnail_key, width="stretch")
             st.button("Use", key=f"pickref.{p.id}", on_click=use_as_reference, args=(p.id,), width="stretch")
     c1, c2, c3 = st.columns([1, 2, 1])
-    if c1.button("Previous", disabled=offset == 0, key="pickref_prev"):
-        st.session_state["pt_pick_offset"] = max(0, offset - 12)
-        st.rerun(scope="fragment")
+    c1.button("Previous", disabled=offset == 0, key="pickref_prev", on_click=st.session_state.__setitem__,
+              args=("pt_pick_offset", max(0, offset - 12)))
     c2.caption(f"{offset + 1}-{offset + len(page.items)} of {page.total}")
-    if c3.button("Next", disabled=offset + 12 >= page.total, key="pickref_next"):
-        st.session_state["pt_pick_offset"] = offset + 12
-        st.rerun(scope="fragment")
+    c3.button("Next", disabled=offset + 12 >= page.total, key="pickref_next", on_click=st.session_state.__setitem__,
+              args=("pt_pick_offset", offset + 12))
 
 
 def recipe_lines(p: Portrait) -> list[tuple[str, str]]:
@@ -181,12 +181,14 @@ def recipe_lines(p: Portrait) -> list[tuple[str, str]]:
 
 @st.dialog("Portrait", width="large", on_dismiss=close_view)
 def view_dialog(cid: str) -> None:
-    index = st.session_state.get("pt_view", 0)
+    index = st.session_state.get("pt_view")
+    if index is None:
+        st.rerun()  # closed by an action inside the dialog
     page = s.portraits.list(cid, limit=1, offset=index)
+    if not page.items and page.total:
+        st.session_state["pt_view"] = index = page.total - 1
+        page = s.portraits.list(cid, limit=1, offset=index)
     if not page.items:
-        if page.total:
-            st.session_state["pt_view"] = page.total - 1
-            st.rerun(scope="fragment")
         close_view()
         st.rerun()
     p = page.items[0]
@@ -216,26 +218,39 @@ def view_dialog(cid: str) -> None:
         if st.session_state.get("pt_view_confirm") == p.id:
             st.warning("Delete this portrait? This cannot be undone.")
             d1, d2 = st.columns(2)
-            if d1.button("Delete", type="primary", key="view_delete_yes", width="stretch"):
-                if app.attempt(s.portraits.delete, p.id) is None:
-                    st.session_state.pop("pt_view_confirm", None)
-                    app.flash("Portrait deleted.")
-                    st.rerun()
-            if d2.button("Cancel", key="view_delete_no", width="stretch"):
-                st.session_state.pop("pt_view_confirm", None)
-                st.rerun(scope="fragment")
-        elif a2.button("Delete", icon=":material/delete:", key="view_delete", width="stretch"):
-            st.session_state["pt_view_confirm"] = p.id
-            st.rerun(scope="fragment")
+            d1.button("Delete", type="primary", key="view_delete_yes", width="stretch", on_click=view_delete,
+                      args=(p.id,))
+            d2.button("Cancel", key="view_delete_no", width="stretch", on_click=st.session_state.pop,
+                      args=("pt_view_confirm", None))
+        else:
+            a2.button("Delete", icon=":material/delete:", key="view_delete", width="stretch",
+                      on_click=st.session_state.__setitem__, args=("pt_view_confirm", p.id))
         st.divider()
-        new_prompt = st.text_area("Prompt for regenerate", value=p.prompt, max_chars=PROMPT_MAX, key=f"regen.{p.id}")
-        new_seed = st.checkbox("New seed", value=False, key=f"regen_seed.{p.id}")
-        if st.button("Regenerate", type="primary", icon=":material/refresh:", key="view_regen", width="stretch"):
-            jobs = app.attempt(s.portraits.regenerate, p.id, prompt=new_prompt, new_seed=new_seed)
-            if jobs:
-                watch(cid, [j.id for j in jobs])
-                close_view()
-                st.rerun()
+        st.text_area("Prompt for regenerate", value=p.prompt, max_chars=PROMPT_MAX, key=f"regen.{p.id}")
+        st.checkbox("New seed", value=False, key=f"regen_seed.{p.id}")
+        st.button("Regenerate", type="primary", icon=":material/refresh:", key="view_regen", width="stretch",
+                  on_click=regenerate, args=(cid, p.id))
+
+
+def view_delete(pid: str) -> None:
+    st.session_state.pop("pt_view_confirm", None)
+    try:
+        app.studio().portraits.delete(pid)
+    except StudioError as exc:
+        app.flash(app.error_text(exc), "error")
+        return
+    app.flash("Portrait deleted.")
+
+
+def regenerate(cid: str, pid: str) -> None:
+    try:
+        jobs = app.studio().portraits.regenerate(pid, prompt=st.session_state.get(f"regen.{pid}"),
+                                                  new_seed=bool(st.session_state.get(f"regen_seed.{pid}")))
+    except StudioError as exc:
+        app.flash(app.error_text(exc), "error")
+        return
+    watch(cid, [j.id for j in jobs])
+    close_view()
 
 
 # -- sections ----------------------------------------------------------------------------
@@ -333,10 +348,21 @@ def summary(character: Character) -> None:
             st.code(preview, language=None, wrap_lines=True)
 
 
+def recent_failures(cid: str) -> list:
+    """Failed portrait jobs of the last day (shown with the provider's message and Retry until cleared)."""
+    since = datetime.now(timezone.utc).replace(tzinfo=None) - timedelta(days=1)
+    return [j for j in s.jobs.list(character_id=cid, status="failed", limit=6).items
+            if j.kind == "portrait" and j.created_at >= since]
+
+
 def jobs_panel(cid: str, polling: bool) -> None:
     watched = st.session_state.setdefault("pt_watch", {}).setdefault(cid, [])
+    dismissed = st.session_state.setdefault("pt_dismissed", set())
     active = [j for j in s.jobs.active(character_id=cid) if j.kind == "portrait"]
     jobs = {j.id: j for j in active}
+    for j in recent_failures(cid):
+        if j.id not in dismissed:
+            jobs[j.id] = j
     for jid in watched:
         if jid not in jobs:
             try:
@@ -418,7 +444,9 @@ if character is not None:
             controls(character)
     with app.guarded("the jobs"):
         active_now = any(j.kind == "portrait" for j in s.jobs.active(character_id=cid))
-        if active_now or st.session_state.get("pt_watch", {}).get(cid):
+        dismissed = st.session_state.get("pt_dismissed", set())
+        if active_now or st.session_state.get("pt_watch", {}).get(cid) or any(
+                j.id not in dismissed for j in recent_failures(cid)):
             # Polls the job rows while something runs; a finished job reruns the page (see jobs_panel).
             st.fragment(run_every=1.0 if active_now else None)(jobs_panel)(cid, active_now)
     with app.guarded("the gallery"):

@@ -41,49 +41,54 @@ def delete_scene(scene_id: str) -> None:
     app.attempt_later(app.studio().scenes.delete, scene_id, success="Scene deleted.")
 
 
+def save_scene(cid: str, scene_id: str | None) -> None:
+    """Form callback: create or update; errors stay in the dialog next to their fields."""
+    prefix = f"sc.{scene_id or 'new'}"
+    get = st.session_state.get
+    data = {"name": get(f"{prefix}.name", ""), "description": get(f"{prefix}.description", ""),
+            "prompt": get(f"{prefix}.prompt", ""),
+            "starters": [x.strip() for x in (get(f"{prefix}.starters") or "").splitlines() if x.strip()],
+            "system_prompt": get(f"{prefix}.system_prompt") or None, "priority": int(get(f"{prefix}.priority") or 0)}
+    studio = app.studio()
+    try:
+        if scene_id:
+            studio.scenes.update(scene_id, data)
+        else:
+            studio.scenes.create(cid, data)
+    except InvalidInput as exc:
+        st.session_state["sc_errors"] = {k.split(".", 1)[0]: v for k, v in exc.errors.items()}
+        return
+    except StudioError as exc:
+        st.session_state["sc_errors"] = {"_": exc.message}
+        return
+    close_editor()
+    app.flash("Scene saved." if scene_id else "Scene created.")
+
+
 @st.dialog("Scene", width="large", on_dismiss=close_editor)
 def editor_dialog(cid: str, scene: Scene | None) -> None:
     errs = st.session_state.get("sc_errors", {})
     prefix = f"sc.{scene.id if scene else 'new'}"
     with st.form(f"{prefix}.form", border=False):
-        name = st.text_input("Name", value=scene.name if scene else "", key=f"{prefix}.name",
-                             placeholder="e.g. Rainy morning at the cafe")
+        st.text_input("Name", value=scene.name if scene else "", key=f"{prefix}.name",
+                      placeholder="e.g. Rainy morning at the cafe")
         field_error(errs, "name")
-        description = st.text_area("Description", value=scene.description if scene else "",
-                                   key=f"{prefix}.description", height=100)
+        st.text_area("Description", value=scene.description if scene else "", key=f"{prefix}.description", height=100)
         field_error(errs, "description")
-        prompt = st.text_area("Image prompt", value=scene.prompt if scene else "", key=f"{prefix}.prompt",
-                              placeholder="What the scene image shows", height=80)
+        st.text_area("Image prompt", value=scene.prompt if scene else "", key=f"{prefix}.prompt",
+                     placeholder="What the scene image shows", height=80)
         field_error(errs, "prompt")
-        starters = st.text_area("Conversation starters (one per line)",
-                                value="\n".join(scene.starters) if scene else "", key=f"{prefix}.starters")
+        st.text_area("Conversation starters (one per line)", value="\n".join(scene.starters) if scene else "",
+                     key=f"{prefix}.starters")
         field_error(errs, "starters")
-        system_prompt = st.text_area("System prompt", value=(scene.system_prompt or "") if scene else "",
-                                     key=f"{prefix}.system_prompt")
+        st.text_area("System prompt", value=(scene.system_prompt or "") if scene else "", key=f"{prefix}.system_prompt")
         field_error(errs, "system_prompt")
-        priority = st.number_input("Priority (higher shows first)", min_value=-1000, max_value=1000,
-                                   value=scene.priority if scene else 0, step=1, key=f"{prefix}.priority")
+        st.number_input("Priority (higher shows first)", min_value=-1000, max_value=1000,
+                        value=scene.priority if scene else 0, step=1, key=f"{prefix}.priority")
         field_error(errs, "priority")
-        submitted = st.form_submit_button("Save scene" if scene else "Create scene", type="primary")
-    if submitted:
-        data = {"name": name, "description": description, "prompt": prompt,
-                "starters": [x.strip() for x in starters.splitlines() if x.strip()],
-                "system_prompt": system_prompt or None, "priority": int(priority)}
-        try:
-            if scene:
-                s.scenes.update(scene.id, data)
-                app.flash("Scene saved.")
-            else:
-                s.scenes.create(cid, data)
-                app.flash("Scene created.")
-        except InvalidInput as exc:
-            st.session_state["sc_errors"] = exc.errors
-            st.rerun(scope="fragment")
-        except StudioError as exc:
-            st.error(app.error_text(exc))
-        else:
-            close_editor()
-            st.rerun()
+        field_error(errs, "_")
+        st.form_submit_button("Save scene" if scene else "Create scene", type="primary", on_click=save_scene,
+                              args=(cid, scene.id if scene else None))
 
 
 @st.dialog("Delete scene?", on_dismiss=clear_delete)

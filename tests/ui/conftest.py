@@ -9,7 +9,7 @@ from streamlit.testing.v1 import AppTest
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = ROOT / "studio_app.py"
-ENV = ("STUDIO_DB", "STUDIO_STORAGE_URL", "STUDIO_LOAD_PLUGINS", "STUDIO_LOCAL_USER", "FAL_KEY",
+ENV = ("STUDIO_DB", "STUDIO_STORAGE_URL", "STUDIO_LOCAL_USER", "FAL_KEY",
        "REPLICATE_API_TOKEN", "OPENAI_API_KEY", "RUNPOD_API_KEY")
 
 
@@ -37,6 +37,7 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("STUDIO_HOME", str(tmp_path / "home"))
     for name in ENV:
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("STUDIO_LOAD_PLUGINS", "")  # built-in providers only, whatever else is installed
     st.cache_resource.clear()
     yield tmp_path / "home"
     st.cache_resource.clear()
