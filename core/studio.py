@@ -114,6 +114,10 @@ class Images:
     def read(self, key: str) -> bytes:
         return self._store.read(key)
 
+    def download_url(self, key: str, filename: str) -> str | None:
+        """A presigned URL that makes the browser download the file as `filename` (S3); None where bytes are served."""
+        return self._store.signed_url(key, download_as=filename)
+
 
 class Studio:
     """Open a studio home and work in it: ``with Studio.open() as studio: ...``."""

@@ -57,7 +57,7 @@ def test_portrait_flow(backend: Backend):
     assert filename.startswith("mia-") and filename.endswith(".png")
     with Image.open(io.BytesIO(data)) as img:
         assert img.format == "PNG" and img.size == (320, 384)
-    url = store.signed_url(first.image_key, download_as=filename)
+    url = studio.images.download_url(first.image_key, filename)
     if backend.name == "s3":
         assert "response-content-disposition" in url and http_get(url).content == data
     else:
