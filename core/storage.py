@@ -46,6 +46,7 @@ TRANSIENT_ERRNOS = {errno.ECONNRESET, errno.ECONNREFUSED, errno.ECONNABORTED, er
 AUTH_CODES = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "ExpiredToken", "InvalidToken",
               "TokenRefreshRequired", "AllAccessDisabled", "AccountProblem", "InvalidClientTokenId", "403"}
 PROBE_PREFIX = "studio-check"
+SIGN_CACHE_MAX = 20_000
 
 
 def check_key(key: str) -> str:
@@ -447,6 +448,10 @@ class ImageStore:
             log.warning("storage: could not sign a URL for %s: %s", key, self._clean(f"{type(exc).__name__}: {exc}"))
             return None
         with self._sign_lock:
+            if len(self._signed) >= SIGN_CACHE_MAX:  # drop expired entries, then the oldest half
+                self._signed = {k: v for k, v in self._signed.items() if v[1] > now}
+                if len(self._signed) >= SIGN_CACHE_MAX:
+                    self._signed = dict(sorted(self._signed.items(), key=lambda kv: kv[1][1])[SIGN_CACHE_MAX // 2:])
             self._signed[cache_key] = (url, now + self.sign_expiry * 0.8)
         return url
 
