@@ -244,12 +244,15 @@ class Provider:
             raise ProviderError(self.scrub(f"{self.display_name} is unreachable: {exc}"), retryable=True, kind="unreachable") from None
         except httpx.TimeoutException as exc:
             sent = not isinstance(exc, httpx.ConnectTimeout)
-            raise ProviderError(
-                self.scrub(f"{self.display_name} timed out ({type(exc).__name__})"),
-                retryable=retry_safe or not sent, kind="timeout",
-            ) from None
+            message = f"{self.display_name} timed out ({type(exc).__name__})"
+            if sent and not retry_safe:
+                message += f"; the request may have reached {self.display_name}, so it is not sent again"
+            raise ProviderError(self.scrub(message), retryable=retry_safe or not sent, kind="timeout") from None
         except httpx.TransportError as exc:
-            raise ProviderError(self.scrub(f"{self.display_name} connection failed: {exc}"), retryable=retry_safe, kind="connection") from None
+            message = f"{self.display_name} connection failed: {exc}"
+            if not retry_safe:
+                message += f"; the request may have reached {self.display_name}, so it is not sent again"
+            raise ProviderError(self.scrub(message), retryable=retry_safe, kind="connection") from None
         if response.status_code >= 400:
             raise self.classify(response)
         return response

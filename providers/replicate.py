@@ -79,13 +79,7 @@ class ReplicateProvider(Provider):
             path, body = "v1/predictions", {"version": version, "input": sent}
         else:
             path, body = f"v1/models/{owner_name}/predictions", {"input": sent}
-        try:
-            prediction = (await self.request("POST", path, json=body, retry_safe=False)).json()
-        except ProviderError as exc:
-            if exc.kind in ("timeout", "connection") and not exc.retryable:
-                raise ProviderError(f"{exc.message}. The prediction may have been created; it is not sent again "
-                                    "(check your Replicate dashboard).", retryable=False, kind=exc.kind) from None
-            raise
+        prediction = (await self.request("POST", path, json=body, retry_safe=False)).json()
         return Submission(request_id=prediction["id"], inputs=self.recorded_inputs(sent, request))
 
     async def poll(self, request_id: str, request: GenerationRequest) -> Progress:

@@ -8,7 +8,7 @@ import base64
 
 import pytest
 
-from tests.providers.conftest import REFERENCE, SENTINEL, finish, generate
+from tests.providers.conftest import CASES, REFERENCE, SENTINEL, finish, generate
 
 
 def _sent_inputs(case, fake) -> dict:
@@ -158,3 +158,16 @@ def test_resume_after_restart(case, fake, open_studio):
     else:  # one-shot (OpenAI): nothing to resume, the job is sent again
         assert again.engine.runner.recovered["resubmitted"] == 1
         assert fake.count("submit") == 2
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c.resumable], ids=str)
+def test_create_timeout_is_not_resent(case, fake, open_studio):
+    """A job-creating call without idempotency that timed out may have reached the service: no resend.
+
+    (One-shot OpenAI retries a timed-out call instead, as its SDK does: test_timeout_retries_without_paying_twice.)
+    """
+    fake.fault("submit", hang=True)
+    studio = open_studio(fake)
+    job = finish(studio, generate(studio, case.provider, case.txt2img))
+    assert job.status == "failed" and "not sent again" in job.last_error
+    assert fake.count("submit") == 1

@@ -72,15 +72,6 @@ def test_version_model_key_creates_by_version(rep, open_studio):
     assert body.json()["version"].startswith("5c7d5dc6")
 
 
-def test_create_is_not_resent_after_a_timeout(rep, open_studio):
-    rep.fault("submit", hang=True)
-    studio = open_studio(rep)
-    job = finish(studio, generate(studio, "replicate", "black-forest-labs/flux-dev"))
-    assert job.status == "failed"
-    assert "not sent again" in job.last_error
-    assert rep.count("submit") == 1
-
-
 def test_large_reference_goes_through_the_files_api(rep):
     big = io.BytesIO()
     Image.frombytes("RGB", (400, 400), os.urandom(400 * 400 * 3)).save(big, "PNG")
