@@ -79,6 +79,9 @@ def thumbnail(data: bytes, size: int = THUMBNAIL_SIZE) -> bytes:
     """A WebP thumbnail about `size` px on the long side."""
     with Image.open(io.BytesIO(data)) as img:
         img = img.convert("RGBA" if "A" in img.getbands() else "RGB")
+        factor = max(img.size) // (size * 2)
+        if factor > 1:  # a box reduce first: a fraction of LANCZOS's cost on the full image
+            img = img.reduce(factor)
         img.thumbnail((size, size), Image.Resampling.LANCZOS)
         out = io.BytesIO()
         img.save(out, "WEBP", quality=80, method=2)

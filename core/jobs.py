@@ -9,9 +9,10 @@ from core.db import dumps, loads, utcnow
 from core.errors import StudioError
 from core.models import ACTIVE_STATUSES, Job, Page
 
-_QUEUE_POSITION = """CASE WHEN j.status = 'queued' THEN
-    (SELECT count(*) FROM jobs q WHERE q.status = 'queued' AND q.provider_id = j.provider_id AND q.seq <= j.seq)
-    END AS queue_position_live"""
+# Jobs with their live place in their provider's queue (one pass over the queued rows).
+_SELECT = """SELECT j.*, q.pos AS queue_position_live FROM jobs j LEFT JOIN (
+    SELECT id, row_number() OVER (PARTITION BY provider_id ORDER BY seq) AS pos FROM jobs WHERE status = 'queued'
+) q ON q.id = j.id"""
 
 
 def row_to_job(row: dict[str, Any]) -> Job:
@@ -47,7 +48,7 @@ class JobStore:
         return ids
 
     def get(self, job_id: str) -> Job:
-        row = self.db.fetchone(f"SELECT j.*, {_QUEUE_POSITION} FROM jobs j WHERE j.id = ?", [job_id])
+        row = self.db.fetchone(f"{_SELECT} WHERE j.id = ?", [job_id])
         if row is None:
             raise not_found("job", job_id)
         return row_to_job(row)
@@ -65,7 +66,7 @@ class JobStore:
         clause = " AND ".join(where)
         total = self.db.scalar(f"SELECT count(*) FROM jobs j WHERE {clause}", params)
         rows = self.db.fetchall(
-            f"SELECT j.*, {_QUEUE_POSITION} FROM jobs j WHERE {clause} ORDER BY j.seq DESC LIMIT ? OFFSET ?",
+            f"{_SELECT} WHERE {clause} ORDER BY j.seq DESC LIMIT ? OFFSET ?",
             [*params, limit, offset])
         return Page[Job](items=[row_to_job(r) for r in rows], total=total, offset=offset, limit=limit)
 
@@ -85,13 +86,13 @@ class JobStore:
     def next_due_at(self) -> datetime | None:
         return self.db.scalar("SELECT min(next_attempt_at) FROM jobs WHERE status IN ('queued', 'storing') AND next_attempt_at IS NOT NULL")
 
-    def mark_running(self, job_id: str) -> bool:
+    def mark_running(self, job_id: str, stage: str = "starting") -> bool:
         """queued -> running, counting an attempt; False if the job is no longer queued."""
         with self.db.transaction() as cur:
             n = cur.execute(
-                "UPDATE jobs SET status = 'running', stage = 'starting', attempts = attempts + 1, "
+                "UPDATE jobs SET status = 'running', stage = ?, attempts = attempts + 1, "
                 "started_at = coalesce(started_at, ?), next_attempt_at = NULL, percent = NULL WHERE id = ? AND status = 'queued'",
-                [utcnow(), job_id]).fetchone()[0]
+                [stage, utcnow(), job_id]).fetchone()[0]
         return bool(n)
 
     def set(self, job_id: str, *, only_if: tuple[str, ...] = ("running",), **fields: Any) -> bool:
@@ -108,9 +109,12 @@ class JobStore:
     def status(self, job_id: str) -> str | None:
         return self.db.scalar("SELECT status FROM jobs WHERE id = ?", [job_id])
 
-    def recover(self) -> dict[str, int]:
-        """After a crash: running jobs go back to the queue (keeping their provider request id)."""
+    def recover(self, spooled: set[str] = frozenset()) -> dict[str, int]:
+        """After a crash: running jobs whose image was spooled finish storing; other running jobs go
+        back to the queue (keeping their provider request id, so they are polled, not resubmitted)."""
         with self.db.transaction() as cur:
+            for job_id in spooled:
+                cur.execute("UPDATE jobs SET status = 'storing', stage = 'storing' WHERE id = ? AND status = 'running'", [job_id])
             resumed = cur.execute(
                 "UPDATE jobs SET status = 'queued', stage = 'resuming', next_attempt_at = NULL "
                 "WHERE status = 'running' AND provider_request_id IS NOT NULL").fetchone()[0]

@@ -106,9 +106,9 @@ class Generator:
             "request": {**request, "seed": base_seed + i, "mode": "i2i" if request["reference_key"] else "txt2img",
                         "model_name": model.display_name, "batch_index": i},
         } for i in range(n)]
-        ids = self.jobs.create(rows)
+        self.jobs.create(rows)
         self.runner.wake()
-        return [self.jobs.get(i) for i in ids]
+        return list(reversed(self.jobs.list(batch_id=batch_id, limit=n).items))
 
 
 class Portraits:

@@ -52,7 +52,9 @@ class Runner:
     def start(self) -> None:
         if self._thread is not None:
             return
-        self.recovered = self.jobs.recover()
+        spool = self.ctx.settings.spool_dir
+        spooled = {p.stem for p in spool.glob("*.img")} if spool.exists() else set()
+        self.recovered = self.jobs.recover(spooled)
         self._thread = threading.Thread(target=self._run_loop, name="studio-runner", daemon=True)
         self._thread.start()
         self._ready.wait(10)
@@ -137,7 +139,9 @@ class Runner:
             if job.status == "queued":
                 if busy.get(job.provider_id, 0) >= limits.get(job.provider_id, 1):
                     continue
-                if not self.jobs.mark_running(job.id):
+                provider = self.ctx.catalog.instances.get(job.provider_id)
+                stage = ("resuming" if job.provider_request_id else "submitting") if provider is None or provider.resumable else "generating"
+                if not self.jobs.mark_running(job.id, stage):
                     continue
                 busy[job.provider_id] = busy.get(job.provider_id, 0) + 1
             task = asyncio.get_running_loop().create_task(self._execute(job), name=f"job-{job.id}")
@@ -172,6 +176,7 @@ class Runner:
     async def _execute(self, job: Job) -> None:
         started = time.perf_counter()
         provider_wall = 0.0
+        timings: dict[str, float] = {}
         try:
             provider = self.ctx.catalog.provider(job.provider_id)
             if job.status == "storing":
@@ -179,25 +184,24 @@ class Runner:
                 return
             request = await asyncio.to_thread(self._build_request, job)
             t0 = time.perf_counter()
+            timings["prepare"] = (t0 - started) * 1000
             result = await self._call_provider(provider, job, request)
             provider_wall = time.perf_counter() - t0
+            timings["provider_call"] = provider_wall * 1000
             if not result.images:
                 raise ProviderError(f"{provider.display_name} returned no image", retryable=False)
             image = result.images[0]
             spool = self._spool_path(job.id)
+            t1 = time.perf_counter()
             await asyncio.to_thread(_write_atomic, spool, image.data)
+            timings["spool"] = (time.perf_counter() - t1) * 1000
             provider_ms = result.provider_ms if result.provider_ms is not None else provider_wall * 1000
             recipe_extra = {"inputs": result.inputs or job.request.get("inputs", {}),
                             "seed": result.seed if result.seed is not None else request.seed,
                             "provider_metadata": result.metadata}
             request_data = {**job.request, **recipe_extra}
-            if not self.jobs.set(job.id, status="storing", stage="storing", percent=None, request=request_data,
-                                 provider_ms=provider_ms):
-                spool.unlink(missing_ok=True)  # canceled or deleted meanwhile
-                return
-            self._notify()
             stored_job = job.model_copy(update={"request": request_data, "provider_ms": provider_ms})
-            await self._store(stored_job, image.data, started_wall=started, provider_wall=provider_wall)
+            await self._store(stored_job, image.data, started_wall=started, provider_wall=provider_wall, timings=timings)
         except asyncio.CancelledError:
             if not self._stopping:
                 log.info("job %s canceled", job.id)
@@ -211,12 +215,9 @@ class Runner:
 
     async def _call_provider(self, provider: Provider, job: Job, request: GenerationRequest) -> GenerationResult:
         if not provider.resumable:
-            self.jobs.set(job.id, stage="generating")
-            self._notify()
             return await provider.generate(request)
         request_id = job.provider_request_id
         if not request_id:
-            self.jobs.set(job.id, stage="submitting")
             submission = await self._submit(provider, job.id, request)
             request_id = submission.request_id
             # Stored before polling starts: a restart resumes instead of paying twice.
@@ -302,25 +303,37 @@ class Runner:
             return
         await self._store(job, spool.read_bytes(), started_wall=None, provider_wall=0.0)
 
-    async def _store(self, job: Job, data: bytes, *, started_wall: float | None, provider_wall: float) -> None:
+    async def _store(self, job: Job, data: bytes, *, started_wall: float | None, provider_wall: float,
+                     timings: dict[str, float] | None = None) -> None:
         try:
-            await asyncio.to_thread(self._write_result, job, data, started_wall, provider_wall)
+            await asyncio.to_thread(self._write_result, job, data, started_wall, provider_wall, timings or {})
         except StorageError as exc:
             attempt = (job.request.get("store_attempts") or 0) + 1
             delay = min(STORE_RETRY_CAP, self.retry_base * 2 ** min(attempt, 10)) * random.uniform(0.5, 1.0)
-            self.jobs.set(job.id, only_if=("storing",), stage="storing (waiting for storage)", last_error=exc.message,
-                          next_attempt_at=utcnow() + timedelta(seconds=delay),
-                          request={**job.request, "store_attempts": attempt})
+            if not self.jobs.set(job.id, only_if=("running", "storing"), status="storing",
+                                 stage="storing (waiting for storage)", last_error=exc.message, percent=None,
+                                 next_attempt_at=utcnow() + timedelta(seconds=delay), provider_ms=job.provider_ms,
+                                 request={**job.request, "store_attempts": attempt}):
+                self._spool_path(job.id).unlink(missing_ok=True)  # canceled or deleted meanwhile
+                return
+            self._notify()
             log.warning("storing job %s failed (attempt %d), retrying in %.1fs: %s", job.id, attempt, delay, exc)
 
-    def _write_result(self, job: Job, data: bytes, started_wall: float | None, provider_wall: float) -> None:
+    def _write_result(self, job: Job, data: bytes, started_wall: float | None, provider_wall: float,
+                      timings: dict[str, float]) -> None:
         """Write image and thumbnail, then the result row and the job's completion in one transaction."""
+        t = time.perf_counter()
         png, width, height = to_png(data)
         keyfn = portrait_key if job.kind == "portrait" else scene_key
         key = keyfn(job.owner, job.character_id, job.id)
         thumb_key = thumbnail_key(key)
+        t = _lap(timings, "png", t)
         self.ctx.store.write(key, png)
-        self.ctx.store.write(thumb_key, thumbnail(png))
+        t = _lap(timings, "store_image", t)
+        thumb = thumbnail(png)
+        t = _lap(timings, "thumbnail", t)
+        self.ctx.store.write(thumb_key, thumb)
+        _lap(timings, "store_thumbnail", t)
         r = job.request
         recipe = {
             "provider": job.provider_id, "model_id": job.model_id, "model_key": job.model_key,
@@ -336,11 +349,12 @@ class Runner:
         if started_wall is not None:
             overhead_ms = max(0.0, (time.perf_counter() - started_wall - provider_wall) * 1000)
         recipe["overhead_ms"] = overhead_ms
+        recipe["timings_ms"] = {k: round(v, 3) for k, v in timings.items()}
         discard = False
         with self.ctx.db.transaction() as cur:
             status = cur.execute("SELECT status FROM jobs WHERE id = ?", [job.id]).fetchone()
             character = cur.execute("SELECT primary_portrait_id FROM characters WHERE id = ?", [job.character_id]).fetchone()
-            if status is None or status[0] != "storing" or character is None:
+            if status is None or status[0] not in ("running", "storing") or character is None:
                 discard = True
             elif job.kind == "portrait":
                 existing = cur.execute("SELECT id FROM character_portraits WHERE job_id = ?", [job.id]).fetchone()
@@ -366,8 +380,8 @@ class Runner:
                                 [result_id, now, job.scene_id])
             if not discard:
                 cur.execute("UPDATE jobs SET status = 'completed', stage = 'completed', percent = 100, result_id = ?, "
-                            "finished_at = ?, overhead_ms = ?, last_error = NULL WHERE id = ?",
-                            [result_id, now, overhead_ms, job.id])
+                            "finished_at = ?, overhead_ms = ?, provider_ms = ?, last_error = NULL WHERE id = ?",
+                            [result_id, now, overhead_ms, job.provider_ms, job.id])
         if discard:
             for k in (key, thumb_key):
                 try:
@@ -375,6 +389,12 @@ class Runner:
                 except StorageError:
                     pass
         self._spool_path(job.id).unlink(missing_ok=True)
+
+
+def _lap(timings: dict[str, float], name: str, since: float) -> float:
+    now = time.perf_counter()
+    timings[name] = (now - since) * 1000
+    return now
 
 
 def _write_atomic(path: Path, data: bytes) -> None:

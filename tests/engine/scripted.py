@@ -32,11 +32,16 @@ def _png(seed: int) -> bytes:
     return out.getvalue()
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 256  # socketserver's default of 5 drops bursts of connects (1 s SYN retries)
+
+
 class ScriptedServer:
     """Loopback server speaking a small submit/status/result/cancel API."""
 
-    def __init__(self, latency: float = 0.0):
+    def __init__(self, latency: float = 0.0, image: bytes | None = None):
         self.latency = latency
+        self.image = image  # a prepared result; else a small PNG per seed
         self.lock = threading.Condition()
         self.jobs: dict[str, dict[str, Any]] = {}
         self.submissions: dict[str, int] = {}
@@ -46,7 +51,7 @@ class ScriptedServer:
         self.max_in_flight = 0
         self.released = False
         self.references: list[Any] = []
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.httpd = _Server(("127.0.0.1", 0), self._handler())
         self.httpd.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
@@ -143,12 +148,15 @@ class ScriptedServer:
                     server.submissions[job_id] = server.submissions.get(job_id, 0) + 1
                     server.in_flight += 1
                     server.max_in_flight = max(server.max_in_flight, server.in_flight)
+                started = time.perf_counter()
                 if server.latency:
                     time.sleep(server.latency)  # the provider's own latency being simulated
                 with server.lock:
                     server.in_flight -= 1
                     server.lock.notify_all()
-                self._send(200, {"image": base64.b64encode(_png(body["input"].get("seed", 0))).decode()})
+                image = server.image or _png(body["input"].get("seed", 0))
+                self._send(200, {"image": base64.b64encode(image).decode(),
+                                 "server_ms": (time.perf_counter() - started) * 1000})
 
             def do_GET(self):
                 m = re.match(r"^/(status|result)/(\w+)$", self.path)
@@ -227,8 +235,12 @@ class ScriptedOneShot(ScriptedProvider):
 
     async def generate(self, request: GenerationRequest) -> GenerationResult:
         payload = _payload(request)
+        t0 = time.perf_counter()
         body = (await self.request("POST", "/generate", json={"input": payload})).json()
-        return GenerationResult(images=[await self.download(body["image"])], inputs=payload)
+        t1 = time.perf_counter()
+        image = await self.download(body["image"])
+        timings = {"http_ms": (t1 - t0) * 1000, "download_ms": (time.perf_counter() - t1) * 1000}
+        return GenerationResult(images=[image], inputs=payload, provider_ms=body["server_ms"], metadata=timings)
 
 
 class ScriptedPlugin:
@@ -239,3 +251,38 @@ class ScriptedPlugin:
 
 
 plugin = ScriptedPlugin()
+
+
+class ServerProcess:
+    """The scripted server in its own process (for benchmarks: the provider must not share our GIL)."""
+
+    def __init__(self, latency: float = 0.0, image_path: str | None = None):
+        import subprocess
+        import sys
+        from pathlib import Path
+
+        args = [sys.executable, "-m", "tests.engine.scripted", "--latency", str(latency)]
+        if image_path:
+            args += ["--image", image_path]
+        self.proc = subprocess.Popen(args, cwd=Path(__file__).resolve().parents[2], stdout=subprocess.PIPE, text=True)
+        self.url = self.proc.stdout.readline().strip()
+        if not self.url.startswith("http://127.0.0.1:"):
+            self.proc.kill()
+            raise RuntimeError(f"scripted server did not start: {self.url!r}")
+
+    def close(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+if __name__ == "__main__":
+    import argparse
+    from pathlib import Path
+
+    parser = argparse.ArgumentParser(description="Serve the scripted provider API on 127.0.0.1 until killed.")
+    parser.add_argument("--latency", type=float, default=0.0)
+    parser.add_argument("--image", help="a prepared image file to return")
+    opts = parser.parse_args()
+    srv = ScriptedServer(latency=opts.latency, image=Path(opts.image).read_bytes() if opts.image else None)
+    print(srv.url, flush=True)
+    srv.thread.join()

@@ -226,3 +226,21 @@ def test_stats_count_outcomes_and_times(estudio, echaracter):
     assert (stats["total"], stats["completed"], stats["failed"]) == (4, 3, 1)
     assert stats["failure_rate"] == 0.25 and stats["avg_provider_ms"] > 0 and stats["p95_provider_ms"] > 0
     assert stats["per_model"][0]["model_key"] == "scripted/txt"
+
+
+def test_a_crash_after_the_image_was_spooled_stores_it_without_asking_again(open_studio, server):
+    from tests.conftest import png_bytes
+
+    studio = open_studio(start_runner=False)
+    character = studio.characters.create({"name": "Fay", "description": "A florist."})
+    [job] = studio.portraits.generate(character.id, model_id="scripted/oneshot")
+    studio.engine.jobs.mark_running(job.id, "generating")
+    spool = studio.ctx.settings.spool_dir
+    spool.mkdir(parents=True, exist_ok=True)
+    (spool / f"{job.id}.img").write_bytes(png_bytes((128, 128)))
+    studio.close()
+    studio = open_studio()
+    assert studio.engine.runner.recovered["resubmitted"] == 0
+    [job] = studio.jobs.wait([job.id], timeout=30)
+    assert job.status == "completed" and job.id not in server.submissions
+    assert studio.portraits.get(job.result_id).width == 128

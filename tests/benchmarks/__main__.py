@@ -1,0 +1,51 @@
+"""Run the benchmark suite: `python -m tests.benchmarks [--quick] [--only SECTION ...] [--json PATH]`.
+
+Prints machine facts and a table of figures (median and spread over repeated runs); asserts nothing.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+
+from tests.benchmarks import coldstart, gallery, overhead, throughput
+from tests.benchmarks.harness import as_json, machine_facts, render_table
+
+SECTIONS = ("overhead", "throughput", "gallery", "scaling", "coldstart")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", nargs="+", choices=SECTIONS, help="run only these sections")
+    parser.add_argument("--quick", action="store_true", help="fewer repetitions and smaller data (a smoke run)")
+    parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.ERROR)
+    wanted = args.only or SECTIONS
+    q = args.quick
+    figures = []
+    started = time.perf_counter()
+    if "overhead" in wanted:
+        figures += overhead.run(n=20 if q else 100)
+    if "throughput" in wanted:
+        figures += throughput.run(jobs=48 if q else 200, serial_sample=4 if q else 10)
+    if "gallery" in wanted:
+        figures += gallery.run(characters=1_000 if q else 10_000, portraits=200 if q else 2_000)
+    if "scaling" in wanted:
+        figures += gallery.run(characters=10_000 if q else 100_000, portraits=2_000 if q else 20_000, section="scaling")
+        figures += [f for f in overhead.run(n=20 if q else 50, scale_portraits=2_000 if q else 20_000)
+                    if f.section == "scaling"]
+    if "coldstart" in wanted:
+        figures += coldstart.run(repeat=2 if q else 5)
+    facts = machine_facts()
+    print(render_table(facts, figures))
+    print(f"\n{len(figures)} figures in {time.perf_counter() - started:.0f} s")
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(as_json(facts, figures), fh, indent=2, default=str)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
