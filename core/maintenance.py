@@ -91,15 +91,15 @@ class GcReport(BaseModel):
 
     def summary(self) -> str:
         """A few lines for people (the CLI prints this; `--json` prints the model)."""
-        verb = "deleted" if self.applied else "would delete (run with --apply)"
+        verb = "deleted" if self.applied else "to delete with --apply"
         young = len(self.orphans) - len(self.deletable)
         lines = [
             f"Storage {self.storage_url}: {self.objects_scanned} objects ({_size(self.bytes_scanned)}), "
             f"{self.referenced_keys} keys referenced by rows.",
-            f"Orphans: {len(self.orphans)} ({len(self.deletable)} older than {self.grace_seconds}s: {verb}"
-            f"{f'; {young} younger kept' if young else ''}).",
-            f"Rows whose object is missing: {len(self.missing)}.",
-            f"Expired uploads (never attached, older than {self.upload_max_age}s): {len(self.expired_uploads)} ({verb}).",
+            f"Orphans: {len(self.orphans)}; {len(self.deletable)} older than {self.grace_seconds} s ({verb})"
+            f"{f', {young} younger kept' if young else ''}.",
+            f"Rows whose object is missing: {len(self.missing)} (reported only).",
+            f"Expired uploads (never attached, older than {self.upload_max_age} s): {len(self.expired_uploads)} ({verb}).",
         ]
         if self.applied:
             lines.append(f"Deleted {self.deleted_objects} objects, freed {_size(self.bytes_freed)}.")

@@ -65,7 +65,7 @@ def test_gc_finds_planted_orphans_and_missing_objects_and_deletes_only_what_it_s
     assert [(m.table, m.column, m.row_id) for m in report.missing] == [("character_portraits", "thumbnail_key", portraits[0].id)]
     assert [u.key for u in report.expired_uploads] == [temp_upload]
     assert set(backend.object_keys()) == before  # a dry run changes nothing
-    assert "would delete" in report.summary()
+    assert "to delete with --apply" in report.summary()
 
     # young orphans and young uploads are kept even with --apply
     report = studio.maintenance.gc(apply=True, grace_seconds=3600, upload_max_age=3600)
