@@ -209,7 +209,10 @@ class ImageStore:
         self._sign_lock = threading.Lock()
         self.stats = {"write_retries": 0, "read_retries": 0, "writes": 0, "sign_failures": 0}
         if self.local:
-            self.fs.makedirs(self.root, exist_ok=True)
+            try:
+                self.fs.makedirs(self.root, exist_ok=True)
+            except OSError as exc:
+                raise StorageError(self._explain(exc, "write")) from None
 
     @classmethod
     def from_settings(cls, settings: "Settings", url: str | None = None, *, check: bool = True) -> "ImageStore":
