@@ -34,6 +34,10 @@ class ReplicateProvider(Provider):
     resumable = True
     poll_interval = 1.0
 
+    def __init__(self, secrets=None):
+        super().__init__(secrets)
+        self._last: dict[str, dict[str, Any]] = {}  # succeeded predictions, so `result` need not fetch again
+
     def default_models(self) -> list[ModelSpec]:
         fmt = ["png", "webp", "jpg"]
         return [
@@ -126,11 +130,6 @@ class ReplicateProvider(Provider):
         if prediction.get("status") == "succeeded":
             self._last[request_id] = prediction
         return prediction
-
-    @property
-    def _last(self) -> dict[str, dict[str, Any]]:
-        """The last succeeded prediction per id, so `result` need not fetch it again."""
-        return self.__dict__.setdefault("_succeeded", {})
 
 
 def _ratio(width: int, height: int) -> str:

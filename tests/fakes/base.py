@@ -176,6 +176,9 @@ class FakeServer:
                 pass
 
             def _serve(self):
+                if server._closing.is_set():  # closed: drop kept-alive connections without an answer
+                    self.close_connection = True
+                    return
                 parts = urlsplit(self.path)
                 length = int(self.headers.get("Content-Length") or 0)
                 req = Req(self.command, parts.path, parse_qs(parts.query),

@@ -171,3 +171,14 @@ def test_create_timeout_is_not_resent(case, fake, open_studio):
     job = finish(studio, generate(studio, case.provider, case.txt2img))
     assert job.status == "failed" and "not sent again" in job.last_error
     assert fake.count("submit") == 1
+
+
+def test_health_through_the_studio(case, fake, open_studio):
+    """The Models page's check: key accepted, then rejected, then unreachable."""
+    studio = open_studio(fake)
+    assert studio.models.health(case.provider).state == "ok"
+    fake.key = "a-different-key"
+    rejected = studio.models.health(case.provider)
+    assert rejected.state == "rejected" and SENTINEL not in rejected.message
+    fake.close()
+    assert studio.models.health(case.provider).state == "unreachable"
