@@ -71,6 +71,8 @@ class ReplicateProvider(Provider):
     # -- the work ----------------------------------------------------------------------
     def build_input(self, request: GenerationRequest) -> dict[str, Any]:
         inputs: dict[str, Any] = {**request.input_defaults, "prompt": request.prompt, "seed": request.seed}
+        if request.references and "match_input_image" in request.capabilities.aspect_ratios:
+            inputs.setdefault("aspect_ratio", "match_input_image")
         inputs.setdefault("aspect_ratio", _ratio(request.width, request.height))
         if "safety_tolerance" not in inputs:
             inputs["disable_safety_checker"] = not request.safety_checker
