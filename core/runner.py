@@ -208,6 +208,9 @@ class Runner:
             raise
         except ProviderError as exc:
             await asyncio.to_thread(self._provider_failed, job, exc)
+        except StorageError as exc:  # the reference image could not be read: nothing was paid yet
+            await asyncio.to_thread(self._provider_failed, job, ProviderError(
+                f"Reading the reference image failed: {exc.message}", retryable=True, kind="storage"))
         except Exception as exc:  # noqa: BLE001 - a bug fails the job, not the runner
             log.error("job %s crashed: %s", job.id, traceback.format_exc())
             self.jobs.set(job.id, status="failed", stage="failed", finished_at=utcnow(),

@@ -9,10 +9,10 @@ import json
 import logging
 import time
 
-from tests.benchmarks import coldstart, gallery, overhead, throughput
+from tests.benchmarks import coldstart, gallery, overhead, storage, throughput
 from tests.benchmarks.harness import as_json, machine_facts, render_table
 
-SECTIONS = ("overhead", "throughput", "gallery", "scaling", "coldstart")
+SECTIONS = ("overhead", "throughput", "gallery", "scaling", "storage", "coldstart")
 
 
 def main() -> int:
@@ -36,6 +36,8 @@ def main() -> int:
         figures += gallery.run(characters=10_000 if q else 100_000, portraits=2_000 if q else 20_000, section="scaling")
         figures += [f for f in overhead.run(n=20 if q else 50, scale_portraits=2_000 if q else 20_000)
                     if f.section == "scaling"]
+    if "storage" in wanted:
+        figures += storage.run(n=50 if q else 200, repeat=3 if q else 7)
     if "coldstart" in wanted:
         figures += coldstart.run(repeat=2 if q else 5)
     facts = machine_facts()

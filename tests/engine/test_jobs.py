@@ -244,3 +244,23 @@ def test_a_crash_after_the_image_was_spooled_stores_it_without_asking_again(open
     [job] = studio.jobs.wait([job.id], timeout=30)
     assert job.status == "completed" and job.id not in server.submissions
     assert studio.portraits.get(job.result_id).width == 128
+
+
+def test_an_unreadable_reference_retries_instead_of_failing_at_once(open_studio, server):
+    import os
+
+    from tests.conftest import png_bytes
+
+    studio = open_studio(STUDIO_MAX_ATTEMPTS="20")
+    character = studio.characters.create({"name": "Gus", "description": "A gardener."})
+    studio.characters.set_reference_upload(character.id, png_bytes())
+    path = f"{studio.ctx.store.root}/{studio.characters.get(character.id).reference_image_key}"
+    data = open(path, "rb").read()
+    os.remove(path)  # the store "loses" the object for a while
+    [job] = studio.portraits.generate(character.id, reference="character")
+    job = until(studio, lambda: (j := studio.jobs.get(job.id)).last_error and j)
+    assert "Reading the reference image failed" in job.last_error and job.status != "failed"
+    with open(path, "wb") as fh:
+        fh.write(data)
+    [job] = studio.jobs.wait([job.id], timeout=60)
+    assert job.status == "completed" and job.attempts >= 2 and server.submissions[job.id] == 1
