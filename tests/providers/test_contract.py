@@ -8,7 +8,7 @@ import base64
 
 import pytest
 
-from tests.providers.conftest import CASES, REFERENCE, SENTINEL, finish, generate
+from tests.providers.conftest import CASES, REFERENCE, SENTINEL, SHORT_TIMEOUT, finish, generate
 
 
 def _sent_inputs(case, fake) -> dict:
@@ -109,7 +109,7 @@ def test_server_error_retries(case, fake, open_studio):
 def test_timeout_retries_without_paying_twice(case, fake, open_studio):
     op = "status" if case.resumable else "submit"
     fake.fault(op, hang=True)
-    studio = open_studio(fake)
+    studio = open_studio(fake, STUDIO_PROVIDER_TIMEOUT=SHORT_TIMEOUT)
     job = finish(studio, generate(studio, case.provider, case.txt2img))
     assert job.status == "completed", job.last_error
     assert job.attempts == 2
@@ -120,7 +120,7 @@ def test_timeout_retries_without_paying_twice(case, fake, open_studio):
 
 
 def test_cancel(case, fake, open_studio):
-    studio = open_studio(fake, STUDIO_PROVIDER_TIMEOUT="30")
+    studio = open_studio(fake)
     if case.resumable:
         fake.hold = True
     else:
@@ -167,7 +167,7 @@ def test_create_timeout_is_not_resent(case, fake, open_studio):
     (One-shot OpenAI retries a timed-out call instead, as its SDK does: test_timeout_retries_without_paying_twice.)
     """
     fake.fault("submit", hang=True)
-    studio = open_studio(fake)
+    studio = open_studio(fake, STUDIO_PROVIDER_TIMEOUT=SHORT_TIMEOUT)
     job = finish(studio, generate(studio, case.provider, case.txt2img))
     assert job.status == "failed" and "not sent again" in job.last_error
     assert fake.count("submit") == 1
