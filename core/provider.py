@@ -156,6 +156,12 @@ class Provider:
         key = self.api_key()
         return {"Authorization": f"Bearer {key}"} if key else {}
 
+    def auth_headers_for(self, url: str) -> dict[str, str]:
+        """Auth headers for one URL: only the base URL's origin gets the key (a URL from a response
+        pointing elsewhere, e.g. a CDN, never does)."""
+        base = self.base_url
+        return self.auth_headers() if base is None or _origin(url) == _origin(base) else {}
+
     # -- the work (override one style) -------------------------------------------------
     async def generate(self, request: GenerationRequest) -> GenerationResult:
         """One-shot providers: generate and return the image(s)."""
@@ -237,7 +243,7 @@ class Provider:
         """
         if not url.startswith(("http://", "https://")):
             url = f"{self.base_url}/{url.lstrip('/')}"
-        headers = {**self.auth_headers(), **kwargs.pop("headers", {})}
+        headers = {**self.auth_headers_for(url), **kwargs.pop("headers", {})}
         try:
             response = await self.client.request(method, url, headers=headers, **kwargs)
         except httpx.ConnectError as exc:
@@ -379,6 +385,11 @@ def image_sources(output: Any) -> list[str]:
                 if found:
                     return found
     return []
+
+
+def _origin(url: str) -> tuple[str, str]:
+    parts = httpx.URL(url)
+    return parts.scheme, parts.netloc.decode()
 
 
 def _float(value: str | None, default: float) -> float:

@@ -40,7 +40,7 @@ class RunPodProvider(Provider):
         super().__init__(secrets)
         self._outputs: dict[str, Any] = {}  # request id -> output of a COMPLETED status
 
-    def is_configured(self) -> bool:
+    def is_configured(self) -> bool:  # a self-hosted worker needs no cloud key
         return self.api_key() is not None or bool(self.secret("RUNPOD_WORKER_URL"))
 
     def default_models(self) -> list[ModelSpec]:
@@ -54,8 +54,12 @@ class RunPodProvider(Provider):
                                     capabilities=caps, priority=20))
         return models
 
-    def auth_headers(self) -> dict[str, str]:
-        return super().auth_headers() if self.api_key() else {}
+    def auth_headers_for(self, url: str) -> dict[str, str]:
+        """The cloud key only goes to the cloud; a self-hosted worker gets `RUNPOD_WORKER_KEY` if set."""
+        if self.base_url and url.startswith(f"{self.base_url}/"):
+            return self.auth_headers()
+        worker_key = self.secret("RUNPOD_WORKER_KEY")
+        return {"Authorization": f"Bearer {worker_key}"} if worker_key else {}
 
     # -- addressing --------------------------------------------------------------------------
     def target(self, model_key: str) -> str:

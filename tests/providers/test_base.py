@@ -138,3 +138,13 @@ def test_environment_overrides_poll_interval_and_timeout():
     p = Plumbed({"STUDIO_POLL_INTERVAL": "0.05", "STUDIO_PROVIDER_TIMEOUT": "7"})
     assert (p.poll_interval, p.timeout) == (0.05, 7.0)
     assert (Plumbed({}).poll_interval, Plumbed({"STUDIO_POLL_INTERVAL": "soon"}).poll_interval) == (1.0, 1.0)
+
+
+def test_the_key_only_goes_to_the_base_urls_origin(files):
+    p = plumbed(files)
+    call(p, "request", "GET", f"{files.url}/img")
+    elsewhere = files.url.replace("127.0.0.1", "localhost")  # same server, another origin
+    call(p, "request", "GET", f"{elsewhere}/img")
+    first, second = files.requests("img")
+    assert first.headers["authorization"] == f"Bearer {SECRET}"
+    assert "authorization" not in second.headers

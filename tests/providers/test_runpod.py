@@ -140,3 +140,15 @@ def test_local_worker_health_cancel_and_forgotten_ids(worker):
     assert gone.state == "failed" and "Job ID not found" in gone.error
     down = RunPodProvider({"RUNPOD_WORKER_URL": f"http://127.0.0.1:{free_port()}"})
     assert call(down, "health").state == "unreachable"
+
+
+def test_cloud_key_never_goes_to_a_self_hosted_worker(rp):
+    worker = f"{rp.url}/v2/{ENDPOINT}"  # the fake, addressed as a worker URL instead of an endpoint id
+    p = RunPodProvider({**rp.env(), **BASE_ENV, "RUNPOD_ENDPOINT_BASE_URL": "https://api.runpod.example/v2"})
+    with pytest.raises(ProviderError) as err:
+        call(p, "submit", make_request(worker))
+    assert err.value.status == 401 and "authorization" not in rp.requests("submit")[0].headers
+    with_worker_key = RunPodProvider({**rp.env(), **BASE_ENV, "RUNPOD_WORKER_KEY": SENTINEL,
+                                      "RUNPOD_ENDPOINT_BASE_URL": "https://api.runpod.example/v2"})
+    assert call(with_worker_key, "submit", make_request(worker)).request_id.startswith(f"{worker}/")
+    assert rp.requests("submit")[1].headers["authorization"] == f"Bearer {SENTINEL}"
