@@ -87,6 +87,8 @@ def delete_character(cid: str) -> None:
 # -- dialogs ---------------------------------------------------------------------------
 @st.dialog("Start from template", width="large", on_dismiss=lambda: st.session_state.pop("show_templates", None))
 def template_dialog() -> None:
+    if not st.session_state.get("show_templates"):
+        st.rerun()  # a template was used: close the dialog
     templates = s.templates.list()
     if not templates:
         st.info("No templates are installed (data/templates.json).")
@@ -101,6 +103,8 @@ def template_dialog() -> None:
 
 @st.dialog("Delete character?", on_dismiss=clear_delete)
 def delete_dialog(character: Character, portraits: int, scenes: int) -> None:
+    if st.session_state.get("confirm_delete_character") != character.id:
+        st.rerun()  # answered: close the dialog
     st.write(f"Delete **{character.name}** with its {portraits} portrait(s), {scenes} scene(s) and their images? "
              "This cannot be undone.")
     c1, c2 = st.columns(2)
@@ -112,9 +116,8 @@ def delete_dialog(character: Character, portraits: int, scenes: int) -> None:
 # -- list ------------------------------------------------------------------------------
 def character_list() -> None:
     search = st.text_input("Search", placeholder="Name or tag", key="char_search", icon=":material/search:")
-    b1, b2 = st.columns(2)
-    b1.button("New character", type="primary", on_click=start_new, icon=":material/person_add:", width="stretch")
-    if b2.button("Start from template", icon=":material/auto_awesome:", width="stretch"):
+    st.button("New character", type="primary", on_click=start_new, icon=":material/person_add:", width="stretch")
+    if st.button("Start from template", icon=":material/auto_awesome:", width="stretch"):
         st.session_state["show_templates"] = True
     limit = st.session_state.get(LIST_LIMIT, 30)
     page = s.characters.list(search, limit=limit)
@@ -149,7 +152,7 @@ def create_form(can_cancel: bool) -> None:
     st.subheader("New character")
     errs = st.session_state.get("new_errors", {})
     with st.form("new_character", border=True):
-        st.text_input("Name", key="new.name", placeholder="e.g. Mia", help="1 to 50 characters")
+        st.text_input("Name", key="new.name", placeholder="e.g. Mia (1 to 50 characters)")
         field_error(errs, "name")
         st.text_area("Description", key="new.description",
                      placeholder="Who is this character? A portrait needs a description.", height=120)

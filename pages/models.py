@@ -89,6 +89,8 @@ def save_model(model_id: str | None) -> None:
 
 @st.dialog("Model", width="large", on_dismiss=close_editor)
 def editor_dialog(model: CatalogModel | None) -> None:
+    if not st.session_state.get("m_edit"):
+        st.rerun()  # saved: close the dialog
     errs = st.session_state.get("m_errors", {})
     providers = s.models.providers()
     prefix = f"m.{model.id if model else 'new'}"
@@ -176,7 +178,8 @@ def models_section() -> None:
         return
     c = st.columns([2.6, 2.4, 1.6, 0.8, 1, 0.9])
     for col, label in zip(c, ["Model", "Key", "Capabilities", "Priority", "Active", ""]):
-        col.caption(f"**{label}**")
+        if label:
+            col.caption(f"**{label}**")
     for m in models:
         c = st.columns([2.6, 2.4, 1.6, 0.8, 1, 0.9], vertical_alignment="center")
         ready = "" if m.provider_configured else "  \n:gray[provider not configured]"
@@ -191,7 +194,8 @@ def models_section() -> None:
         c[3].markdown(str(m.priority))
         ak = f"m.active.{m.id}"
         st.session_state[ak] = m.is_active
-        c[4].toggle("Active", key=ak, on_change=set_active, args=(m.id, ak), disabled=not s.actor.is_admin)
+        c[4].toggle(f"{m.display_name} active", key=ak, on_change=set_active, args=(m.id, ak),
+                    disabled=not s.actor.is_admin, label_visibility="collapsed")
         c[5].button("Edit", key=f"m.edit.{m.id}", on_click=open_editor, args=(m.id,), width="stretch",
                     disabled=not s.actor.is_admin)
 

@@ -13,8 +13,8 @@ from ui import app
 from ui.widgets import image, job_tile, model_label, when
 
 s = app.studio()
-PAGE_SIZE = 18
-COLS = 6
+PAGE_SIZE = 16
+COLS = 4
 AUTO = "__auto__"
 
 
@@ -128,6 +128,8 @@ def download_data(pid: str):
 # -- dialogs -----------------------------------------------------------------------------
 @st.dialog("Delete portrait?", on_dismiss=clear_delete)
 def confirm_delete_dialog(pid: str) -> None:
+    if st.session_state.get("pt_confirm_delete") != pid:
+        st.rerun()  # answered: close the dialog
     try:
         p = s.portraits.get(pid)
     except StudioError:
@@ -144,6 +146,8 @@ def confirm_delete_dialog(pid: str) -> None:
 @st.dialog("Pick a reference from the portraits", width="large",
            on_dismiss=lambda: st.session_state.pop("pt_pick_ref", None))
 def pick_reference_dialog(cid: str) -> None:
+    if st.session_state.get("pt_pick_ref") != cid:
+        st.rerun()  # picked: close the dialog
     offset = st.session_state.get("pt_pick_offset", 0)
     page = s.portraits.list(cid, limit=12, offset=offset)
     if not page.items:
@@ -268,7 +272,8 @@ def controls(character: Character) -> None:
         opts = s.presets.options(kind)
         labels = {p["key"]: p["label"] for p in opts}
         col.selectbox(kind.capitalize(), [None] + list(labels), key=k(cid, kind),
-                      format_func=lambda key, labels=labels: "Any" if key is None else labels.get(key, key))
+                      format_func=lambda key, labels=labels: "Any" if key is None else labels.get(key, key),
+                      placeholder="Any")
     prompt = st.text_area("Custom prompt", key=k(cid, "prompt"), max_chars=PROMPT_MAX, height=80,
                           placeholder="e.g. golden hour light, rooftop garden")
     st.caption(f"{len(prompt or '')}/{PROMPT_MAX} characters")
@@ -396,24 +401,25 @@ def gallery(character: Character) -> None:
         st.session_state[page_key] = page_no = max(0, (page.total - 1) // PAGE_SIZE)
         page = s.portraits.list(cid, limit=PAGE_SIZE, offset=page_no * PAGE_SIZE)
     pages = max(1, -(-page.total // PAGE_SIZE))
-    head, nav = st.columns([3, 2], vertical_alignment="center")
+    head, nav = st.columns([2, 3], vertical_alignment="center")
     head.subheader(f"Gallery · {page.total} portrait{'s' if page.total != 1 else ''}")
     if page.total == 0:
         st.info("No portraits yet: pick a pose above and press **Generate portrait**.", icon=":material/photo_camera:")
         return
     with nav:
-        p1, p2, p3 = st.columns([1, 2, 1], vertical_alignment="center")
-        if p1.button("Previous", disabled=page_no == 0, key="gal_prev", icon=":material/chevron_left:"):
+        p1, p2, p3 = st.columns([1.3, 1.4, 1.3], vertical_alignment="center")
+        if p1.button("Previous", disabled=page_no == 0, key="gal_prev", width="stretch", icon=":material/chevron_left:"):
             st.session_state[page_key] = page_no - 1
             st.rerun()
         p2.markdown(f"<div style='text-align:center'>Page {page_no + 1} of {pages}</div>", unsafe_allow_html=True)
-        if p3.button("Next", disabled=page_no + 1 >= pages, key="gal_next", icon=":material/chevron_right:"):
+        if p3.button("Next", disabled=page_no + 1 >= pages, key="gal_next", icon=":material/chevron_right:",
+                     icon_position="right", width="stretch"):
             st.session_state[page_key] = page_no + 1
             st.rerun()
     cols = st.columns(COLS)
     for i, p in enumerate(page.items):
         index = page_no * PAGE_SIZE + i
-        with cols[i % COLS].container(border=True):
+        with cols[i % COLS].container(border=True, key=f"tile-{i}"):
             image(s, p.thumbnail_key, width="stretch")
             if p.is_primary:
                 st.markdown(":orange-badge[:material/star: Primary]")

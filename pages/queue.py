@@ -49,7 +49,8 @@ def job_row(job: Job, names: dict[str, str], key: str) -> None:
 def header() -> None:
     c = st.columns([1.1, 1.6, 2.2, 2.6, 0.8, 1.6, 1.1])
     for col, label in zip(c, ["Status", "Character", "Model", "Stage", "Tries", "Created / time", ""]):
-        col.caption(f"**{label}**")
+        if label:
+            col.caption(f"**{label}**")
 
 
 def active_section(all_users: bool, polling: bool) -> None:
@@ -128,7 +129,8 @@ def statistics(all_users: bool) -> None:
 st.title("Queue")
 with app.guarded("the queue"):
     f1, f2 = st.columns([4, 1], vertical_alignment="bottom")
-    statuses = f1.multiselect("Status", STATUSES, default=STATUSES, key="q_status")
+    statuses = f1.pills("Status", STATUSES, selection_mode="multi", default=STATUSES, key="q_status",
+                        help="Show jobs in these states.")
     all_users = f2.toggle("All users", key="q_all", disabled=not s.actor.is_admin,
                           help="Administrators can see every user's jobs.") if s.actor.is_admin else False
     polling = bool(s.jobs.list(status=ACTIVE_STATUSES, all_users=all_users, limit=1).total)

@@ -67,6 +67,8 @@ def save_scene(cid: str, scene_id: str | None) -> None:
 
 @st.dialog("Scene", width="large", on_dismiss=close_editor)
 def editor_dialog(cid: str, scene: Scene | None) -> None:
+    if not st.session_state.get("sc_edit"):
+        st.rerun()  # saved: close the dialog
     errs = st.session_state.get("sc_errors", {})
     prefix = f"sc.{scene.id if scene else 'new'}"
     with st.form(f"{prefix}.form", border=False):
@@ -93,6 +95,8 @@ def editor_dialog(cid: str, scene: Scene | None) -> None:
 
 @st.dialog("Delete scene?", on_dismiss=clear_delete)
 def delete_dialog(scene: Scene) -> None:
+    if st.session_state.get("sc_confirm_delete") != scene.id:
+        st.rerun()  # answered: close the dialog
     st.write(f"Delete the scene **{scene.name}** and its image? This cannot be undone.")
     c1, c2 = st.columns(2)
     c1.button("Delete", type="primary", key="sc_delete_yes", on_click=delete_scene, args=(scene.id,), width="stretch")
@@ -133,6 +137,10 @@ def cards(cid: str, polling: bool) -> None:
                 job_tile(s, job, key=f"sc.tile.{scene.id}")
             else:
                 image(s, scene.thumbnail_key, width="stretch")
+            if scene.image_key:
+                st.caption(f":material/image: Scene image · seed {scene.recipe.get('seed', '?')}")
+            elif job is None:
+                st.caption("No image yet: press **Generate scene image**.")
             st.markdown(f"**{scene.name}**" + (f"  :gray-badge[priority {scene.priority}]" if scene.priority else ""))
             if scene.description:
                 st.caption(scene.description[:160] + ("…" if len(scene.description) > 160 else ""))

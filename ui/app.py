@@ -73,8 +73,10 @@ def selected_character_id() -> str | None:
 def select_character(character_id: str | None) -> None:
     """Select a character (call from callbacks or before the sidebar picker renders)."""
     st.session_state[SELECTED] = character_id
+    # Write the URL only when it changes: a needless write during a run can race a page switch.
     if character_id:
-        st.query_params["character"] = character_id
+        if st.query_params.get("character") != character_id:
+            st.query_params["character"] = character_id
     elif "character" in st.query_params:
         del st.query_params["character"]
 

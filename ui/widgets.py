@@ -86,7 +86,7 @@ def result_thumbnail_key(s: Studio, job: Job) -> str | None:
 def job_tile(s: Studio, job: Job, *, key: str) -> None:
     """One job as a tile: its real stage and percent while active, the image when done,
     the provider's message and Retry when failed."""
-    with st.container(border=True):
+    with st.container(border=True, key=f"jobtile-{key}-{job.id}"):
         if job.is_active:
             if job.percent is not None:
                 st.progress(min(100, max(0, int(job.percent))), text=stage_text(job))

@@ -97,7 +97,7 @@ def test_queue_with_jobs_stats_filter_and_retry(at, studio):
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Jobs"] == "3" and metrics["Failed"] == "1"
     assert len(at.get("arrow_vega_lite_chart")) + len(at.get("vega_lite_chart")) >= 1 or at.dataframe
-    at.multiselect(key="q_status").set_value(["failed"])
+    at.pills(key="q_status").set_value(["failed"])
     at.run()
     assert "Jobs · 1" in texts(at)
     at.button(key=f"hist.retry.{jobs[0].id}").click()
