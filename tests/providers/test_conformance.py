@@ -59,3 +59,23 @@ def test_the_kit_catches_a_misclassifying_provider():
             check_errors(server)
     finally:
         server.close()
+
+
+def test_the_kit_catches_a_provider_that_cannot_resume():
+    """A provider that only keeps its status URLs in memory fails the resume check."""
+    from core.testing import check_resume
+    from providers.fal import FalProvider
+
+    class Forgetful(FalProvider):
+        async def poll(self, request_id, request):
+            if request_id not in self._urls:
+                raise RuntimeError("unknown request (state was only in memory)")
+            return await super().poll(request_id, request)
+
+    server = FalFake(SENTINEL)
+    server.provider_class = Forgetful
+    try:
+        with pytest.raises(RuntimeError, match="only in memory"):
+            check_resume(server)
+    finally:
+        server.close()
