@@ -10,7 +10,7 @@ import re
 import uuid
 
 from providers.fal import FalProvider
-from tests.fakes.base import FakeServer, Reply, Req, png
+from tests.fakes.base import FakeServer, Reply, Req, b64, png
 
 BIG_SEED = 2**60 + 12345
 
@@ -62,7 +62,8 @@ class FalFake(FakeServer):
             return Reply(400, {"detail": "Request is still in progress"})
         if job["state"] == "failed":
             return Reply(422, {"detail": [{"loc": ["body", "prompt"], "msg": job["fail"], "type": "value_error"}]})
-        return Reply(200, {"images": [{"url": f"{self.url}/files/{rid}.png", "width": 48, "height": 40,
+        url = f"data:image/png;base64,{b64(png(7))}" if job["input"].get("sync_mode") else f"{self.url}/files/{rid}.png"
+        return Reply(200, {"images": [{"url": url, "width": 48, "height": 40,
                                        "content_type": "image/png"}],
                            "seed": BIG_SEED, "has_nsfw_concepts": [False], "timings": {"inference": 0.25},
                            "prompt": job["input"].get("prompt")})

@@ -121,3 +121,13 @@ def _req(**kw):
     from tests.providers.conftest import make_request
 
     return make_request("fal-ai/flux/dev", **kw)
+
+
+def test_sync_mode_data_uri_output(fal, open_studio):
+    studio = open_studio(fal)
+    mid = model_id(studio, "fal", "fal-ai/flux/dev")
+    studio.models.update(mid, {"input_defaults": {"sync_mode": True}})
+    job = finish(studio, generate(studio, "fal", "fal-ai/flux/dev"))
+    assert job.status == "completed", job.last_error
+    assert not [r for r in fal.log if r.op == "file"]  # the image came inline, nothing to download
+    assert studio.portraits.image(job.result_id).size == (48, 40)
