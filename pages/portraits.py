@@ -203,8 +203,8 @@ def view_dialog(cid: str) -> None:
         c1.button("Previous", icon=":material/chevron_left:", disabled=index == 0, key="view_prev",
                   on_click=open_view, args=(index - 1,), width="stretch")
         c2.markdown(f"<div style='text-align:center'>{index + 1} of {page.total}</div>", unsafe_allow_html=True)
-        c3.button("Next", icon=":material/chevron_right:", disabled=index + 1 >= page.total, key="view_next",
-                  on_click=open_view, args=(index + 1,), width="stretch")
+        c3.button("Next", icon=":material/chevron_right:", icon_position="right", disabled=index + 1 >= page.total,
+                  key="view_next", on_click=open_view, args=(index + 1,), width="stretch")
     with right:
         if p.is_primary:
             st.markdown(":orange-badge[:material/star: Primary portrait]")
@@ -385,7 +385,8 @@ def jobs_panel(cid: str, polling: bool) -> None:
     head.markdown(f"**Generation** · {len(now_active)} running" if now_active else "**Generation** · all done")
     btn.button("Clear finished", key=f"clear_finished.{cid}", on_click=clear_finished, args=(cid,),
                disabled=len(now_active) == len(jobs), width="stretch")
-    ordered = sorted(jobs.values(), key=lambda j: j.created_at, reverse=True)[:12]
+    # Newest batch first; within a batch in the order the images were asked for.
+    ordered = sorted(jobs.values(), key=lambda j: (-j.created_at.timestamp(), j.seq))[:12]
     cols = st.columns(COLS)
     for i, job in enumerate(ordered):
         with cols[i % COLS]:

@@ -122,7 +122,7 @@ def statistics(all_users: bool) -> None:
     } for r in per])
     left, right = st.columns([3, 2])
     left.dataframe(df, hide_index=True, width="stretch")
-    chart = df.assign(label=df["Provider"] + " / " + df["Model"]).set_index("label")[["Completed", "Failed"]]
+    chart = df.set_index("Model")[["Completed", "Failed"]]
     right.bar_chart(chart, horizontal=True, color=["#3a9e5b", "#d9534f"], height=220)
 
 

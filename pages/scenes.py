@@ -6,7 +6,7 @@ import streamlit as st
 from core.errors import InvalidInput, StudioError
 from core.models import Scene
 from ui import app
-from ui.widgets import field_error, image, job_tile
+from ui.widgets import field_error, image, job_tile, placeholder
 
 s = app.studio()
 COLS = 3
@@ -135,8 +135,10 @@ def cards(cid: str, polling: bool) -> None:
             job = jobs.get(scene.id)
             if job is not None and job.status != "completed":
                 job_tile(s, job, key=f"sc.tile.{scene.id}")
-            else:
+            elif scene.thumbnail_key:
                 image(s, scene.thumbnail_key, width="stretch")
+            else:
+                st.image(placeholder(256, 144), width="stretch")
             if scene.image_key:
                 st.caption(f":material/image: Scene image · seed {scene.recipe.get('seed', '?')}")
             elif job is None:

@@ -1,10 +1,13 @@
 """Small rendering helpers shared by the pages: images, job tiles, field errors, labels."""
 from __future__ import annotations
 
+import io
 from datetime import datetime, timezone
+from functools import lru_cache
 from typing import Any
 
 import streamlit as st
+from PIL import Image
 
 from core import Studio
 from core.errors import StudioError
@@ -26,6 +29,14 @@ STATUS_COLORS = {"queued": "gray", "running": "blue", "storing": "violet", "comp
 def image(s: Studio, key: str | None, **kwargs: Any) -> None:
     """A stored image (URL or bytes); a neutral placeholder when it is missing or unreadable."""
     st.image(s.images.src(key), **kwargs)
+
+
+@lru_cache(maxsize=4)
+def placeholder(width: int, height: int) -> bytes:
+    """A neutral grey image of the given shape (e.g. 16:9 for scenes without an image yet)."""
+    out = io.BytesIO()
+    Image.new("RGB", (width, height), (200, 200, 205)).save(out, "PNG")
+    return out.getvalue()
 
 
 def field_error(errors: dict[str, str], field: str) -> None:
