@@ -125,3 +125,31 @@ def test_delete_asks_for_confirmation(at, studio):
     assert studio.characters.list().total == 0
     assert not at.exception
     assert "character" not in at.query_params
+
+
+def test_link_opens_that_character(at, studio):
+    studio.characters.create({"name": "Mia"})
+    sam = studio.characters.create({"name": "Sam"})
+    at.query_params["character"] = sam.id
+    at.run()
+    assert at.selectbox(key="character_picker").value == sam.id
+    assert at.text_input(key=f"ed.{sam.id}.0.name").value == "Sam"
+
+
+def test_unknown_character_in_link_is_a_warning(at, studio):
+    at.query_params["character"] = "no-such-id"
+    at.run()
+    assert not at.exception
+    assert any("not found" in w.value for w in at.warning)
+    assert "character" not in at.query_params
+
+
+def test_public_character_of_another_user_is_read_only(at, studio):
+    bob = studio.as_user("bob")
+    public = bob.characters.create({"name": "Nova", "is_public": True})
+    bob.characters.create({"name": "Secret"})
+    studio_user = studio.as_user("local")  # the app's local user is an admin; check as a plain user too
+    assert studio_user.characters.get(public.id).name == "Nova"
+    at.run()
+    body = texts(at)
+    assert "Nova" in body and "public" in body

@@ -178,3 +178,39 @@ def test_gallery_is_paged(at, studio):
     at.button(key="gal_next").click()
     at.run()
     assert "Page 2 of 3" in "\n".join(m.value for m in at.markdown)
+
+
+def png_bytes(color=(200, 40, 40)) -> bytes:
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (64, 64), color).save(out, "PNG")
+    return out.getvalue()
+
+
+def test_upload_reference_then_invalid_upload_is_an_error(at, studio):
+    mia = make_character(studio)
+    open_portraits(at, mia.id)
+    at.file_uploader[0].set_value(("face.png", png_bytes(), "image/png"))
+    at.run()
+    assert not at.exception
+    assert studio.characters.get(mia.id).reference_image_key
+    assert at.checkbox(key=f"pt.{mia.id}.use_ref").value is True
+    at.file_uploader[0].set_value(("broken.png", b"not an image at all", "image/png"))
+    at.run()
+    assert not at.exception
+    assert any("not an image" in e.value for e in at.error)
+
+
+def test_pick_reference_from_portraits_dialog(at, studio):
+    mia = make_character(studio)
+    [p] = generated(studio, mia.id)
+    open_portraits(at, mia.id)
+    next(b for b in at.button if b.label == "Pick from portraits").click()
+    at.run()
+    at.button(key=f"pickref.{p.id}").click()
+    at.run()
+    assert studio.characters.get(mia.id).reference_image_key
+    assert not any(b.key == f"pickref.{p.id}" for b in at.button)  # the dialog closed

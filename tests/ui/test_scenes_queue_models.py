@@ -189,3 +189,25 @@ def test_storage_cleanup_button(at, studio):
     at.run()
     assert not at.exception and not at.error
     assert any("Orphans" in c.value for c in at.code)
+
+
+def test_provider_concurrency_and_enabled(at, studio):
+    page(at, "models")
+    at.number_input(key="m.conc.offline").set_value(3)
+    at.run()
+    assert next(p for p in studio.models.providers() if p.id == "offline").concurrency_limit == 3
+    at.toggle(key="m.enabled.offline").set_value(False)
+    at.run()
+    assert not next(p for p in studio.models.providers() if p.id == "offline").is_enabled
+    assert not at.exception
+
+
+def test_core_error_renders_as_message_not_traceback(at, studio):
+    mia = make_character(studio)
+    studio.models.update_provider("offline", {"is_enabled": False})  # nothing can generate now
+    at.query_params["character"] = mia.id
+    page(at, "portraits")
+    at.button(key="generate_portrait").click()
+    at.run()
+    assert not at.exception
+    assert any("No image model is available" in e.value for e in at.error)
