@@ -55,20 +55,3 @@ def studio(home: Path):
 def at(home: Path):
     """An AppTest of the whole app (st.navigation), not run yet."""
     return AppTest.from_file(str(APP), default_timeout=30)
-
-
-def page(at: AppTest, name: str) -> AppTest:
-    """Run the app once, switch to pages/<name>.py and run that page."""
-    if not at._tree.children if hasattr(at._tree, "children") else True:
-        at.run()
-    at.switch_page(f"pages/{name}.py")
-    return at.run()
-
-
-def texts(at: AppTest) -> str:
-    """All markdown, captions, alerts and headings of the last run, joined (for `in` checks)."""
-    parts = []
-    for group in (at.markdown, at.caption, at.info, at.warning, at.error, at.success, at.title, at.subheader,
-                  at.header):
-        parts += [str(e.value) for e in group]
-    return "\n".join(parts)

@@ -1,7 +1,7 @@
 """Characters page: empty state, create (with validation), list and editor with autosave, templates, delete."""
 from __future__ import annotations
 
-from conftest import texts
+from ui_helpers import texts
 
 CREATE = "FormSubmitter:new_character-Create character"
 

@@ -1,7 +1,7 @@
 """Portraits page: empty states, the workspace controls, generate with the offline provider, gallery actions."""
 from __future__ import annotations
 
-from conftest import page, texts
+from ui_helpers import page, texts
 
 
 def make_character(studio, **extra):

@@ -1,7 +1,7 @@
 """Scenes, Queue and Models pages: empty states, data, and their main actions."""
 from __future__ import annotations
 
-from conftest import page, texts
+from ui_helpers import page, texts
 
 
 def make_character(studio):
