@@ -122,7 +122,9 @@ def clear_finished(cid: str) -> None:
 
 
 def download_data(pid: str):
-    return lambda: app.studio().portraits.download(pid)[0]
+    """Read lazily when the button is clicked (Streamlit runs this on another thread; it touches no st.*)."""
+    studio = s
+    return lambda: studio.portraits.download(pid)[0]
 
 
 # -- dialogs -----------------------------------------------------------------------------
@@ -293,7 +295,8 @@ def controls(character: Character) -> None:
             st.markdown(f"**Reference image** :{color}-badge[:material/join_inner: Image match: {i2i} "
                         f"image-to-image model{'s' if i2i != 1 else ''} available]")
             if character.reference_image_key:
-                st.checkbox("Use the reference image (keeps the face)", key=k(cid, "use_ref"), value=True)
+                st.session_state.setdefault(k(cid, "use_ref"), True)
+                st.checkbox("Use the reference image (keeps the face)", key=k(cid, "use_ref"))
                 if not i2i:
                     st.caption(":red[No image-to-image model is active: activate one on the Models page, "
                                "or untick the reference.]")

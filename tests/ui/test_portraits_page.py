@@ -198,6 +198,7 @@ def test_upload_reference_then_invalid_upload_is_an_error(at, studio):
     assert not at.exception
     assert studio.characters.get(mia.id).reference_image_key
     assert at.checkbox(key=f"pt.{mia.id}.use_ref").value is True
+    assert not at.warning  # e.g. no "value set via the Session State API" warnings
     at.file_uploader[0].set_value(("broken.png", b"not an image at all", "image/png"))
     at.run()
     assert not at.exception
