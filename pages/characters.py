@@ -49,7 +49,7 @@ def create_character() -> None:
         st.session_state["new_errors"] = {"_": exc.message}
         return
     st.session_state.pop("new_errors", None)
-    for k in ("new.name", "new.description", "new.appearance_tags"):
+    for k in ("new.name", "new.description", "new.appearance_tags", "new.gender", "new.content_rating"):
         st.session_state.pop(k, None)
     open_character(character.id)
     app.flash(f"Created {character.name}.")
@@ -151,20 +151,23 @@ def character_list() -> None:
 def create_form(can_cancel: bool) -> None:
     st.subheader("New character")
     errs = st.session_state.get("new_errors", {})
-    with st.form("new_character", border=True):
-        st.text_input("Name", key="new.name", placeholder="e.g. Mia (1 to 50 characters)")
+    # Not an st.form: the draft is kept for the session (persist_state), so switching pages loses nothing.
+    keep = {"persist_state": "session"}
+    with st.container(border=True):
+        st.text_input("Name", key="new.name", placeholder="e.g. Mia (1 to 50 characters)", **keep)
         field_error(errs, "name")
         st.text_area("Description", key="new.description",
-                     placeholder="Who is this character? A portrait needs a description.", height=120)
+                     placeholder="Who is this character? A portrait needs a description.", height=120, **keep)
         field_error(errs, "description")
         c1, c2 = st.columns(2)
-        c1.selectbox("Gender", GENDERS, index=GENDERS.index("unspecified"), key="new.gender")
-        c2.radio("Content rating", CONTENT_RATINGS, format_func=str.upper, horizontal=True, key="new.content_rating")
+        c1.selectbox("Gender", GENDERS, index=GENDERS.index("unspecified"), key="new.gender", **keep)
+        c2.radio("Content rating", CONTENT_RATINGS, format_func=str.upper, horizontal=True, key="new.content_rating",
+                 **keep)
         st.multiselect("Appearance tags", [], key="new.appearance_tags", accept_new_options=True,
-                       placeholder="Type a tag and press Enter")
+                       placeholder="Type a tag and press Enter", **keep)
         field_error(errs, "appearance_tags")
         field_error(errs, "_")
-        st.form_submit_button("Create character", type="primary", on_click=create_character)
+        st.button("Create character", type="primary", key="create_character", on_click=create_character)
     if can_cancel:
         st.button("Cancel", on_click=cancel_new)
     st.caption("All other fields (personality, greetings, advanced) are in the editor after creating.")

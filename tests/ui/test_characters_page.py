@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from ui_helpers import texts
 
-CREATE = "FormSubmitter:new_character-Create character"
+CREATE = "create_character"
 
 
 def test_empty_state_says_what_to_do(at):
@@ -153,3 +153,14 @@ def test_public_character_of_another_user_is_read_only(at, studio):
     at.run()
     body = texts(at)
     assert "Nova" in body and "public" in body
+
+
+def test_new_character_draft_survives_page_switch(at, studio):
+    at.run()
+    at.text_input(key="new.name").set_value("Half-typed")
+    at.run()
+    at.switch_page("pages/queue.py")
+    at.run()
+    at.switch_page("pages/characters.py")
+    at.run()
+    assert at.text_input(key="new.name").value == "Half-typed"
