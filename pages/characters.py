@@ -12,6 +12,7 @@ from core.presets import PRESET_KINDS
 from ui import app, autosave
 from ui.widgets import field_error, image
 
+app.require_frame()
 s = app.studio()
 MODE = "characters_mode"  # "edit" or "new"
 LIST_LIMIT = "characters_list_limit"

@@ -11,6 +11,7 @@ from core.models import CatalogModel, Capabilities
 from ui import app
 from ui.widgets import field_error
 
+app.require_frame()
 s = app.studio()
 MODALITIES = ["image", "chat", "video"]
 

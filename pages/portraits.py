@@ -12,6 +12,7 @@ from core.presets import PRESET_KINDS
 from ui import app
 from ui.widgets import image, job_tile, model_label, when
 
+app.require_frame()
 s = app.studio()
 PAGE_SIZE = 16
 COLS = 4

@@ -8,6 +8,7 @@ from core.models import ACTIVE_STATUSES, FINAL_STATUSES, Job
 from ui import app
 from ui.widgets import stage_text, status_badge, when
 
+app.require_frame()
 s = app.studio()
 STATUSES = list(ACTIVE_STATUSES + FINAL_STATUSES)
 PAGE_SIZE = 25

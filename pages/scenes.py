@@ -8,6 +8,7 @@ from core.models import Scene
 from ui import app
 from ui.widgets import field_error, image, job_tile, placeholder
 
+app.require_frame()
 s = app.studio()
 COLS = 3
 

@@ -65,6 +65,18 @@ def studio() -> Studio:
     return base.as_user(user.id, display_name=user.display_name, email=user.email, is_admin=user.is_admin)
 
 
+def require_frame() -> None:
+    """Pages run only inside studio_app.py's st.navigation. In a fresh server process whose first request
+    is a deep link (say /portraits?character=...), Streamlit still uses its legacy pages/ mode (until
+    st.navigation is first called) and would run the page file alone, without the frame: switch that
+    mode off and rerun the same URL through the entrypoint."""
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
 # -- the selected character (shared by all pages, mirrored in ?character=<id>) -----------
 def selected_character_id() -> str | None:
     return st.session_state.get(SELECTED)

@@ -129,3 +129,35 @@ def test_deactivated_model_leaves_the_portrait_selector(page: Page):
     page.get_by_label("Model", exact=True).click()
     expect(page.get_by_role("option", name=re.compile(r"^Offline preview\s+·"))).to_be_visible()
     expect(page.get_by_role("option", name=re.compile(r"reference blend"))).to_have_count(0)
+
+
+def test_deep_link_on_a_fresh_server_opens_that_character(browser, tmp_path):
+    """The very first request of a new server process is a link to a page and a character."""
+    from conftest import StudioServer
+
+    from core import Studio
+    from core.config import Settings
+
+    home = tmp_path / "linked"
+    with Studio.open(settings=Settings.from_env(home=home, env={"STUDIO_LOAD_PLUGINS": ""})) as studio:
+        studio.characters.create({"name": "Mia", "description": "A barista"})
+        sam = studio.characters.create({"name": "Sam Calloway", "description": "A detective"})
+    server = StudioServer(home, tmp_path / "linked.log")
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    try:
+        server.wait_healthy()
+        page.goto(f"{server.url}/scenes?character={sam.id}")
+        expect(page.get_by_role("heading", name="Scenes", level=1)).to_be_visible(timeout=SLOW)
+        expect(page.get_by_text("Scenes of Sam Calloway")).to_be_visible()
+        expect(page.get_by_test_id("stSidebar").get_by_text("Signed in as")).to_be_visible()  # the frame ran
+        expect(page.get_by_role("link", name="Portraits", exact=True)).to_be_visible()  # st.navigation titles
+    except Exception:
+        from conftest import ARTIFACTS
+
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "test_deep_link_on_a_fresh_server.png"), full_page=True)
+        raise
+    finally:
+        context.close()
+        server.stop()
