@@ -267,18 +267,19 @@ def controls(character: Character) -> None:
     for kind in PRESET_KINDS:
         if k(cid, kind) not in st.session_state:
             st.session_state[k(cid, kind)] = getattr(defaults, kind)
+    keep = {"persist_state": "session"}  # choices and the typed prompt survive a page switch
     poses = s.presets.options("pose")
     st.pills("Pose", [p["key"] for p in poses], key=k(cid, "pose"),
-             format_func=lambda key: next(p["label"] for p in poses if p["key"] == key))
+             format_func=lambda key: next(p["label"] for p in poses if p["key"] == key), **keep)
     cols = st.columns(3)
     for col, kind in zip(cols, ("expression", "outfit", "camera")):
         opts = s.presets.options(kind)
         labels = {p["key"]: p["label"] for p in opts}
         col.selectbox(kind.capitalize(), [None] + list(labels), key=k(cid, kind),
                       format_func=lambda key, labels=labels: "Any" if key is None else labels.get(key, key),
-                      placeholder="Any")
+                      placeholder="Any", **keep)
     prompt = st.text_area("Custom prompt", key=k(cid, "prompt"), max_chars=PROMPT_MAX, height=80,
-                          placeholder="e.g. golden hour light, rooftop garden")
+                          placeholder="e.g. golden hour light, rooftop garden", **keep)
     st.caption(f"{len(prompt or '')}/{PROMPT_MAX} characters")
 
     # Reference image
@@ -297,7 +298,7 @@ def controls(character: Character) -> None:
                         f"image-to-image model{'s' if i2i != 1 else ''} available]")
             if character.reference_image_key:
                 st.session_state.setdefault(k(cid, "use_ref"), True)
-                st.checkbox("Use the reference image (keeps the face)", key=k(cid, "use_ref"))
+                st.checkbox("Use the reference image (keeps the face)", key=k(cid, "use_ref"), **keep)
                 if not i2i:
                     st.caption(":red[No image-to-image model is active: activate one on the Models page, "
                                "or untick the reference.]")
@@ -321,9 +322,9 @@ def controls(character: Character) -> None:
     c1, c2, c3 = st.columns([3, 1, 1.4])
     c1.selectbox("Model", ids, key="pt.model",
                  format_func=lambda i: "Automatic (best available)" if i == AUTO else labels.get(i, i),
-                 help="Models marked image-to-image can use the reference image.")
-    c2.number_input("Images", min_value=1, max_value=4, value=1, step=1, key="pt.n")
-    c3.number_input("Seed", min_value=0, value=None, step=1, key="pt.seed", placeholder="random")
+                 help="Models marked image-to-image can use the reference image.", **keep)
+    c2.number_input("Images", min_value=1, max_value=4, value=1, step=1, key="pt.n", **keep)
+    c3.number_input("Seed", min_value=0, value=None, step=1, key="pt.seed", placeholder="random", **keep)
     if not models:
         st.warning("No active model can run: activate one on the **Models** page or configure a provider key.")
     st.button("Generate portrait", type="primary", icon=":material/auto_awesome:", on_click=generate, args=(cid,),

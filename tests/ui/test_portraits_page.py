@@ -215,3 +215,17 @@ def test_pick_reference_from_portraits_dialog(at, studio):
     at.run()
     assert studio.characters.get(mia.id).reference_image_key
     assert not any(b.key == f"pickref.{p.id}" for b in at.button)  # the dialog closed
+
+
+def test_choices_and_prompt_survive_a_page_switch(at, studio):
+    mia = make_character(studio)
+    open_portraits(at, mia.id)
+    at.pills(key=f"pt.{mia.id}.pose").set_value("sitting")
+    at.text_area(key=f"pt.{mia.id}.prompt").set_value("on a rooftop")
+    at.run()
+    at.switch_page("pages/scenes.py")
+    at.run()
+    at.switch_page("pages/portraits.py")
+    at.run()
+    assert at.pills(key=f"pt.{mia.id}.pose").value == "sitting"
+    assert at.text_area(key=f"pt.{mia.id}.prompt").value == "on a rooftop"
