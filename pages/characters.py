@@ -192,7 +192,6 @@ def editor(character: Character) -> None:
     cid = character.id
     owned = character.owner == s.actor.id or s.actor.is_admin
     head, status_col, actions = st.columns([4, 2, 1.4], vertical_alignment="center")
-    head.subheader(character.name)
     status_ph = status_col.empty()
     autosave.flush(s, status_ph)
     try:
@@ -200,6 +199,7 @@ def editor(character: Character) -> None:
     except StudioError as exc:
         st.error(exc.message)
         return
+    head.subheader(character.name)
     pending = autosave.pending(cid)
     errs = autosave.errors(cid)
     state, when = autosave.status(cid)
@@ -356,10 +356,7 @@ def editor(character: Character) -> None:
 # -- page ------------------------------------------------------------------------------
 st.title("Characters")
 left, right = st.columns([1, 2.2], gap="large")
-with left:
-    with app.guarded("the character list"):
-        character_list()
-with right:
+with right:  # filled first: the editor saves pending changes, so the list beside it shows them
     with app.guarded("the character editor"):
         selected = app.selected_character_id()
         has_any = s.characters.list(limit=1).total > 0
@@ -377,5 +374,8 @@ with right:
                 st.warning("That character no longer exists. Open another one on the left.")
             else:
                 editor(current)
+with left:
+    with app.guarded("the character list"):
+        character_list()
 if st.session_state.get("show_templates"):
     template_dialog()
