@@ -133,7 +133,7 @@ def test_deactivated_model_leaves_the_portrait_selector(page: Page):
 
 def test_deep_link_on_a_fresh_server_opens_that_character(browser, tmp_path):
     """The very first request of a new server process is a link to a page and a character."""
-    from conftest import StudioServer
+    from browser_helpers import StudioServer
 
     from core import Studio
     from core.config import Settings
@@ -153,7 +153,7 @@ def test_deep_link_on_a_fresh_server_opens_that_character(browser, tmp_path):
         expect(page.get_by_test_id("stSidebar").get_by_text("Signed in as")).to_be_visible()  # the frame ran
         expect(page.get_by_role("link", name="Portraits", exact=True)).to_be_visible()  # st.navigation titles
     except Exception:
-        from conftest import ARTIFACTS
+        from browser_helpers import ARTIFACTS
 
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "test_deep_link_on_a_fresh_server.png"), full_page=True)
