@@ -220,25 +220,26 @@ def editor(character: Character) -> None:
     def key(field: str) -> str:
         return f"ed.{cid}.{rev}.{field}"
 
-    def init(field: str, value: Any) -> str:
-        k = key(field)
-        if k not in st.session_state:
-            st.session_state[k] = value
-        return k
+    # Saved (or pending) values go in as the widgets' defaults, never written into st.session_state: if the
+    # browser drops its widget state (a page switch racing a rerun), it falls back to these, not to blanks.
+    def index(options, value) -> int:
+        return list(options).index(value) if value in options else 0
 
     def hook(field: str, convert=None) -> dict[str, Any]:
         return {"on_change": autosave.on_change, "args": (cid, field, key(field), convert), "disabled": not owned}
 
     # Basic info
     with st.expander("Basic info", expanded=True, icon=":material/badge:"):
-        st.text_input("Name", key=init("name", values["name"]), **hook("name"))
+        st.text_input("Name", value=values["name"], key=key("name"), **hook("name"))
         field_error(errs, "name")
-        st.text_area("Description", key=init("description", values["description"]), height=120, **hook("description"))
+        st.text_area("Description", value=values["description"], key=key("description"), height=120,
+                     **hook("description"))
         field_error(errs, "description")
         c1, c2 = st.columns(2)
-        c1.selectbox("Gender", GENDERS, key=init("gender", values["gender"]), **hook("gender"))
+        c1.selectbox("Gender", GENDERS, index=index(GENDERS, values["gender"]), key=key("gender"), **hook("gender"))
         c2.radio("Content rating", CONTENT_RATINGS, format_func=str.upper, horizontal=True,
-                 key=init("content_rating", values["content_rating"]), **hook("content_rating"))
+                 index=index(CONTENT_RATINGS, values["content_rating"]), key=key("content_rating"),
+                 **hook("content_rating"))
 
     # Appearance
     with st.expander("Appearance", expanded=True, icon=":material/face:"):
@@ -246,7 +247,6 @@ def editor(character: Character) -> None:
         tags = list(values["appearance_tags"] or [])
         active_chips = [c["key"] for c in chips if all(t in tags for t in c["tags"])]
         chip_key = key("chips")
-        st.session_state[chip_key] = active_chips
 
         def chips_changed() -> None:
             chosen = set(st.session_state.get(chip_key) or [])
@@ -259,14 +259,14 @@ def editor(character: Character) -> None:
             autosave.record(cid, "appearance_tags", new_tags)
             _bump(cid)
 
-        st.pills("Style presets", [c["key"] for c in chips], selection_mode="multi", key=chip_key,
+        st.pills("Style presets", [c["key"] for c in chips], selection_mode="multi", key=chip_key, default=active_chips,
                  format_func=lambda k: next(c["label"] for c in chips if c["key"] == k),
                  on_change=chips_changed, disabled=not owned, help="Each preset adds its appearance tags.")
-        st.multiselect("Appearance tags", tags, key=init("appearance_tags", tags), accept_new_options=True,
+        st.multiselect("Appearance tags", tags, default=tags, key=key("appearance_tags"), accept_new_options=True,
                        placeholder="Type a tag and press Enter", **hook("appearance_tags"))
         field_error(errs, "appearance_tags")
         clothing = list(values["clothing_tags"] or [])
-        st.multiselect("Clothing tags", clothing, key=init("clothing_tags", clothing), accept_new_options=True,
+        st.multiselect("Clothing tags", clothing, default=clothing, key=key("clothing_tags"), accept_new_options=True,
                        placeholder="Type a tag and press Enter", **hook("clothing_tags"))
         field_error(errs, "clothing_tags")
         if character.reference_image_key:
@@ -276,24 +276,26 @@ def editor(character: Character) -> None:
 
     # Personality & voice
     with st.expander("Personality & voice", icon=":material/psychology:"):
-        st.text_area("Persona", key=init("persona", values["persona"] or ""), height=120, **hook("persona"))
+        st.text_area("Persona", value=values["persona"] or "", key=key("persona"), height=120, **hook("persona"))
         field_error(errs, "persona")
-        st.text_area("Personality traits", key=init("traits", values["traits"] or ""), **hook("traits"))
+        st.text_area("Personality traits", value=values["traits"] or "", key=key("traits"), **hook("traits"))
         field_error(errs, "traits")
         c1, c2 = st.columns(2)
-        c1.selectbox("Voice tone", VOICE_TONES, key=init("voice_tone", values["voice_tone"]), **hook("voice_tone"))
-        c2.selectbox("Mood", MOODS, key=init("mood", values["mood"]), **hook("mood"))
-        st.text_area("Voice examples (one per line)", key=init("voice_examples", "\n".join(values["voice_examples"] or [])),
+        c1.selectbox("Voice tone", VOICE_TONES, index=index(VOICE_TONES, values["voice_tone"]), key=key("voice_tone"),
+                     **hook("voice_tone"))
+        c2.selectbox("Mood", MOODS, index=index(MOODS, values["mood"]), key=key("mood"), **hook("mood"))
+        st.text_area("Voice examples (one per line)", value="\n".join(values["voice_examples"] or []),
+                     key=key("voice_examples"),
                      **hook("voice_examples", _lines))
         field_error(errs, "voice_examples")
         st.text_area("Forbidden phrases (one per line)",
-                     key=init("forbidden_phrases", "\n".join(values["forbidden_phrases"] or [])),
+                     value="\n".join(values["forbidden_phrases"] or []), key=key("forbidden_phrases"),
                      **hook("forbidden_phrases", _lines))
         field_error(errs, "forbidden_phrases")
 
     # Greetings
     with st.expander("Greetings", icon=":material/waving_hand:"):
-        st.text_area("First message", key=init("first_message", values["first_message"] or ""),
+        st.text_area("First message", value=values["first_message"] or "", key=key("first_message"),
                      **hook("first_message"))
         field_error(errs, "first_message")
         greetings = list(values["alternate_greetings"] or [])
@@ -315,7 +317,7 @@ def editor(character: Character) -> None:
 
         for i, g in enumerate(shown):
             c1, c2 = st.columns([12, 1], vertical_alignment="bottom")
-            c1.text_area(f"Alternate greeting {i + 1}", key=init(f"greet.{i}", g), height=80,
+            c1.text_area(f"Alternate greeting {i + 1}", value=g, key=key(f"greet.{i}"), height=80,
                          on_change=greeting_changed, disabled=not owned)
             if i < len(greetings):
                 c2.button("Remove", type="tertiary", key=key(f"rmgreet.{i}"), on_click=remove_greeting, args=(i,),
@@ -326,10 +328,11 @@ def editor(character: Character) -> None:
 
     # Advanced
     with st.expander("Advanced", icon=":material/settings:"):
-        st.text_area("System prompt", key=init("system_prompt", values["system_prompt"] or ""), height=150,
+        st.text_area("System prompt", value=values["system_prompt"] or "", key=key("system_prompt"), height=150,
                      **hook("system_prompt"))
         field_error(errs, "system_prompt")
-        st.toggle("Public (other users can see and use this character)", key=init("is_public", values["is_public"]),
+        st.toggle("Public (other users can see and use this character)", value=bool(values["is_public"]),
+                  key=key("is_public"),
                   **hook("is_public"))
         st.caption("Default presets (preselected on the Portraits page)")
         presets = values["default_presets"]
@@ -343,7 +346,7 @@ def editor(character: Character) -> None:
         for col, kind in zip(cols, PRESET_KINDS):
             options = [None] + [p["key"] for p in s.presets.options(kind)]
             labels = {p["key"]: p["label"] for p in s.presets.options(kind)}
-            col.selectbox(kind.capitalize(), options, key=init(f"preset.{kind}", presets.get(kind)),
+            col.selectbox(kind.capitalize(), options, index=index(options, presets.get(kind)), key=key(f"preset.{kind}"),
                           format_func=lambda k, labels=labels: "None" if k is None else labels.get(k, k),
                           on_change=presets_changed, disabled=not owned)
         field_error(errs, "default_presets")

@@ -40,13 +40,18 @@ def gallery_heading(page: Page, n: int):
 
 def test_create_generate_set_primary_and_reload(page: Page):
     create_character(page)
-    # An edit is saved as soon as the field is left, and is there after switching pages and back.
+    # Text typed and then left by clicking straight on another page is saved and shown again on return.
     page.get_by_text("Personality & voice").click()
-    persona = page.get_by_role("textbox", name="Persona", exact=True)
-    persona.fill("Warm, witty, remembers every order")
-    persona.press("Tab")
-    expect(page.get_by_text(re.compile(r"Saved \d\d:\d\d:\d\d"))).to_be_visible()
-    nav(page, "Portraits")
+    idle(page)
+    page.get_by_role("textbox", name="Persona", exact=True).fill("Warm, witty, remembers every order")
+    page.get_by_role("link", name="Portraits", exact=True).click()
+    try:
+        expect(page.get_by_role("heading", name="Portraits", level=1)).to_be_visible(timeout=5_000)
+    except AssertionError:
+        # Streamlit can drop a page switch that races the rerun the edit started; the edit itself is saved,
+        # and the fields keep showing the saved values (not blanks). Click again.
+        expect(page.get_by_role("textbox", name="Name", exact=True)).to_have_value("Mia")
+        nav(page, "Portraits")
     nav(page, "Characters")
     page.get_by_text("Personality & voice").click()
     expect(page.get_by_role("textbox", name="Persona", exact=True)).to_have_value("Warm, witty, remembers every order")
