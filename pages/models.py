@@ -16,6 +16,12 @@ s = app.studio()
 MODALITIES = ["image", "chat", "video"]
 
 
+def sync(key: str, value) -> None:
+    """Show the stored value; write widget state only when it differs (a write re-sends the widget)."""
+    if st.session_state.get(key) != value:
+        st.session_state[key] = value
+
+
 def set_active(model_id: str, key: str) -> None:
     active = bool(st.session_state.get(key))
     app.attempt_later(app.studio().models.set_active, model_id, active,
@@ -149,11 +155,11 @@ def providers_section() -> None:
                 key_text = "needs no key"
             c[1].markdown(f":gray[{key_text}]  \n:gray[base URL:] `{p.base_url or 'built in'}`")
             ck = f"m.conc.{p.id}"
-            st.session_state[ck] = p.concurrency_limit
+            sync(ck, p.concurrency_limit)
             c[2].number_input("Concurrency", min_value=1, max_value=256, step=1, key=ck,
                               on_change=save_concurrency, args=(p.id, ck), disabled=not s.actor.is_admin)
             ek = f"m.enabled.{p.id}"
-            st.session_state[ek] = p.is_enabled
+            sync(ek, p.is_enabled)
             c[3].toggle("Enabled", key=ek, on_change=set_enabled, args=(p.id, ek), disabled=not s.actor.is_admin)
             c[4].button("Check", key=f"m.check.{p.id}", on_click=check, args=(p.id,), icon=":material/network_check:",
                         width="stretch")
@@ -194,7 +200,7 @@ def models_section() -> None:
         c[2].markdown(" ".join(caps))
         c[3].markdown(str(m.priority))
         ak = f"m.active.{m.id}"
-        st.session_state[ak] = m.is_active
+        sync(ak, m.is_active)
         c[4].toggle(f"{m.display_name} active", key=ak, on_change=set_active, args=(m.id, ak),
                     disabled=not s.actor.is_admin, label_visibility="collapsed")
         c[5].button("Edit", key=f"m.edit.{m.id}", on_click=open_editor, args=(m.id,), width="stretch",

@@ -124,7 +124,9 @@ def character_picker(s: Studio) -> str | None:
     if not options:
         st.sidebar.caption("No characters yet.")
         return None
-    st.session_state["character_picker"] = current if current in options else None
+    wanted = current if current in options else None
+    if st.session_state.get("character_picker") != wanted:  # write widget state only when it must change
+        st.session_state["character_picker"] = wanted
 
     def changed() -> None:
         select_character(st.session_state.get("character_picker"))
