@@ -18,8 +18,8 @@ def server(tmp_path: Path):
         srv.stop()
 
 
-@pytest.fixture(scope="session")
-def browser():
+@pytest.fixture(scope="module")  # not session: Playwright's sync API keeps an event loop running in the
+def browser():                     # main thread while open, which breaks later tests that call asyncio.run()
     if not CHROMIUM.exists():
         pytest.fail("Chromium is missing: install it with `apt-get install chromium` (Debian's package provides "
                     "/usr/bin/chromium, which these tests drive through Playwright).", pytrace=False)

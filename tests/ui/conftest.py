@@ -7,28 +7,17 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-ROOT = Path(__file__).resolve().parents[2]
-APP = ROOT / "studio_app.py"
+from tests.ui.ui_helpers import app_test, run_entrypoint
+
 ENV = ("STUDIO_DB", "STUDIO_STORAGE_URL", "STUDIO_LOCAL_USER", "FAL_KEY",
        "REPLICATE_API_TOKEN", "OPENAI_API_KEY", "RUNPOD_API_KEY")
 
 
 @pytest.fixture(autouse=True)
 def run_entrypoint_like_streamlit_run(monkeypatch: pytest.MonkeyPatch) -> None:
-    """AppTest resets PagesManager.uses_pages_directory before every run, so with a pages/ folder
-    present it runs a switched-to page directly (the legacy pages/ mode) instead of the entrypoint that
-    calls st.navigation, as `streamlit run` does once st.navigation has been called. Run the entrypoint."""
-    from streamlit.runtime.pages_manager import PagesManager
     from streamlit.runtime.scriptrunner import script_runner
 
-    def run_main(main_script_path: str) -> None:
-        import sys
-
-        PagesManager.uses_pages_directory = False
-        code = compile(Path(main_script_path).read_text(), main_script_path, "exec")
-        exec(code, sys.modules["__main__"].__dict__)  # noqa: S102 - the app's own entrypoint
-
-    monkeypatch.setattr(script_runner, "_mpa_v1", run_main)
+    monkeypatch.setattr(script_runner, "_mpa_v1", run_entrypoint)
 
 
 @pytest.fixture
@@ -54,4 +43,4 @@ def studio(home: Path):
 @pytest.fixture
 def at(home: Path):
     """An AppTest of the whole app (st.navigation), not run yet."""
-    return AppTest.from_file(str(APP), default_timeout=30)
+    return app_test()
