@@ -70,17 +70,26 @@ class JobStore:
             [*params, limit, offset])
         return Page[Job](items=[row_to_job(r) for r in rows], total=total, offset=offset, limit=limit)
 
+    def batch(self, batch_id: str) -> list[Job]:
+        """The jobs of one batch, in order."""
+        return [row_to_job(r) for r in self.db.fetchall(f"{_SELECT} WHERE j.batch_id = ? ORDER BY j.seq", [batch_id])]
+
     def active(self, *, owner: str | None = None, character_id: str | None = None) -> list[Job]:
         """Queued, running and storing jobs (oldest first): the cheap query the UI polls."""
         return list(reversed(self.list(owner=owner, character_id=character_id, statuses=ACTIVE_STATUSES, limit=500).items))
 
     # -- runner side -------------------------------------------------------------------
-    def due(self, now: datetime, exclude: set[str]) -> list[Job]:
-        """Queued and storing jobs whose next attempt time has come, in order."""
-        rows = self.db.fetchall(
-            "SELECT j.*, NULL AS queue_position_live FROM jobs j WHERE status IN ('queued', 'storing') "
-            "AND (next_attempt_at IS NULL OR next_attempt_at <= ?) ORDER BY (status = 'storing') DESC, seq LIMIT 1000",
-            [now])
+    def due(self, now: datetime, free: dict[str, int], exclude: set[str]) -> list[Job]:
+        """Jobs to start now, in order: storing jobs whose retry time has come, and per provider at
+        most its number of `free` slots of queued ones (the claim reads no more rows than it can start)."""
+        due = "(next_attempt_at IS NULL OR next_attempt_at <= ?)"
+        rows = self.db.fetchall(f"SELECT j.*, NULL AS queue_position_live FROM jobs j WHERE status = 'storing' AND {due} "
+                                "ORDER BY seq LIMIT 100", [now])
+        for provider_id, slots in free.items():
+            if slots > 0:
+                rows += self.db.fetchall(
+                    f"SELECT j.*, NULL AS queue_position_live FROM jobs j WHERE status = 'queued' AND provider_id = ? "
+                    f"AND {due} ORDER BY seq LIMIT ?", [provider_id, now, slots])
         return [row_to_job(r) for r in rows if r["id"] not in exclude]
 
     def next_due_at(self) -> datetime | None:

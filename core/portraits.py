@@ -108,7 +108,7 @@ class Generator:
         } for i in range(n)]
         self.jobs.create(rows)
         self.runner.wake()
-        return list(reversed(self.jobs.list(batch_id=batch_id, limit=n).items))
+        return self.jobs.batch(batch_id)
 
 
 class Portraits:

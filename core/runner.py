@@ -13,6 +13,7 @@ import random
 import threading
 import time
 import traceback
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 
@@ -42,7 +43,8 @@ class Runner:
         self._thread: threading.Thread | None = None
         self._wake: asyncio.Event | None = None
         self._stopping = False
-        self._tasks: dict[str, tuple[str, asyncio.Task]] = {}
+        self._tasks: dict[str, asyncio.Task] = {}
+        self._slots: dict[str, int] = {}  # provider calls in flight, per provider (storing holds none)
         self._request_ids: dict[str, str] = {}
         self._changed = threading.Condition()
         self._ready = threading.Event()
@@ -95,6 +97,9 @@ class Runner:
     def _run_loop(self) -> None:
         self.loop = asyncio.new_event_loop()
         asyncio.set_event_loop(self.loop)
+        # Blocking steps (files, thumbnails, DuckDB) run in threads; the default pool (cores + 4) makes
+        # a burst of finishing jobs queue behind each other, so the runner has a pool of its own.
+        self.loop.set_default_executor(ThreadPoolExecutor(max_workers=32, thread_name_prefix="studio-runner"))
         self._wake = asyncio.Event()
         self._ready.set()
         try:
@@ -108,7 +113,7 @@ class Runner:
             self.loop.close()
 
     def _shutdown(self) -> None:
-        for _, task in self._tasks.values():
+        for task in self._tasks.values():
             task.cancel()
         self._wake.set()
 
@@ -116,7 +121,7 @@ class Runner:
         while not self._stopping:
             self._wake.clear()
             try:
-                self._claim()
+                await self._claim()
             except Exception:  # noqa: BLE001 - a bad row must not kill the runner
                 log.exception("claiming jobs failed")
             timeout = 5.0
@@ -128,25 +133,44 @@ class Runner:
             except TimeoutError:
                 pass
         if self._tasks:
-            await asyncio.gather(*(t for _, t in self._tasks.values()), return_exceptions=True)
+            await asyncio.gather(*self._tasks.values(), return_exceptions=True)
 
-    def _claim(self) -> None:
-        limits = self.ctx.catalog.concurrency_limits()
-        busy: dict[str, int] = {}
-        for provider_id, _ in self._tasks.values():
-            busy[provider_id] = busy.get(provider_id, 0) + 1
-        for job in self.jobs.due(utcnow(), exclude=set(self._tasks)):
+    async def _claim(self) -> None:
+        """Start due jobs up to each provider's free slots. The database work runs in a thread, so the
+        loop keeps serving in-flight provider calls while a claim waits for the write lock."""
+        limits = await asyncio.to_thread(self.ctx.catalog.concurrency_limits)
+        free = {pid: limit - self._slots.get(pid, 0) for pid, limit in limits.items()}
+        for pid, n in free.items():
+            self._slots[pid] = self._slots.get(pid, 0) + max(n, 0)  # reserved while the thread claims
+        try:
+            jobs = await asyncio.to_thread(self._claim_rows, free, set(self._tasks))
+        finally:
+            for pid, n in free.items():
+                self._slots[pid] -= max(n, 0)
+        for job in jobs:
             if job.status == "queued":
-                if busy.get(job.provider_id, 0) >= limits.get(job.provider_id, 1):
-                    continue
-                provider = self.ctx.catalog.instances.get(job.provider_id)
-                stage = ("resuming" if job.provider_request_id else "submitting") if provider is None or provider.resumable else "generating"
-                if not self.jobs.mark_running(job.id, stage):
-                    continue
-                busy[job.provider_id] = busy.get(job.provider_id, 0) + 1
+                self._slots[job.provider_id] = self._slots.get(job.provider_id, 0) + 1
             task = asyncio.get_running_loop().create_task(self._execute(job), name=f"job-{job.id}")
-            self._tasks[job.id] = (job.provider_id if job.status == "queued" else "_storage", task)
+            self._tasks[job.id] = task
             task.add_done_callback(lambda _t, jid=job.id: self._done(jid))
+
+    def _claim_rows(self, free: dict[str, int], exclude: set[str]) -> list[Job]:
+        """Due storing jobs, and queued jobs marked running (at most `free` per provider)."""
+        out = []
+        with self.ctx.db.transaction():  # one commit for the whole claim
+            for job in self.jobs.due(utcnow(), free, exclude=exclude):
+                if job.status == "queued":
+                    provider = self.ctx.catalog.instances.get(job.provider_id)
+                    stage = ("resuming" if job.provider_request_id else "submitting") if provider is None or provider.resumable else "generating"
+                    if not self.jobs.mark_running(job.id, stage):
+                        continue
+                out.append(job)
+        return out
+
+    def _release_slot(self, provider_id: str) -> None:
+        self._slots[provider_id] = max(0, self._slots.get(provider_id, 0) - 1)
+        if self._wake is not None:
+            self._wake.set()
 
     def _done(self, job_id: str) -> None:
         self._tasks.pop(job_id, None)
@@ -156,9 +180,9 @@ class Runner:
             self._wake.set()
 
     def _cancel_in_loop(self, job_id: str, provider_id: str, request_id: str | None) -> None:
-        entry = self._tasks.get(job_id)
-        if entry is not None:
-            entry[1].cancel()
+        task = self._tasks.get(job_id)
+        if task is not None:
+            task.cancel()
         request_id = request_id or self._request_ids.get(job_id)
         if request_id:
             self.loop.create_task(self._provider_cancel(provider_id, request_id))
@@ -178,16 +202,19 @@ class Runner:
         provider_wall = 0.0
         timings: dict[str, float] = {}
         try:
-            provider = self.ctx.catalog.provider(job.provider_id)
             if job.status == "storing":
                 await self._store_from_spool(job)
                 return
-            request = await asyncio.to_thread(self._build_request, job)
-            t0 = time.perf_counter()
-            timings["prepare"] = (t0 - started) * 1000
-            result = await self._call_provider(provider, job, request)
-            provider_wall = time.perf_counter() - t0
-            timings["provider_call"] = provider_wall * 1000
+            try:
+                provider = self.ctx.catalog.provider(job.provider_id)
+                request = await asyncio.to_thread(self._build_request, job)
+                t0 = time.perf_counter()
+                timings["prepare"] = (t0 - started) * 1000
+                result = await self._call_provider(provider, job, request)
+                provider_wall = time.perf_counter() - t0
+                timings["provider_call"] = provider_wall * 1000
+            finally:
+                self._release_slot(job.provider_id)  # storing does not hold the provider's slot
             if not result.images:
                 raise ProviderError(f"{provider.display_name} returned no image", retryable=False)
             image = result.images[0]
@@ -345,7 +372,7 @@ class Runner:
             "seed": r.get("seed"), "width": width, "height": height, "reference_key": r.get("reference_key"),
             "reference_hash": r.get("reference_hash"), "provider_ms": job.provider_ms,
             "provider_request_id": job.provider_request_id, "job_id": job.id, "batch_id": job.batch_id,
-            "content_rating": r.get("content_rating"),
+            "content_rating": r.get("content_rating"), "provider_metadata": r.get("provider_metadata") or {},
         }
         now = utcnow()
         overhead_ms = None
