@@ -73,7 +73,8 @@ def save_model(model_id: str | None) -> None:
     prefix = f"m.{model_id or 'new'}"
     get = st.session_state.get
     studio = app.studio()
-    try:
+
+    def save() -> None:
         capabilities = parse_json(get(f"{prefix}.caps"), "capabilities")
         capabilities["supports_i2i"] = bool(get(f"{prefix}.i2i"))
         data = {"display_name": get(f"{prefix}.name", ""), "modality": get(f"{prefix}.modality", "image"),
@@ -84,11 +85,8 @@ def save_model(model_id: str | None) -> None:
             studio.models.add(get(f"{prefix}.provider"), {**data, "model_key": get(f"{prefix}.key", "")})
         else:
             studio.models.update(model_id, data)
-    except InvalidInput as exc:
-        st.session_state["m_errors"] = {k.split(".", 1)[0]: v for k, v in exc.errors.items()}
-        return
-    except StudioError as exc:
-        st.session_state["m_errors"] = {"_": exc.message}
+
+    if not app.save_with_errors("m_errors", save):
         return
     close_editor()
     app.flash("Model saved." if model_id else "Model added.")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.errors import InvalidInput, StudioError
+from core.errors import StudioError
 from core.models import Scene
 from ui import app
 from ui.widgets import field_error, image, job_tile, placeholder
@@ -51,16 +51,14 @@ def save_scene(cid: str, scene_id: str | None) -> None:
             "starters": [x.strip() for x in (get(f"{prefix}.starters") or "").splitlines() if x.strip()],
             "system_prompt": get(f"{prefix}.system_prompt") or None, "priority": int(get(f"{prefix}.priority") or 0)}
     studio = app.studio()
-    try:
+
+    def save() -> None:
         if scene_id:
             studio.scenes.update(scene_id, data)
         else:
             studio.scenes.create(cid, data)
-    except InvalidInput as exc:
-        st.session_state["sc_errors"] = {k.split(".", 1)[0]: v for k, v in exc.errors.items()}
-        return
-    except StudioError as exc:
-        st.session_state["sc_errors"] = {"_": exc.message}
+
+    if not app.save_with_errors("sc_errors", save):
         return
     close_editor()
     app.flash("Scene saved." if scene_id else "Scene created.")

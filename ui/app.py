@@ -222,3 +222,16 @@ def require_character(s: Studio, action: str = "work on portraits"):
         select_character(None)
         st.warning("That character no longer exists. Choose another one in the sidebar.")
         return None
+
+
+def save_with_errors(errors_key: str, save: Callable[[], object]) -> bool:
+    """Run a form's save; core errors land in session_state[errors_key] by field ("_" for the whole form)."""
+    try:
+        save()
+    except InvalidInput as exc:
+        st.session_state[errors_key] = {k.split(".", 1)[0]: v for k, v in exc.errors.items()}
+        return False
+    except StudioError as exc:
+        st.session_state[errors_key] = {"_": exc.message}
+        return False
+    return True
