@@ -82,14 +82,18 @@ class JobStore:
     def due(self, now: datetime, free: dict[str, int], exclude: set[str]) -> list[Job]:
         """Jobs to start now, in order: storing jobs whose retry time has come, and per provider at
         most its number of `free` slots of queued ones (the claim reads no more rows than it can start)."""
-        due = "(next_attempt_at IS NULL OR next_attempt_at <= ?)"
-        rows = self.db.fetchall(f"SELECT j.*, NULL AS queue_position_live FROM jobs j WHERE status = 'storing' AND {due} "
-                                "ORDER BY seq LIMIT 100", [now])
-        for provider_id, slots in free.items():
-            if slots > 0:
-                rows += self.db.fetchall(
-                    f"SELECT j.*, NULL AS queue_position_live FROM jobs j WHERE status = 'queued' AND provider_id = ? "
-                    f"AND {due} ORDER BY seq LIMIT ?", [provider_id, now, slots])
+        free = {pid: n for pid, n in free.items() if n > 0}
+        slots = " UNION ALL ".join("SELECT ? AS pid, ? AS n" for _ in free) or "SELECT NULL AS pid, 0 AS n"
+        rows = self.db.fetchall(
+            f"""SELECT * EXCLUDE (rn, n, pid) FROM (
+                    SELECT j.*, NULL AS queue_position_live,
+                           row_number() OVER (PARTITION BY j.provider_id, j.status ORDER BY j.seq) AS rn
+                    FROM jobs j WHERE j.status IN ('queued', 'storing')
+                      AND (j.next_attempt_at IS NULL OR j.next_attempt_at <= ?)
+                ) d LEFT JOIN ({slots}) s ON s.pid = d.provider_id
+                WHERE d.status = 'storing' OR d.rn <= s.n
+                ORDER BY (d.status = 'storing') DESC, d.seq LIMIT 1000""",
+            [now, *[v for item in free.items() for v in item]])
         return [row_to_job(r) for r in rows if r["id"] not in exclude]
 
     def next_due_at(self) -> datetime | None:

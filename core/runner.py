@@ -138,15 +138,7 @@ class Runner:
     async def _claim(self) -> None:
         """Start due jobs up to each provider's free slots. The database work runs in a thread, so the
         loop keeps serving in-flight provider calls while a claim waits for the write lock."""
-        limits = await asyncio.to_thread(self.ctx.catalog.concurrency_limits)
-        free = {pid: limit - self._slots.get(pid, 0) for pid, limit in limits.items()}
-        for pid, n in free.items():
-            self._slots[pid] = self._slots.get(pid, 0) + max(n, 0)  # reserved while the thread claims
-        try:
-            jobs = await asyncio.to_thread(self._claim_rows, free, set(self._tasks))
-        finally:
-            for pid, n in free.items():
-                self._slots[pid] -= max(n, 0)
+        jobs = await asyncio.to_thread(self._claim_rows, dict(self._slots), set(self._tasks))
         for job in jobs:
             if job.status == "queued":
                 self._slots[job.provider_id] = self._slots.get(job.provider_id, 0) + 1
@@ -154,8 +146,10 @@ class Runner:
             self._tasks[job.id] = task
             task.add_done_callback(lambda _t, jid=job.id: self._done(jid))
 
-    def _claim_rows(self, free: dict[str, int], exclude: set[str]) -> list[Job]:
-        """Due storing jobs, and queued jobs marked running (at most `free` per provider)."""
+    def _claim_rows(self, slots: dict[str, int], exclude: set[str]) -> list[Job]:
+        """Due storing jobs, and queued jobs marked running (at most the free slots per provider).
+        Only `_main` claims, one claim at a time, and slots only free up meanwhile: never too many."""
+        free = {pid: limit - slots.get(pid, 0) for pid, limit in self.ctx.catalog.concurrency_limits().items()}
         out = []
         with self.ctx.db.transaction():  # one commit for the whole claim
             for job in self.jobs.due(utcnow(), free, exclude=exclude):
