@@ -189,7 +189,8 @@ def sample_plugin():
     def entry_point():
         return next((ep for ep in importlib.metadata.entry_points(group="character_studio") if ep.name == "sample"), None)
 
-    if entry_point() is None:
+    installed_here = entry_point() is None
+    if installed_here:
         subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "-e",
                         str(SAMPLE_PLUGIN_DIR)], check=True)
         importlib.invalidate_caches()
@@ -200,4 +201,6 @@ def sample_plugin():
         importlib.invalidate_caches()
     ep = entry_point()
     assert ep is not None and ep.dist.name == "studio-sample-provider"
-    return ep
+    yield ep
+    if installed_here:  # leave the environment as we found it: a studio run here must not load it
+        subprocess.run([sys.executable, "-m", "pip", "uninstall", "-q", "-y", "studio-sample-provider"], check=True)
