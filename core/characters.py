@@ -9,7 +9,7 @@ from core.db import dumps, loads, utcnow
 from core.errors import InvalidInput, StorageError
 from core.images import validate_upload
 from core.models import Character, CharacterCreate, CharacterSummary, CharacterUpdate, Page, parse
-from core.storage import reference_key, thumbnail_key
+from core.storage import reference_key
 
 log = logging.getLogger(__name__)
 
@@ -180,5 +180,3 @@ def delete_files(ctx: Context, keys: list[str]) -> list[str]:
             failed.append(key)
     return failed
 
-
-__all__ = ["Characters", "row_to_character", "store_upload", "delete_files", "thumbnail_key"]

@@ -7,7 +7,7 @@ from typing import Any
 
 from PIL import Image
 
-from core.characters import Characters, delete_files, row_to_character, store_upload
+from core.characters import Characters, delete_files, store_upload
 from core.context import Actor, Context, new_id, not_found
 from core.db import loads, utcnow
 from core.errors import InvalidInput, StudioError
@@ -15,7 +15,6 @@ from core.images import open_image, sha256
 from core.jobs import JobStore
 from core.models import Character, CatalogModel, GenerationOptions, Job, Page, Portrait, Presets, parse
 from core.prompting import build_prompt, build_scene_prompt
-from core.storage import reference_key
 
 
 def row_to_portrait(row: dict[str, Any], primary_id: str | None = None) -> Portrait:
@@ -249,5 +248,3 @@ class Uploads:
         """Validate and store an upload; returns its key for `reference_key`."""
         return store_upload(self.ctx, self.actor.id, data)[0]
 
-
-__all__ = ["Generator", "Portraits", "Uploads", "row_to_character", "reference_key"]

@@ -23,7 +23,7 @@ from core.errors import ProviderError, StorageError
 from core.images import thumbnail, to_png
 from core.jobs import JobStore
 from core.models import Capabilities, Job
-from core.provider import GeneratedImage, GenerationRequest, GenerationResult, Provider, ReferenceImage
+from core.provider import GenerationRequest, GenerationResult, Provider, ReferenceImage
 from core.storage import portrait_key, scene_key, thumbnail_key
 
 log = logging.getLogger(__name__)
@@ -430,5 +430,3 @@ def _write_atomic(path: Path, data: bytes) -> None:
         os.fsync(fh.fileno())
     os.replace(tmp, path)
 
-
-__all__ = ["Runner", "GeneratedImage"]

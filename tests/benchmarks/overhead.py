@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import time
 
-from core.db import utcnow
 from providers.offline import render
 from tests.benchmarks.harness import Figure, fresh_home, open_studio, summarise
 from tests.engine.scripted import ServerProcess, plugin

@@ -5,7 +5,6 @@ from pathlib import Path
 
 import pytest
 import streamlit as st
-from streamlit.testing.v1 import AppTest
 
 from tests.ui.ui_helpers import app_test, run_entrypoint
 

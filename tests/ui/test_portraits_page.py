@@ -120,7 +120,6 @@ def test_large_view_recipe_navigation_and_regenerate(at, studio):
     at.button(key="view_regen").click()
     at.run()
     assert not at.exception and not at.error
-    jobs = studio.jobs.active(character_id=mia.id) or studio.jobs.list(character_id=mia.id, limit=1).items
     job = studio.jobs.list(character_id=mia.id, limit=1).items[0]
     assert job.request["prompt"] == "in the rain"
     studio.jobs.wait(job.id, timeout=60)
