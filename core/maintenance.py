@@ -14,7 +14,6 @@ copy, so a team can switch ``STUDIO_STORAGE_URL`` afterwards (keys are relative 
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -25,11 +24,12 @@ from pydantic import BaseModel, Field
 
 from core.context import Actor, Context
 from core.errors import Forbidden, InvalidInput, StorageError
+from core.images import sha256
+from core.models import ACTIVE_STATUSES
 from core.storage import PROBE_PREFIX, ImageStore, key_kind, portrait_key, redact_url, scene_key, thumbnail_key
 
 log = logging.getLogger(__name__)
 
-ACTIVE = ("queued", "running", "storing")
 
 
 class OrphanObject(BaseModel):
@@ -183,7 +183,7 @@ class Maintenance:
         keys: set[str] = set()
         rows = self.ctx.db.fetchall(
             "SELECT id, kind, owner, character_id, json_extract_string(request, '$.reference_key') AS ref "
-            f"FROM jobs WHERE status IN ({', '.join('?' * len(ACTIVE))})", list(ACTIVE))
+            f"FROM jobs WHERE status IN ({', '.join('?' * len(ACTIVE_STATUSES))})", list(ACTIVE_STATUSES))
         for r in rows:
             keyfn = portrait_key if r["kind"] == "portrait" else scene_key
             key = keyfn(r["owner"], r["character_id"], r["id"])
@@ -325,13 +325,13 @@ class Maintenance:
             key, _ = item
             try:
                 data = source.read(key)
-                digest = hashlib.sha256(data).hexdigest()
+                digest = sha256(data)
                 present = target.info(key)
-                if present is not None and present[0] == len(data) and _sha(target.read(key)) == digest:
+                if present is not None and present[0] == len(data) and sha256(target.read(key)) == digest:
                     return key, "present", 0, None
                 target.write(key, data)
                 back = target.read(key)
-                if len(back) != len(data) or _sha(back) != digest:
+                if len(back) != len(data) or sha256(back) != digest:
                     return key, "failed", 0, f"verification failed: wrote {len(data)} bytes, read back {len(back)} with another hash"
                 return key, "copied", len(data), None
             except StorageError as exc:
@@ -352,9 +352,6 @@ class Maintenance:
         log.info("copied %d objects to %s (%d failures)", report.copied, report.target_url, len(report.failures))
         return report
 
-
-def _sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 def _utc_ts(value: datetime) -> float:

@@ -11,7 +11,6 @@ import asyncio
 import base64
 import binascii
 import email.utils
-import hashlib
 import io
 import json
 import time
@@ -23,6 +22,7 @@ import httpx
 from PIL import Image
 
 from core.errors import ProviderError
+from core.images import sha256  # noqa: F401 - part of the plugin API
 from core.models import Capabilities, ModelSpec
 
 PollState = Literal["queued", "running", "completed", "failed", "canceled"]
@@ -437,6 +437,3 @@ def _message_from(body: Any) -> str | None:
                     return found
     return None
 
-
-def sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()

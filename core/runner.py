@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import random
 import threading
 import time
 import traceback
@@ -23,6 +22,7 @@ from core.errors import ProviderError, StorageError
 from core.images import thumbnail, to_png
 from core.jobs import JobStore
 from core.models import Capabilities, Job
+from core.retry import backoff_delay
 from core.provider import GenerationRequest, GenerationResult, Provider, ReferenceImage
 from core.storage import portrait_key, scene_key, thumbnail_key
 
@@ -310,7 +310,7 @@ class Runner:
 
     def backoff(self, attempt: int, retry_after: float | None = None) -> float:
         """Exponential backoff with jitter; a provider's Retry-After wins when it asks for longer."""
-        delay = min(self.retry_cap, self.retry_base * 2 ** max(0, attempt - 1)) * random.uniform(0.5, 1.0)
+        delay = backoff_delay(attempt, self.retry_base, self.retry_cap)
         if retry_after is not None:
             delay = max(delay, min(retry_after, self.retry_cap * 5))
         return delay
@@ -333,7 +333,7 @@ class Runner:
             await asyncio.to_thread(self._write_result, job, data, started_wall, provider_wall, timings or {})
         except StorageError as exc:
             attempt = (job.request.get("store_attempts") or 0) + 1
-            delay = min(STORE_RETRY_CAP, self.retry_base * 2 ** min(attempt, 10)) * random.uniform(0.5, 1.0)
+            delay = backoff_delay(attempt + 1, self.retry_base, STORE_RETRY_CAP)
             if not self.jobs.set(job.id, only_if=("running", "storing"), status="storing",
                                  stage="storing (waiting for storage)", last_error=exc.message, percent=None,
                                  next_attempt_at=utcnow() + timedelta(seconds=delay), provider_ms=job.provider_ms,

@@ -11,7 +11,6 @@ from __future__ import annotations
 import errno
 import hashlib
 import logging
-import random
 import re
 import socket
 import threading
@@ -23,6 +22,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import fsspec
 
 from core.errors import StorageError
+from core.retry import backoff_delay
 
 if TYPE_CHECKING:
     from core.config import Settings
@@ -312,7 +312,7 @@ class ImageStore:
             except Exception as exc:  # noqa: BLE001
                 if attempt >= attempts or not is_transient(exc):
                     raise
-                delay = min(self.retry_cap, self.retry_base * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0)
+                delay = backoff_delay(attempt, self.retry_base, self.retry_cap)
                 self.stats[counter] += 1
                 log.warning("storage: %s failed (attempt %d of %d), retrying in %.2fs: %s", what, attempt, attempts,
                             delay, self._clean(f"{type(exc).__name__}: {exc}"))
