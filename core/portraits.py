@@ -42,16 +42,24 @@ class Generator:
         if options.reference == "portrait":
             if not options.reference_portrait_id:
                 raise InvalidInput({"reference_portrait_id": "choose the portrait to use as reference"})
-            row = self.ctx.db.fetchone("SELECT image_key, recipe FROM character_portraits WHERE id = ? AND character_id = ?",
-                                       [options.reference_portrait_id, character.id])
-            if row is None:
+            found = self.portrait_reference(options.reference_portrait_id, character.id)
+            if found is None:
                 raise InvalidInput({"reference_portrait_id": "no such portrait of this character"})
-            return row["image_key"], sha256(self.ctx.store.read(row["image_key"]))
+            return found
         row = self.ctx.db.fetchone("SELECT key, sha256 FROM uploads WHERE key = ? AND owner = ?",
                                    [options.reference_key or "", self.actor.id])
         if row is None:
             raise InvalidInput({"reference_key": "upload the reference image first (studio.uploads.add)"})
         return row["key"], row["sha256"]
+
+    def portrait_reference(self, portrait_id: str, character_id: str) -> tuple[str, str] | None:
+        """(image key, sha256) of a portrait, the hash from its recipe (older rows: hashed from the file)."""
+        row = self.ctx.db.fetchone("SELECT image_key, recipe FROM character_portraits WHERE id = ? AND character_id = ?",
+                                   [portrait_id, character_id])
+        if row is None:
+            return None
+        digest = loads(row["recipe"], {}).get("sha256") or sha256(self.ctx.store.read(row["image_key"]))
+        return row["image_key"], digest
 
     def plan(self, character: Character, options: GenerationOptions) -> tuple[CatalogModel, str, str | None, str | None]:
         """Route the model and build the final prompt (no side effects): (model, prompt, ref key, ref hash)."""
@@ -83,9 +91,7 @@ class Generator:
         character = self.characters.owned(row["character_id"])
         ref_key = ref_hash = None
         if character.primary_portrait_id and self.ctx.catalog.i2i_count() and (model_id is None or self.ctx.catalog.get_model(model_id).supports_i2i):
-            prow = self.ctx.db.fetchone("SELECT image_key FROM character_portraits WHERE id = ?", [character.primary_portrait_id])
-            if prow:
-                ref_key, ref_hash = prow["image_key"], sha256(self.ctx.store.read(prow["image_key"]))
+            ref_key, ref_hash = self.portrait_reference(character.primary_portrait_id, character.id) or (None, None)
         model = self.ctx.catalog.route(model_id, needs_i2i=ref_key is not None)
         prompt = build_scene_prompt(gender=character.gender, appearance_tags=character.appearance_tags,
                                     clothing_tags=character.clothing_tags, scene_prompt=row["prompt"],

@@ -18,8 +18,8 @@ from pathlib import Path
 
 from core.context import Context, new_id
 from core.db import dumps, utcnow
-from core.errors import ProviderError, StorageError
-from core.images import thumbnail, to_png
+from core.errors import NotFound, ProviderError, StorageError
+from core.images import sha256, thumbnail, to_png
 from core.jobs import JobStore
 from core.models import Capabilities, Job
 from core.retry import backoff_delay
@@ -297,8 +297,11 @@ class Runner:
             safety_checker=r.get("content_rating", "sfw") == "sfw", content_rating=r.get("content_rating", "sfw"))
 
     def _provider_failed(self, job: Job, exc: ProviderError) -> None:
-        current = self.jobs.get(job.id) if self.jobs.status(job.id) else None
-        if current is None or current.status != "running":
+        try:
+            current = self.jobs.get(job.id)
+        except NotFound:  # deleted with its character meanwhile
+            return
+        if current.status != "running":
             return
         if exc.retryable and current.attempts < current.max_attempts:
             delay = self.backoff(current.attempts, exc.retry_after)
@@ -367,6 +370,7 @@ class Runner:
             "reference_hash": r.get("reference_hash"), "provider_ms": job.provider_ms,
             "provider_request_id": job.provider_request_id, "job_id": job.id, "batch_id": job.batch_id,
             "content_rating": r.get("content_rating"), "provider_metadata": r.get("provider_metadata") or {},
+            "sha256": sha256(png),
         }
         now = utcnow()
         overhead_ms = None

@@ -127,10 +127,10 @@ class Studio:
         self.ctx = engine.ctx
         self.actor = actor
         self.characters = Characters(self.ctx, actor)
-        self.scenes = _SceneAPI(self.ctx, actor, engine)
+        self._generator = Generator(self.ctx, actor, engine.jobs, engine.runner)
+        self.scenes = _SceneAPI(self.ctx, actor, self._generator)
         self.templates = _TemplateAPI(self)
         self.jobs = Jobs(self.ctx, actor, engine.jobs, engine.runner)
-        self._generator = Generator(self.ctx, actor, engine.jobs, engine.runner)
         self.portraits = Portraits(self.ctx, actor, self._generator)
         self.uploads = Uploads(self.ctx, actor)
         self.models = Models(self)
@@ -188,9 +188,9 @@ class Studio:
 
 
 class _SceneAPI(Scenes):
-    def __init__(self, ctx: Context, actor: Actor, engine: _Engine):
+    def __init__(self, ctx: Context, actor: Actor, generator: Generator):
         super().__init__(ctx, actor)
-        self._generator = Generator(ctx, actor, engine.jobs, engine.runner)
+        self._generator = generator
 
     def generate_image(self, scene_id: str, *, model_id: str | None = None, seed: int | None = None):
         """Queue a job for the scene's image (with the primary portrait as reference when possible)."""

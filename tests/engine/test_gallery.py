@@ -125,3 +125,12 @@ def test_other_users_cannot_touch_my_portraits_or_jobs(studio, character):
     with pytest.raises(StudioError):
         bob.portraits.generate(character.id)
     assert bob.jobs.list().total == 0
+
+
+def test_a_portrait_reference_carries_the_hash_recorded_at_storing(studio, character):
+    from core.images import sha256
+
+    portrait, = generate(studio, character.id)
+    assert portrait.recipe["sha256"] == sha256(studio.portraits.image_bytes(portrait.id))
+    again, = generate(studio, character.id, reference="portrait", reference_portrait_id=portrait.id)
+    assert again.recipe["mode"] == "i2i" and again.recipe["reference_hash"] == portrait.recipe["sha256"]
