@@ -1,6 +1,7 @@
 """The provider and model catalog: seeding from plugins, admin edits, routing."""
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from core.context import Actor, new_id, not_found
@@ -11,11 +12,37 @@ from core.provider import Provider
 
 
 class Catalog:
-    """Providers (instances, by id) and the api_providers / api_models tables."""
+    """Providers (instances, by id) and the api_providers / api_models tables.
+
+    The two tables are small and read on every generation and claim, so their rows are held in
+    memory and reloaded after any write through this class (the only writer: the studio process
+    owns the database file).
+    """
 
     def __init__(self, db: Database, providers: dict[str, Provider]):
         self.db = db
         self.instances = providers
+        self._lock = threading.Lock()
+        self._version = 0
+        self._rows: tuple[list[dict[str, Any]], dict[str, dict[str, Any]]] | None = None
+
+    def _snapshot(self) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
+        """(model rows by priority, provider rows by id), loaded once per catalog write."""
+        rows = self._rows
+        if rows is None:
+            version = self._version
+            models = self.db.fetchall("SELECT * FROM api_models ORDER BY priority DESC, display_name")
+            providers = {r["id"]: r for r in self.db.fetchall("SELECT * FROM api_providers")}
+            rows = (models, providers)
+            with self._lock:
+                if version == self._version:  # no write happened while reading
+                    self._rows = rows
+        return rows
+
+    def _changed(self) -> None:
+        with self._lock:
+            self._version += 1
+            self._rows = None
 
     # -- seeding ---------------------------------------------------------------------
     def seed(self) -> None:
@@ -43,6 +70,7 @@ class Catalog:
                             "notes = ? WHERE id = ?",
                             [spec.display_name, spec.modality, dumps(spec.capabilities.model_dump()),
                              dumps(spec.input_defaults), spec.notes, found[0]])
+        self._changed()
 
     # -- providers -------------------------------------------------------------------
     def provider(self, provider_id: str) -> Provider:
@@ -52,7 +80,7 @@ class Catalog:
             raise ModelNotAvailable(f"Provider {provider_id!r} is not installed (is its plugin loaded?).") from None
 
     def providers(self) -> list[ProviderInfo]:
-        rows = {r["id"]: r for r in self.db.fetchall("SELECT * FROM api_providers")}
+        rows = self._snapshot()[1]
         out = []
         for pid, p in self.instances.items():
             row = rows.get(pid, {})
@@ -71,33 +99,29 @@ class Catalog:
             sets = ", ".join(f"{k} = ?" for k in given)
             self.db.execute(f"UPDATE api_providers SET {sets}, updated_at = ? WHERE id = ?",
                             [*given.values(), utcnow(), provider_id])
+            self._changed()
         return next(p for p in self.providers() if p.id == provider_id)
 
     def concurrency_limits(self) -> dict[str, int]:
-        return {r["id"]: r["concurrency_limit"] for r in self.db.fetchall("SELECT id, concurrency_limit FROM api_providers")}
+        return {pid: r["concurrency_limit"] for pid, r in self._snapshot()[1].items()}
 
     def usable_provider_ids(self) -> set[str]:
-        enabled = {r["id"] for r in self.db.fetchall("SELECT id FROM api_providers WHERE is_enabled")}
-        return {pid for pid, p in self.instances.items() if pid in enabled and p.is_configured()}
+        rows = self._snapshot()[1]
+        return {pid for pid, p in self.instances.items() if pid in rows and rows[pid]["is_enabled"] and p.is_configured()}
 
     # -- models ----------------------------------------------------------------------
     def models(self, *, modality: str | None = "image", active_only: bool = False, usable_only: bool = False) -> list[CatalogModel]:
         """Models by priority (highest first)."""
-        where, params = [], []
-        if modality:
-            where.append("modality = ?")
-            params.append(modality)
-        if active_only:
-            where.append("is_active")
-        sql = "SELECT * FROM api_models" + (" WHERE " + " AND ".join(where) if where else "")
-        rows = self.db.fetchall(sql + " ORDER BY priority DESC, display_name", params)
+        rows = [r for r in self._snapshot()[0] if r["provider_id"] in self.instances
+                and (not modality or r["modality"] == modality) and (not active_only or r["is_active"])]
         usable = self.usable_provider_ids()
-        out = [self._row(r, usable) for r in rows if r["provider_id"] in self.instances]
+        out = [self._row(r, usable) for r in rows]
         return [m for m in out if m.provider_configured] if usable_only else out
 
     def get_model(self, model_id: str) -> CatalogModel:
-        row = self.db.fetchone("SELECT * FROM api_models WHERE id = ? OR model_key = ? ORDER BY (id = ?) DESC LIMIT 1",
-                               [model_id, model_id, model_id])
+        """A model by id, or by model key when no id matches."""
+        rows = self._snapshot()[0]
+        row = next((r for r in rows if r["id"] == model_id), None) or next((r for r in rows if r["model_key"] == model_id), None)
         if row is None:
             raise not_found("model", model_id)
         return self._row(row, self.usable_provider_ids())
@@ -106,13 +130,14 @@ class Catalog:
         actor.require_admin()
         spec = parse(ModelSpec, spec)
         self.provider(provider_id)
-        if self.db.fetchone("SELECT 1 FROM api_models WHERE provider_id = ? AND model_key = ?", [provider_id, spec.model_key]):
+        if any(r["provider_id"] == provider_id and r["model_key"] == spec.model_key for r in self._snapshot()[0]):
             raise InvalidInput({"model_key": f"{provider_id} already has a model {spec.model_key!r}"})
         model_id, now = new_id(), utcnow()
         self.db.execute("INSERT INTO api_models VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, TRUE, ?, ?)",
                         [model_id, provider_id, spec.model_key, spec.display_name, spec.modality,
                          dumps(spec.capabilities.model_dump()), spec.is_active, spec.priority,
                          dumps(spec.input_defaults), spec.notes, now, now])
+        self._changed()
         return self.get_model(model_id)
 
     def update_model(self, actor: Actor, model_id: str, changes: ModelUpdate | dict[str, Any]) -> CatalogModel:
@@ -128,6 +153,7 @@ class Catalog:
         sets = ", ".join(f"{k} = ?" for k in given)
         self.db.execute(f"UPDATE api_models SET {sets}, edited = TRUE, updated_at = ? WHERE id = ?",
                         [*given.values(), utcnow(), model.id])
+        self._changed()
         return self.get_model(model.id)
 
     def route(self, model_id: str | None, *, needs_i2i: bool) -> CatalogModel:

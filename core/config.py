@@ -32,6 +32,7 @@ class Settings:
     sign_expiry: int = 3600
     gc_grace_seconds: int = 86400
     upload_max_age: int = 7 * 86400
+    db_threads: int = 1
 
     @classmethod
     def from_env(
@@ -59,6 +60,7 @@ class Settings:
             sign_expiry=int(env.get("STUDIO_SIGN_EXPIRY", "3600")),
             gc_grace_seconds=int(env.get("STUDIO_GC_GRACE_SECONDS", "86400")),
             upload_max_age=int(env.get("STUDIO_UPLOAD_MAX_AGE", str(7 * 86400))),
+            db_threads=int(env.get("STUDIO_DB_THREADS", "1")),
         )
         values.update(overrides)
         return cls(**values)

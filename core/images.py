@@ -75,19 +75,25 @@ def validate_upload(data: bytes, *, max_bytes: int = MAX_UPLOAD_BYTES, max_pixel
     return CheckedImage(out.getvalue(), ext, CONTENT_TYPES[ext], img.width, img.height, sha256(data))
 
 
-def thumbnail(data: bytes, size: int = THUMBNAIL_SIZE) -> bytes:
-    """A WebP thumbnail about `size` px on the long side."""
-    with Image.open(io.BytesIO(data)) as img:
-        mode = "RGBA" if "A" in img.getbands() else "RGB"
-        if img.mode != mode:
-            img = img.convert(mode)
-        factor = max(img.size) // size
-        if factor > 1:  # an integer box reduce (antialiased, a fraction of LANCZOS's cost)
-            img = img.reduce(factor)
-        img.thumbnail((size, size), Image.Resampling.LANCZOS)
-        out = io.BytesIO()
-        img.save(out, "WEBP", quality=80, method=2)
-        return out.getvalue()
+def thumbnail(source: bytes | Image.Image, size: int = THUMBNAIL_SIZE) -> bytes:
+    """A WebP thumbnail about `size` px on the long side, from image bytes or a decoded image."""
+    if isinstance(source, Image.Image):
+        return _thumbnail(source, size)
+    with Image.open(io.BytesIO(source)) as img:
+        return _thumbnail(img, size)
+
+
+def _thumbnail(img: Image.Image, size: int) -> bytes:
+    mode = "RGBA" if "A" in img.getbands() else "RGB"
+    if img.mode != mode:
+        img = img.convert(mode)
+    factor = max(img.size) // size
+    # An integer box reduce first (antialiased, a fraction of LANCZOS's cost); both make a new image.
+    img = img.reduce(factor) if factor > 1 else img.copy()
+    img.thumbnail((size, size), Image.Resampling.LANCZOS)
+    out = io.BytesIO()
+    img.save(out, "WEBP", quality=80, method=2)
+    return out.getvalue()
 
 
 def to_png(data: bytes) -> tuple[bytes, int, int]:

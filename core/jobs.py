@@ -15,6 +15,10 @@ _SELECT = """SELECT j.*, q.pos AS queue_position_live FROM jobs j LEFT JOIN (
 ) q ON q.id = j.id"""
 
 
+def _marks(values) -> str:
+    return ", ".join("?" * len(values))
+
+
 def row_to_job(row: dict[str, Any]) -> Job:
     data = dict(row)
     data["request"] = loads(data["request"], {})
@@ -31,27 +35,38 @@ class JobStore:
         self.ctx = ctx
         self.db = ctx.db
 
-    def create(self, rows: list[dict[str, Any]]) -> list[str]:
-        """Insert queued jobs in one transaction; returns their ids in order."""
+    def create(self, rows: list[dict[str, Any]]) -> list[Job]:
+        """Insert queued jobs in one statement; returns them in order, with their queue positions."""
         now = utcnow()
-        ids = []
-        with self.db.transaction() as cur:
-            for r in rows:
-                job_id = r.get("id") or new_id()
-                cur.execute(
-                    "INSERT INTO jobs (id, seq, kind, owner, character_id, scene_id, batch_id, status, stage, provider_id, "
-                    "model_id, model_key, request, max_attempts, created_at) "
-                    "VALUES (?, nextval('job_seq'), ?, ?, ?, ?, ?, 'queued', 'queued', ?, ?, ?, ?, ?, ?)",
-                    [job_id, r["kind"], r["owner"], r["character_id"], r.get("scene_id"), r["batch_id"],
-                     r["provider_id"], r["model_id"], r["model_key"], dumps(r["request"]), r["max_attempts"], now])
-                ids.append(job_id)
-        return ids
+        values, params = [], []
+        for r in rows:
+            values.append("(?, nextval('job_seq'), ?, ?, ?, ?, ?, 'queued', 'queued', ?, ?, ?, ?, ?, ?)")
+            params += [r.get("id") or new_id(), r["kind"], r["owner"], r["character_id"], r.get("scene_id"), r["batch_id"],
+                       r["provider_id"], r["model_id"], r["model_key"], dumps(r["request"]), r["max_attempts"], now]
+        cur = self.db.execute(
+            "INSERT INTO jobs (id, seq, kind, owner, character_id, scene_id, batch_id, status, stage, provider_id, "
+            f"model_id, model_key, request, max_attempts, created_at) VALUES {', '.join(values)} RETURNING *", params)
+        cols = [d[0] for d in cur.description]
+        created = sorted((dict(zip(cols, row)) for row in cur.fetchall()), key=lambda r: r["seq"])
+        for pid in {r["provider_id"] for r in created}:
+            mine = [r for r in created if r["provider_id"] == pid]
+            ahead = self._ahead(pid, mine[0]["seq"])
+            for i, r in enumerate(mine):
+                r["queue_position"] = ahead + i + 1
+        return [row_to_job(r) for r in created]
 
     def get(self, job_id: str) -> Job:
-        row = self.db.fetchone(f"{_SELECT} WHERE j.id = ?", [job_id])
+        row = self.db.fetchone("SELECT * FROM jobs WHERE id = ?", [job_id])
         if row is None:
             raise not_found("job", job_id)
+        if row["status"] == "queued":
+            row["queue_position"] = self._ahead(row["provider_id"], row["seq"]) + 1
         return row_to_job(row)
+
+    def _ahead(self, provider_id: str, seq: int) -> int:
+        """How many queued jobs of a provider come before `seq`."""
+        return self.db.scalar("SELECT count(*) FROM jobs WHERE status = 'queued' AND provider_id = ? AND seq < ?",
+                              [provider_id, seq])
 
     def list(self, *, owner: str | None = None, character_id: str | None = None, statuses: tuple[str, ...] | None = None,
              batch_id: str | None = None, limit: int = 100, offset: int = 0) -> Page[Job]:
@@ -70,53 +85,58 @@ class JobStore:
             [*params, limit, offset])
         return Page[Job](items=[row_to_job(r) for r in rows], total=total, offset=offset, limit=limit)
 
-    def batch(self, batch_id: str) -> list[Job]:
-        """The jobs of one batch, in order."""
-        return [row_to_job(r) for r in self.db.fetchall(f"{_SELECT} WHERE j.batch_id = ? ORDER BY j.seq", [batch_id])]
-
     def active(self, *, owner: str | None = None, character_id: str | None = None) -> list[Job]:
         """Queued, running and storing jobs (oldest first): the cheap query the UI polls."""
         return list(reversed(self.list(owner=owner, character_id=character_id, statuses=ACTIVE_STATUSES, limit=500).items))
 
     # -- runner side -------------------------------------------------------------------
-    def due(self, now: datetime, free: dict[str, int], exclude: set[str]) -> list[Job]:
-        """Jobs to start now, in order: storing jobs whose retry time has come, and per provider at
-        most its number of `free` slots of queued ones (the claim reads no more rows than it can start)."""
-        free = {pid: n for pid, n in free.items() if n > 0}
-        slots = " UNION ALL ".join("SELECT ? AS pid, ? AS n" for _ in free) or "SELECT NULL AS pid, 0 AS n"
-        rows = self.db.fetchall(
-            f"""SELECT * EXCLUDE (rn, n, pid) FROM (
-                    SELECT j.*, NULL AS queue_position_live,
-                           row_number() OVER (PARTITION BY j.provider_id, j.status ORDER BY j.seq) AS rn
-                    FROM jobs j WHERE j.status IN ('queued', 'storing')
-                      AND (j.next_attempt_at IS NULL OR j.next_attempt_at <= ?)
-                ) d LEFT JOIN ({slots}) s ON s.pid = d.provider_id
-                WHERE d.status = 'storing' OR d.rn <= s.n
-                ORDER BY (d.status = 'storing') DESC, d.seq LIMIT 1000""",
-            [now, *[v for item in free.items() for v in item]])
-        return [row_to_job(r) for r in rows if r["id"] not in exclude]
+    def claim_due(self, now: datetime, free: dict[str, int], one_shot: set[str], exclude: set[str]) -> list[Job]:
+        """Start what is due, in order: storing jobs whose retry time has come, and per provider up
+        to its `free` slots of queued jobs, marked running in one statement (a job canceled meanwhile
+        is skipped). Only three narrow columns of the waiting rows are read, so a long queue is cheap.
+
+        The stage says what comes next: a `one_shot` provider generates; a resumable one submits,
+        or resumes polling when the job already has a request id."""
+        waiting = self.db.cursor().execute(
+            "SELECT id, provider_id, status FROM jobs WHERE status IN ('queued', 'storing') "
+            "AND (next_attempt_at IS NULL OR next_attempt_at <= ?) ORDER BY seq", [now]).fetchall()
+        storing, queued, room = [], [], dict(free)
+        for job_id, provider_id, status in waiting:
+            if job_id in exclude:
+                continue
+            if status == "storing":
+                storing.append(job_id)
+            elif room.get(provider_id, 0) > 0:
+                room[provider_id] -= 1
+                queued.append(job_id)
+        if queued:
+            shots = _marks(one_shot) or "NULL"
+            with self.db.transaction() as cur:  # UPDATE then SELECT is cheaper in DuckDB than RETURNING *
+                cur.execute(
+                    f"""UPDATE jobs SET status = 'running', attempts = attempts + 1, started_at = coalesce(started_at, ?),
+                            next_attempt_at = NULL, percent = NULL,
+                            stage = CASE WHEN provider_id IN ({shots}) THEN 'generating'
+                                         WHEN provider_request_id IS NOT NULL THEN 'resuming' ELSE 'submitting' END
+                        WHERE id IN ({_marks(queued)}) AND status = 'queued'""",
+                    [now, *one_shot, *queued])
+                started = self.db.fetchall(
+                    f"SELECT * FROM jobs WHERE id IN ({_marks(queued)}) AND status = 'running' ORDER BY seq", queued)
+        else:
+            started = []
+        ready = self.db.fetchall(f"SELECT * FROM jobs WHERE id IN ({_marks(storing)}) ORDER BY seq", storing) if storing else []
+        return [row_to_job(r) for r in ready + started]
 
     def next_due_at(self) -> datetime | None:
         return self.db.scalar("SELECT min(next_attempt_at) FROM jobs WHERE status IN ('queued', 'storing') AND next_attempt_at IS NOT NULL")
-
-    def mark_running(self, job_id: str, stage: str = "starting") -> bool:
-        """queued -> running, counting an attempt; False if the job is no longer queued."""
-        with self.db.transaction() as cur:
-            n = cur.execute(
-                "UPDATE jobs SET status = 'running', stage = ?, attempts = attempts + 1, "
-                "started_at = coalesce(started_at, ?), next_attempt_at = NULL, percent = NULL WHERE id = ? AND status = 'queued'",
-                [stage, utcnow(), job_id]).fetchone()[0]
-        return bool(n)
 
     def set(self, job_id: str, *, only_if: tuple[str, ...] = ("running",), **fields: Any) -> bool:
         """Update fields of a job still in one of `only_if` states (a cancel wins a race)."""
         if "request" in fields:
             fields["request"] = dumps(fields["request"])
         sets = ", ".join(f"{k} = ?" for k in fields)
-        with self.db.transaction() as cur:
-            n = cur.execute(
-                f"UPDATE jobs SET {sets} WHERE id = ? AND status IN ({', '.join('?' * len(only_if))})",
-                [*fields.values(), job_id, *only_if]).fetchone()[0]
+        n = self.db.execute(
+            f"UPDATE jobs SET {sets} WHERE id = ? AND status IN ({', '.join('?' * len(only_if))})",
+            [*fields.values(), job_id, *only_if]).fetchone()[0]
         return bool(n)
 
     def status(self, job_id: str) -> str | None:
@@ -188,10 +208,11 @@ class Jobs:
         """Block until the jobs are completed, failed or canceled (for notebooks and scripts)."""
         ids = [job_ids] if isinstance(job_ids, str) else list(job_ids)
         deadline = None if timeout is None else utcnow() + timedelta(seconds=timeout)
+        seen = self.runner.generation  # taken before reading, so no change is missed
         while True:
             jobs = [self.get(i) for i in ids]
             if all(not j.is_active for j in jobs):
                 return jobs
             if deadline is not None and utcnow() > deadline:
                 raise TimeoutError(f"{sum(j.is_active for j in jobs)} of {len(ids)} jobs still running after {timeout} s")
-            self.runner.wait_for_change(poll)
+            seen = self.runner.wait_for_change(poll, seen)

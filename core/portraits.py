@@ -111,9 +111,9 @@ class Generator:
             "request": {**request, "seed": base_seed + i, "mode": "i2i" if request["reference_key"] else "txt2img",
                         "model_name": model.display_name, "batch_index": i},
         } for i in range(n)]
-        self.jobs.create(rows)
+        jobs = self.jobs.create(rows)
         self.runner.wake()
-        return self.jobs.batch(batch_id)
+        return jobs
 
 
 class Portraits:

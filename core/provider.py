@@ -86,10 +86,14 @@ class Progress:
 
 @dataclass
 class GeneratedImage:
+    """A result image. A provider that drew the image itself may also hand over the decoded
+    `pixels`, which spares the studio decoding the bytes again for the thumbnail."""
+
     data: bytes
     content_type: str
     width: int
     height: int
+    pixels: Image.Image | None = field(default=None, repr=False)
 
 
 @dataclass

@@ -13,8 +13,9 @@ import threading
 import time
 import traceback
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from core.context import Context, new_id
 from core.db import dumps, utcnow
@@ -47,6 +48,7 @@ class Runner:
         self._slots: dict[str, int] = {}  # provider calls in flight, per provider (storing holds none)
         self._request_ids: dict[str, str] = {}
         self._changed = threading.Condition()
+        self._generation = 0  # bumped on every job state change the runner makes
         self._ready = threading.Event()
         self.recovered: dict[str, int] = {}
 
@@ -84,13 +86,23 @@ class Runner:
             return
         self.loop.call_soon_threadsafe(self._cancel_in_loop, job_id, provider_id, request_id)
 
-    def wait_for_change(self, timeout: float) -> None:
-        """Block until some job changed state, or `timeout` seconds."""
+    @property
+    def generation(self) -> int:
+        """Counts the job state changes the runner has announced."""
+        return self._generation
+
+    def wait_for_change(self, timeout: float, seen: int | None = None) -> int:
+        """Block until a job changed state after generation `seen` (default: from now on), or
+        `timeout` seconds; returns the generation to pass next time, so no change is missed
+        between a caller's read and its wait."""
         with self._changed:
-            self._changed.wait(timeout)
+            seen = self._generation if seen is None else seen
+            self._changed.wait_for(lambda: self._generation != seen, timeout)
+            return self._generation
 
     def _notify(self) -> None:
         with self._changed:
+            self._generation += 1
             self._changed.notify_all()
 
     # -- the loop ----------------------------------------------------------------------
@@ -140,7 +152,7 @@ class Runner:
         loop keeps serving in-flight provider calls while a claim waits for the write lock."""
         jobs = await asyncio.to_thread(self._claim_rows, dict(self._slots), set(self._tasks))
         for job in jobs:
-            if job.status == "queued":
+            if job.status == "running":
                 self._slots[job.provider_id] = self._slots.get(job.provider_id, 0) + 1
             task = asyncio.get_running_loop().create_task(self._execute(job), name=f"job-{job.id}")
             self._tasks[job.id] = task
@@ -149,17 +161,10 @@ class Runner:
     def _claim_rows(self, slots: dict[str, int], exclude: set[str]) -> list[Job]:
         """Due storing jobs, and queued jobs marked running (at most the free slots per provider).
         Only `_main` claims, one claim at a time, and slots only free up meanwhile: never too many."""
-        free = {pid: limit - slots.get(pid, 0) for pid, limit in self.ctx.catalog.concurrency_limits().items()}
-        out = []
-        with self.ctx.db.transaction():  # one commit for the whole claim
-            for job in self.jobs.due(utcnow(), free, exclude=exclude):
-                if job.status == "queued":
-                    provider = self.ctx.catalog.instances.get(job.provider_id)
-                    stage = ("resuming" if job.provider_request_id else "submitting") if provider is None or provider.resumable else "generating"
-                    if not self.jobs.mark_running(job.id, stage):
-                        continue
-                out.append(job)
-        return out
+        catalog = self.ctx.catalog
+        free = {pid: limit - slots.get(pid, 0) for pid, limit in catalog.concurrency_limits().items()}
+        one_shot = {pid for pid, p in catalog.instances.items() if not p.resumable}
+        return self.jobs.claim_due(utcnow(), free, one_shot, exclude)
 
     def _release_slot(self, provider_id: str) -> None:
         self._slots[provider_id] = max(0, self._slots.get(provider_id, 0) - 1)
@@ -201,7 +206,10 @@ class Runner:
                 return
             try:
                 provider = self.ctx.catalog.provider(job.provider_id)
-                request = await asyncio.to_thread(self._build_request, job)
+                if job.request.get("reference_key"):  # reads the reference from storage
+                    request = await asyncio.to_thread(self._build_request, job)
+                else:
+                    request = self._build_request(job)
                 t0 = time.perf_counter()
                 timings["prepare"] = (t0 - started) * 1000
                 result = await self._call_provider(provider, job, request)
@@ -212,17 +220,19 @@ class Runner:
             if not result.images:
                 raise ProviderError(f"{provider.display_name} returned no image", retryable=False)
             image = result.images[0]
-            spool = self._spool_path(job.id)
+            # Spool (fsync) and thumbnail side by side: both spend their time outside the GIL.
             t1 = time.perf_counter()
-            await asyncio.to_thread(_write_atomic, spool, image.data)
-            timings["spool"] = (time.perf_counter() - t1) * 1000
+            thumb = asyncio.to_thread(_timed, thumbnail, image.pixels if image.pixels is not None else image.data)
+            spooled = asyncio.to_thread(_timed, _write_atomic, self._spool_path(job.id), image.data)
+            (thumb, timings["thumbnail"]), (_, timings["spool"]) = await asyncio.gather(thumb, spooled)
+            timings["spool_and_thumbnail"] = (time.perf_counter() - t1) * 1000
             provider_ms = result.provider_ms if result.provider_ms is not None else provider_wall * 1000
             recipe_extra = {"inputs": result.inputs or job.request.get("inputs", {}),
                             "seed": result.seed if result.seed is not None else request.seed,
                             "provider_metadata": result.metadata}
             request_data = {**job.request, **recipe_extra}
             stored_job = job.model_copy(update={"request": request_data, "provider_ms": provider_ms})
-            await self._store(stored_job, image.data, started_wall=started, provider_wall=provider_wall, timings=timings)
+            await self._store(stored_job, image.data, thumb, started_wall=started, provider_wall=provider_wall, timings=timings)
         except asyncio.CancelledError:
             if not self._stopping:
                 log.info("job %s canceled", job.id)
@@ -328,12 +338,12 @@ class Runner:
             self.jobs.set(job.id, only_if=("storing",), status="failed", stage="failed", finished_at=utcnow(),
                           last_error="The generated image was lost before it could be stored (spool file missing).")
             return
-        await self._store(job, spool.read_bytes(), started_wall=None, provider_wall=0.0)
+        await self._store(job, spool.read_bytes(), None, started_wall=None, provider_wall=0.0)
 
-    async def _store(self, job: Job, data: bytes, *, started_wall: float | None, provider_wall: float,
-                     timings: dict[str, float] | None = None) -> None:
+    async def _store(self, job: Job, data: bytes, thumb: bytes | None, *, started_wall: float | None,
+                     provider_wall: float, timings: dict[str, float] | None = None) -> None:
         try:
-            await asyncio.to_thread(self._write_result, job, data, started_wall, provider_wall, timings or {})
+            await asyncio.to_thread(self._write_result, job, data, thumb, started_wall, provider_wall, timings or {})
         except StorageError as exc:
             attempt = (job.request.get("store_attempts") or 0) + 1
             delay = backoff_delay(attempt + 1, self.retry_base, STORE_RETRY_CAP)
@@ -346,8 +356,8 @@ class Runner:
             self._notify()
             log.warning("storing job %s failed (attempt %d), retrying in %.1fs: %s", job.id, attempt, delay, exc)
 
-    def _write_result(self, job: Job, data: bytes, started_wall: float | None, provider_wall: float,
-                      timings: dict[str, float]) -> None:
+    def _write_result(self, job: Job, data: bytes, thumb: bytes | None, started_wall: float | None,
+                      provider_wall: float, timings: dict[str, float]) -> None:
         """Write image and thumbnail, then the result row and the job's completion in one transaction."""
         t = time.perf_counter()
         png, width, height = to_png(data)
@@ -357,8 +367,9 @@ class Runner:
         t = _lap(timings, "png", t)
         self.ctx.store.write(key, png)
         t = _lap(timings, "store_image", t)
-        thumb = thumbnail(png)
-        t = _lap(timings, "thumbnail", t)
+        if thumb is None:
+            thumb = thumbnail(png)
+            t = _lap(timings, "thumbnail", t)
         self.ctx.store.write(thumb_key, thumb)
         _lap(timings, "store_thumbnail", t)
         r = job.request
@@ -378,45 +389,57 @@ class Runner:
             overhead_ms = max(0.0, (time.perf_counter() - started_wall - provider_wall) * 1000)
         recipe["overhead_ms"] = overhead_ms
         recipe["timings_ms"] = {k: round(v, 3) for k, v in timings.items()}
-        discard = False
-        with self.ctx.db.transaction() as cur:
-            status = cur.execute("SELECT status FROM jobs WHERE id = ?", [job.id]).fetchone()
-            character = cur.execute("SELECT primary_portrait_id FROM characters WHERE id = ?", [job.character_id]).fetchone()
-            if status is None or status[0] not in ("running", "storing") or character is None:
-                discard = True
-            elif job.kind == "portrait":
-                existing = cur.execute("SELECT id FROM character_portraits WHERE job_id = ?", [job.id]).fetchone()
-                result_id = existing[0] if existing else new_id()
-                if not existing:
-                    cur.execute("INSERT INTO character_portraits VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)",
-                                [result_id, job.character_id, job.owner, key, thumb_key, r.get("prompt", ""),
-                                 dumps(recipe), job.id, width, height, now])
-                if character[0] is None:
-                    cur.execute("UPDATE characters SET primary_portrait_id = ? WHERE id = ?", [result_id, job.character_id])
-            else:
-                scene = cur.execute("SELECT id FROM character_scenes WHERE id = ?", [job.scene_id]).fetchone()
-                if scene is None:
-                    discard = True
-                else:
-                    existing = cur.execute("SELECT id FROM scene_images WHERE job_id = ?", [job.id]).fetchone()
-                    result_id = existing[0] if existing else new_id()
-                    if not existing:
-                        cur.execute("INSERT INTO scene_images VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                                    [result_id, job.scene_id, job.character_id, job.owner, key, thumb_key,
-                                     r.get("final_prompt", ""), dumps(recipe), job.id, width, height, now])
-                    cur.execute("UPDATE character_scenes SET image_id = ?, updated_at = ? WHERE id = ?",
-                                [result_id, now, job.scene_id])
-            if not discard:
-                cur.execute("UPDATE jobs SET status = 'completed', stage = 'completed', percent = 100, result_id = ?, "
-                            "finished_at = ?, overhead_ms = ?, provider_ms = ?, last_error = NULL WHERE id = ?",
-                            [result_id, now, overhead_ms, job.provider_ms, job.id])
-        if discard:
+        try:
+            self._record_result(job, key, thumb_key, width, height, recipe, now)
+        except _Discarded:  # canceled, or its character or scene deleted, while it was generating
             for k in (key, thumb_key):
                 try:
                     self.ctx.store.delete(k)
                 except StorageError:
                     pass
         self._spool_path(job.id).unlink(missing_ok=True)
+
+    def _record_result(self, job: Job, key: str, thumb_key: str, width: int, height: int,
+                       recipe: dict[str, Any], now: datetime) -> None:
+        """The result row and the job's completion, in one transaction of as few statements as can
+        be (this runs once per image); raises `_Discarded` when the job may no longer complete."""
+        r = job.request
+        result_id = new_id()
+        with self.ctx.db.transaction() as cur:
+            # Deleting a character deletes its jobs in the same transaction: a job still found
+            # running or storing has its character. (Row counts, not RETURNING: that costs more.)
+            if not cur.execute(
+                    "UPDATE jobs SET status = 'completed', stage = 'completed', percent = 100, result_id = ?, "
+                    "finished_at = ?, overhead_ms = ?, provider_ms = ?, last_error = NULL "
+                    "WHERE id = ? AND status IN ('running', 'storing')",
+                    [result_id, now, recipe["overhead_ms"], job.provider_ms, job.id]).fetchone()[0]:
+                raise _Discarded
+            if job.kind == "portrait":
+                # The unique job_id makes a second row impossible; none can exist yet, as rows are
+                # only written together with the job's completion.
+                cur.execute("INSERT INTO character_portraits VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)",
+                            [result_id, job.character_id, job.owner, key, thumb_key, r.get("prompt", ""),
+                             dumps(recipe), job.id, width, height, now])
+                cur.execute("UPDATE characters SET primary_portrait_id = ? WHERE id = ? AND primary_portrait_id IS NULL",
+                            [result_id, job.character_id])
+            else:
+                if not cur.execute("UPDATE character_scenes SET image_id = ?, updated_at = ? WHERE id = ?",
+                                   [result_id, now, job.scene_id]).fetchone()[0]:
+                    raise _Discarded  # rolls the job's completion back too
+                cur.execute("INSERT INTO scene_images VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                            [result_id, job.scene_id, job.character_id, job.owner, key, thumb_key,
+                             r.get("final_prompt", ""), dumps(recipe), job.id, width, height, now])
+
+
+class _Discarded(Exception):
+    """The finished image has no home any more; its files are deleted."""
+
+
+def _timed(fn, *args):
+    """(fn(*args), milliseconds it took)."""
+    t = time.perf_counter()
+    out = fn(*args)
+    return out, (time.perf_counter() - t) * 1000
 
 
 def _lap(timings: dict[str, float], name: str, since: float) -> float:

@@ -144,7 +144,7 @@ class Studio:
         """Open (creating if needed) a studio home; starts the job runner unless told not to."""
         settings = settings or Settings.from_env(home=home)
         settings.home.mkdir(parents=True, exist_ok=True)
-        db = Database(settings.db_path)
+        db = Database(settings.db_path, threads=settings.db_threads)
         try:
             store = ImageStore.from_settings(settings)  # startup check: clear StorageError on a bad bucket/credentials
             pm = make_plugin_manager(settings.load_plugins, plugins)

@@ -43,9 +43,9 @@ class OfflineProvider(Provider):
             inputs["image"] = f"sha256:{request.references[0].sha256}"
         reference = request.references[0].data if request.references else None
         started = time.perf_counter()
-        data = await asyncio.to_thread(render, request.prompt, request.seed, request.width, request.height, reference)
+        img, data = await asyncio.to_thread(_render, request.prompt, request.seed, request.width, request.height, reference)
         elapsed = (time.perf_counter() - started) * 1000
-        return GenerationResult(images=[GeneratedImage(data, "image/png", request.width, request.height)],
+        return GenerationResult(images=[GeneratedImage(data, "image/png", request.width, request.height, pixels=img)],
                                 inputs=inputs, seed=request.seed, provider_ms=elapsed)
 
 
@@ -55,6 +55,11 @@ def _color(rng: random.Random, lo: int = 30, hi: int = 230) -> tuple[int, int, i
 
 def render(prompt: str, seed: int, width: int, height: int, reference: bytes | None = None) -> bytes:
     """A deterministic PNG: same inputs give identical bytes; another seed another picture."""
+    return _render(prompt, seed, width, height, reference)[1]
+
+
+def _render(prompt: str, seed: int, width: int, height: int, reference: bytes | None) -> tuple[Image.Image, bytes]:
+    """The drawn image and its PNG bytes."""
     rng = random.Random(f"{seed}\x00{prompt}")
     gradient = Image.linear_gradient("L").rotate(rng.randint(0, 359)).resize((width, height))
     img = ImageOps.colorize(gradient, _color(rng, 10, 120), _color(rng, 120, 250)).convert("RGB")
@@ -84,7 +89,7 @@ def render(prompt: str, seed: int, width: int, height: int, reference: bytes | N
         draw.text((line_h, top + i * line_h), line, fill=(255, 255, 255, 255), font=font)
     out = io.BytesIO()
     img.save(out, "PNG", compress_level=3)
-    return out.getvalue()
+    return img, out.getvalue()
 
 
 @hookimpl

@@ -7,7 +7,7 @@ from providers.offline import render
 from tests.benchmarks.harness import Figure, fresh_home, open_studio, summarise
 from tests.engine.scripted import ServerProcess, plugin
 
-PHASES = ("prepare", "png", "store_image", "thumbnail", "store_thumbnail", "spool")
+PHASES = ("prepare", "spool_and_thumbnail", "png", "store_image", "store_thumbnail")
 
 
 def _one_at_a_time(studio, character_id: str, model_id: str, n: int) -> list[dict[str, float]]:

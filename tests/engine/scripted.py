@@ -42,6 +42,7 @@ class ScriptedServer:
     def __init__(self, latency: float = 0.0, image: bytes | None = None):
         self.latency = latency
         self.image = image  # a prepared result; else a small PNG per seed
+        self.image_b64 = base64.b64encode(image).decode() if image else None
         self.lock = threading.Condition()
         self.jobs: dict[str, dict[str, Any]] = {}
         self.submissions: dict[str, int] = {}
@@ -82,6 +83,9 @@ class ScriptedServer:
         server = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as real provider APIs do
+            disable_nagle_algorithm = True  # headers and body go out as separate writes
+
             def log_message(self, *args):
                 pass
 
@@ -96,6 +100,7 @@ class ScriptedServer:
                 self.wfile.write(data)
 
             def do_POST(self):
+                self.started = time.perf_counter()
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
                 if self.path == "/generate":
                     return self._generate(body)
@@ -148,15 +153,14 @@ class ScriptedServer:
                     server.submissions[job_id] = server.submissions.get(job_id, 0) + 1
                     server.in_flight += 1
                     server.max_in_flight = max(server.max_in_flight, server.in_flight)
-                started = time.perf_counter()
                 if server.latency:
                     time.sleep(server.latency)  # the provider's own latency being simulated
                 with server.lock:
                     server.in_flight -= 1
                     server.lock.notify_all()
-                image = server.image or _png(body["input"].get("seed", 0))
-                self._send(200, {"image": base64.b64encode(image).decode(),
-                                 "server_ms": (time.perf_counter() - started) * 1000})
+                image = server.image_b64 or base64.b64encode(_png(body["input"].get("seed", 0))).decode()
+                # The provider's own time: from the request's arrival until its answer is ready.
+                self._send(200, {"image": image, "server_ms": (time.perf_counter() - self.started) * 1000})
 
             def do_GET(self):
                 m = re.match(r"^/(status|result)/(\w+)$", self.path)

@@ -52,6 +52,7 @@ def test_gc_finds_planted_orphans_and_missing_objects_and_deletes_only_what_it_s
     [storing] = studio.engine.jobs.create([{"kind": "portrait", "owner": owner, "character_id": character.id,
                                             "batch_id": "b", "provider_id": "offline", "model_id": portraits[0].recipe["model_id"],
                                             "model_key": "offline/preview", "max_attempts": 3, "request": {"final_prompt": "x"}}])
+    storing = storing.id
     studio.ctx.db.execute("UPDATE jobs SET status = 'storing' WHERE id = ?", [storing])
     in_flight = portrait_key(owner, character.id, storing)
     store.write(in_flight, png)
