@@ -90,44 +90,48 @@ class JobStore:
         return list(reversed(self.list(owner=owner, character_id=character_id, statuses=ACTIVE_STATUSES, limit=500).items))
 
     # -- runner side -------------------------------------------------------------------
-    def claim_due(self, now: datetime, free: dict[str, int], one_shot: set[str], exclude: set[str]) -> list[Job]:
+    def claim_due(self, now: datetime, free: dict[str, int], one_shot: set[str],
+                  exclude: set[str]) -> tuple[list[Job], datetime | None, bool]:
         """Start what is due, in order: storing jobs whose retry time has come, and per provider up
         to its `free` slots of queued jobs, marked running in one statement (a job canceled meanwhile
-        is skipped). Only three narrow columns of the waiting rows are read, so a long queue is cheap.
+        is skipped). Also returns when the next waiting job falls due (None: none is waiting), and
+        whether due jobs were left waiting for a free slot.
 
-        The stage says what comes next: a `one_shot` provider generates; a resumable one submits,
-        or resumes polling when the job already has a request id."""
+        Only four narrow columns of the waiting rows are read, so a long queue is cheap. The stage
+        says what comes next: a `one_shot` provider generates; a resumable one submits, or
+        resumes polling when the job already has a request id."""
         waiting = self.db.cursor().execute(
-            "SELECT id, provider_id, status FROM jobs WHERE status IN ('queued', 'storing') "
-            "AND (next_attempt_at IS NULL OR next_attempt_at <= ?) ORDER BY seq", [now]).fetchall()
-        storing, queued, room = [], [], dict(free)
-        for job_id, provider_id, status in waiting:
+            "SELECT id, provider_id, status, next_attempt_at FROM jobs WHERE status IN ('queued', 'storing') ORDER BY seq"
+        ).fetchall()
+        storing, queued, room, next_at, backlog = [], [], dict(free), None, False
+        for job_id, provider_id, status, due_at in waiting:
             if job_id in exclude:
                 continue
-            if status == "storing":
+            if due_at is not None and due_at > now:
+                next_at = due_at if next_at is None else min(next_at, due_at)
+            elif status == "storing":
                 storing.append(job_id)
             elif room.get(provider_id, 0) > 0:
                 room[provider_id] -= 1
                 queued.append(job_id)
+            else:
+                backlog = True
         if queued:
+            # An UPDATE, then a SELECT of the rows it started, costs less in DuckDB than RETURNING *.
+            # A job canceled in between is not selected, so it is not run.
             shots = _marks(one_shot) or "NULL"
-            with self.db.transaction() as cur:  # UPDATE then SELECT is cheaper in DuckDB than RETURNING *
-                cur.execute(
-                    f"""UPDATE jobs SET status = 'running', attempts = attempts + 1, started_at = coalesce(started_at, ?),
-                            next_attempt_at = NULL, percent = NULL,
-                            stage = CASE WHEN provider_id IN ({shots}) THEN 'generating'
-                                         WHEN provider_request_id IS NOT NULL THEN 'resuming' ELSE 'submitting' END
-                        WHERE id IN ({_marks(queued)}) AND status = 'queued'""",
-                    [now, *one_shot, *queued])
-                started = self.db.fetchall(
-                    f"SELECT * FROM jobs WHERE id IN ({_marks(queued)}) AND status = 'running' ORDER BY seq", queued)
+            self.db.execute(
+                f"""UPDATE jobs SET status = 'running', attempts = attempts + 1, started_at = coalesce(started_at, ?),
+                        next_attempt_at = NULL, percent = NULL,
+                        stage = CASE WHEN provider_id IN ({shots}) THEN 'generating'
+                                     WHEN provider_request_id IS NOT NULL THEN 'resuming' ELSE 'submitting' END
+                    WHERE id IN ({_marks(queued)}) AND status = 'queued'""",
+                [now, *one_shot, *queued])
+            started = self.db.fetchall(f"SELECT * FROM jobs WHERE id IN ({_marks(queued)}) AND status = 'running' ORDER BY seq", queued)
         else:
             started = []
         ready = self.db.fetchall(f"SELECT * FROM jobs WHERE id IN ({_marks(storing)}) ORDER BY seq", storing) if storing else []
-        return [row_to_job(r) for r in ready + started]
-
-    def next_due_at(self) -> datetime | None:
-        return self.db.scalar("SELECT min(next_attempt_at) FROM jobs WHERE status IN ('queued', 'storing') AND next_attempt_at IS NOT NULL")
+        return [row_to_job(r) for r in ready + started], next_at, backlog
 
     def set(self, job_id: str, *, only_if: tuple[str, ...] = ("running",), **fields: Any) -> bool:
         """Update fields of a job still in one of `only_if` states (a cancel wins a race)."""
@@ -204,7 +208,7 @@ class Jobs:
         self.runner.wake()
         return self.get(job_id)
 
-    def wait(self, job_ids: list[str] | str, timeout: float | None = None, poll: float = 0.05) -> list[Job]:
+    def wait(self, job_ids: list[str] | str, timeout: float | None = None, poll: float = 1.0) -> list[Job]:
         """Block until the jobs are completed, failed or canceled (for notebooks and scripts)."""
         ids = [job_ids] if isinstance(job_ids, str) else list(job_ids)
         deadline = None if timeout is None else utcnow() + timedelta(seconds=timeout)

@@ -12,7 +12,7 @@ import os
 import threading
 import time
 import traceback
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -42,11 +42,17 @@ class Runner:
         self.retry_cap = retry_cap
         self.loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
+        self._executor: ThreadPoolExecutor | None = None
         self._wake: asyncio.Event | None = None
         self._stopping = False
         self._tasks: dict[str, asyncio.Task] = {}
         self._slots: dict[str, int] = {}  # provider calls in flight, per provider (storing holds none)
         self._request_ids: dict[str, str] = {}
+        # A claim costs a query, so a slot freed or a job ended only triggers one when it may start
+        # something: the last claim left due jobs waiting for a slot, or the job itself went back
+        # to waiting (a retry, a storage retry) and its due time must be learnt.
+        self._backlog = False
+        self._waiting_again: set[str] = set()
         self._changed = threading.Condition()
         self._generation = 0  # bumped on every job state change the runner makes
         self._ready = threading.Event()
@@ -111,7 +117,8 @@ class Runner:
         asyncio.set_event_loop(self.loop)
         # Blocking steps (files, thumbnails, DuckDB) run in threads; the default pool (cores + 4) makes
         # a burst of finishing jobs queue behind each other, so the runner has a pool of its own.
-        self.loop.set_default_executor(ThreadPoolExecutor(max_workers=32, thread_name_prefix="studio-runner"))
+        self._executor = ThreadPoolExecutor(max_workers=32, thread_name_prefix="studio-runner")
+        self.loop.set_default_executor(self._executor)
         self._wake = asyncio.Event()
         self._ready.set()
         try:
@@ -132,12 +139,12 @@ class Runner:
     async def _main(self) -> None:
         while not self._stopping:
             self._wake.clear()
+            next_at = None
             try:
-                await self._claim()
+                next_at = await self._claim()
             except Exception:  # noqa: BLE001 - a bad row must not kill the runner
                 log.exception("claiming jobs failed")
             timeout = 5.0
-            next_at = await asyncio.to_thread(self.jobs.next_due_at)
             if next_at is not None:
                 timeout = min(timeout, max(0.0, (next_at - utcnow()).total_seconds()))
             try:
@@ -147,18 +154,20 @@ class Runner:
         if self._tasks:
             await asyncio.gather(*self._tasks.values(), return_exceptions=True)
 
-    async def _claim(self) -> None:
-        """Start due jobs up to each provider's free slots. The database work runs in a thread, so the
-        loop keeps serving in-flight provider calls while a claim waits for the write lock."""
-        jobs = await asyncio.to_thread(self._claim_rows, dict(self._slots), set(self._tasks))
+    async def _claim(self) -> datetime | None:
+        """Start due jobs up to each provider's free slots; returns when the next waiting job falls due.
+        The database work runs in a thread, so the loop keeps serving in-flight provider calls while
+        a claim waits for the write lock."""
+        jobs, next_at, self._backlog = await asyncio.to_thread(self._claim_rows, dict(self._slots), set(self._tasks))
         for job in jobs:
             if job.status == "running":
                 self._slots[job.provider_id] = self._slots.get(job.provider_id, 0) + 1
             task = asyncio.get_running_loop().create_task(self._execute(job), name=f"job-{job.id}")
             self._tasks[job.id] = task
             task.add_done_callback(lambda _t, jid=job.id: self._done(jid))
+        return next_at
 
-    def _claim_rows(self, slots: dict[str, int], exclude: set[str]) -> list[Job]:
+    def _claim_rows(self, slots: dict[str, int], exclude: set[str]) -> tuple[list[Job], datetime | None, bool]:
         """Due storing jobs, and queued jobs marked running (at most the free slots per provider).
         Only `_main` claims, one claim at a time, and slots only free up meanwhile: never too many."""
         catalog = self.ctx.catalog
@@ -168,14 +177,16 @@ class Runner:
 
     def _release_slot(self, provider_id: str) -> None:
         self._slots[provider_id] = max(0, self._slots.get(provider_id, 0) - 1)
-        if self._wake is not None:
+        if self._backlog and self._wake is not None:
             self._wake.set()
 
     def _done(self, job_id: str) -> None:
         self._tasks.pop(job_id, None)
         self._request_ids.pop(job_id, None)
         self._notify()
-        if self._wake is not None:
+        again = job_id in self._waiting_again
+        self._waiting_again.discard(job_id)
+        if (again or self._backlog) and self._wake is not None:
             self._wake.set()
 
     def _cancel_in_loop(self, job_id: str, provider_id: str, request_id: str | None) -> None:
@@ -220,19 +231,17 @@ class Runner:
             if not result.images:
                 raise ProviderError(f"{provider.display_name} returned no image", retryable=False)
             image = result.images[0]
-            # Spool (fsync) and thumbnail side by side: both spend their time outside the GIL.
-            t1 = time.perf_counter()
-            thumb = asyncio.to_thread(_timed, thumbnail, image.pixels if image.pixels is not None else image.data)
-            spooled = asyncio.to_thread(_timed, _write_atomic, self._spool_path(job.id), image.data)
-            (thumb, timings["thumbnail"]), (_, timings["spool"]) = await asyncio.gather(thumb, spooled)
-            timings["spool_and_thumbnail"] = (time.perf_counter() - t1) * 1000
+            # The thumbnail is made in a thread of its own while the bytes are spooled and stored:
+            # decoding and encoding, like the file writes, run outside the GIL.
+            thumb = self._executor.submit(_timed, thumbnail, image.pixels if image.pixels is not None else image.data)
             provider_ms = result.provider_ms if result.provider_ms is not None else provider_wall * 1000
             recipe_extra = {"inputs": result.inputs or job.request.get("inputs", {}),
                             "seed": result.seed if result.seed is not None else request.seed,
                             "provider_metadata": result.metadata}
             request_data = {**job.request, **recipe_extra}
             stored_job = job.model_copy(update={"request": request_data, "provider_ms": provider_ms})
-            await self._store(stored_job, image.data, thumb, started_wall=started, provider_wall=provider_wall, timings=timings)
+            await self._store(stored_job, image.data, thumb, spool=True, started_wall=started, provider_wall=provider_wall,
+                              timings=timings)
         except asyncio.CancelledError:
             if not self._stopping:
                 log.info("job %s canceled", job.id)
@@ -315,8 +324,9 @@ class Runner:
             return
         if exc.retryable and current.attempts < current.max_attempts:
             delay = self.backoff(current.attempts, exc.retry_after)
-            self.jobs.set(job.id, status="queued", stage="retrying", last_error=exc.message,
-                          next_attempt_at=utcnow() + timedelta(seconds=delay))
+            if self.jobs.set(job.id, status="queued", stage="retrying", last_error=exc.message,
+                             next_attempt_at=utcnow() + timedelta(seconds=delay)):
+                self._waiting_again.add(job.id)
         else:
             self.jobs.set(job.id, status="failed", stage="failed", last_error=exc.message, finished_at=utcnow())
         self._notify()
@@ -338,12 +348,21 @@ class Runner:
             self.jobs.set(job.id, only_if=("storing",), status="failed", stage="failed", finished_at=utcnow(),
                           last_error="The generated image was lost before it could be stored (spool file missing).")
             return
-        await self._store(job, spool.read_bytes(), None, started_wall=None, provider_wall=0.0)
+        await self._store(job, spool.read_bytes(), None, spool=False, started_wall=None, provider_wall=0.0)
 
-    async def _store(self, job: Job, data: bytes, thumb: bytes | None, *, started_wall: float | None,
+    async def _store(self, job: Job, data: bytes, thumb: Future | None, *, spool: bool, started_wall: float | None,
                      provider_wall: float, timings: dict[str, float] | None = None) -> None:
+        """Spool the bytes (when fresh from the provider), then write the result; a storage failure
+        leaves the job `storing`, to be retried from the spool."""
+        timings = timings if timings is not None else {}
+
+        def spool_and_write() -> None:
+            if spool:  # fsync'd before the image goes anywhere: a crash from here on loses nothing
+                _, timings["spool"] = _timed(_write_atomic, self._spool_path(job.id), data)
+            self._write_result(job, data, thumb, started_wall, provider_wall, timings)
+
         try:
-            await asyncio.to_thread(self._write_result, job, data, thumb, started_wall, provider_wall, timings or {})
+            await asyncio.to_thread(spool_and_write)
         except StorageError as exc:
             attempt = (job.request.get("store_attempts") or 0) + 1
             delay = backoff_delay(attempt + 1, self.retry_base, STORE_RETRY_CAP)
@@ -353,10 +372,11 @@ class Runner:
                                  request={**job.request, "store_attempts": attempt}):
                 self._spool_path(job.id).unlink(missing_ok=True)  # canceled or deleted meanwhile
                 return
+            self._waiting_again.add(job.id)
             self._notify()
             log.warning("storing job %s failed (attempt %d), retrying in %.1fs: %s", job.id, attempt, delay, exc)
 
-    def _write_result(self, job: Job, data: bytes, thumb: bytes | None, started_wall: float | None,
+    def _write_result(self, job: Job, data: bytes, thumb: Future | None, started_wall: float | None,
                       provider_wall: float, timings: dict[str, float]) -> None:
         """Write image and thumbnail, then the result row and the job's completion in one transaction."""
         t = time.perf_counter()
@@ -368,9 +388,11 @@ class Runner:
         self.ctx.store.write(key, png)
         t = _lap(timings, "store_image", t)
         if thumb is None:
-            thumb = thumbnail(png)
-            t = _lap(timings, "thumbnail", t)
-        self.ctx.store.write(thumb_key, thumb)
+            thumb_bytes, timings["thumbnail"] = _timed(thumbnail, png)
+        else:
+            thumb_bytes, timings["thumbnail"] = thumb.result()
+        t = _lap(timings, "thumbnail_wait", t)
+        self.ctx.store.write(thumb_key, thumb_bytes)
         _lap(timings, "store_thumbnail", t)
         r = job.request
         recipe = {

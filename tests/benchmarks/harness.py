@@ -52,8 +52,13 @@ def machine_facts() -> dict[str, str]:
     except OSError:
         pass
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    from core import images
+    from importlib.metadata import version
+
+    png = f"pyspng {version('pyspng')}" if images.pyspng is not None else "Pillow (no `fast` extra)"
     return {"cpu": cpu, "cores": str(os.cpu_count()), "memory": f"{mem:.0f} GiB",
-            "python": platform.python_version(), "duckdb": duckdb.__version__, "platform": platform.platform()}
+            "python": platform.python_version(), "duckdb": duckdb.__version__, "png decoder": png,
+            "platform": platform.platform()}
 
 
 def rss_mb() -> float:

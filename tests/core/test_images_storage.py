@@ -7,7 +7,8 @@ import pytest
 from PIL import Image
 
 from core.errors import InvalidImage, StorageError
-from core.images import thumbnail, validate_upload
+from core import images
+from core.images import decode, thumbnail, validate_upload
 from core.storage import ImageStore, check_key
 from tests.conftest import png_bytes
 
@@ -86,10 +87,37 @@ def test_store_roundtrip_delete_is_repeatable_and_writes_are_atomic(tmp_path):
     assert store.signed_url("u/portraits/c/j.png") is None  # local disk serves bytes
 
 
-def test_thumbnails_are_webp_about_256px():
-    thumb = thumbnail(png_bytes((1024, 768)))
-    img = Image.open(io.BytesIO(thumb))
-    assert img.format == "WEBP" and img.size == (256, 192)
+@pytest.mark.parametrize("png_decoder", ["pyspng", "pillow"])
+def test_thumbnails_are_webp_about_256px(png_decoder, monkeypatch):
+    if png_decoder == "pillow":
+        monkeypatch.setattr(images, "pyspng", None)
+    elif images.pyspng is None:
+        pytest.skip("pyspng (the optional `fast` extra) is not installed on this platform")
+    for mode in ("RGB", "RGBA"):
+        thumb = thumbnail(_gradient(mode, (1024, 768)))
+        img = Image.open(io.BytesIO(thumb))
+        assert img.format == "WEBP" and img.size == (256, 192) and img.mode == mode
+
+
+def _gradient(mode: str, size: tuple[int, int]) -> bytes:
+    img = Image.linear_gradient("L").resize(size).convert(mode)
+    if mode == "RGBA":
+        img.putalpha(Image.linear_gradient("L").rotate(90).resize(size))
+    out = io.BytesIO()
+    img.save(out, "PNG")
+    return out.getvalue()
+
+
+@pytest.mark.skipif(images.pyspng is None, reason="pyspng (the optional `fast` extra) is not installed on this platform")
+@pytest.mark.parametrize("mode", ["RGB", "RGBA", "L", "LA", "P", "1", "I;16"])
+def test_the_fast_png_decoder_gives_pillows_pixels_or_leaves_the_image_to_pillow(mode):
+    data = _gradient(mode, (40, 30)) if mode in ("RGB", "RGBA") else png_bytes((40, 30))
+    if mode not in ("RGB", "RGBA"):
+        out = io.BytesIO()
+        Image.open(io.BytesIO(data)).convert(mode).save(out, "PNG")
+        data = out.getvalue()
+    fast, slow = decode(data), Image.open(io.BytesIO(data))
+    assert (fast.mode, fast.size, fast.tobytes()) == (slow.mode, slow.size, slow.tobytes())
 
 
 def test_portrait_images_display_in_notebooks(studio, character):

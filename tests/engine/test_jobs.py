@@ -146,7 +146,7 @@ def test_restart_resubmits_jobs_that_never_got_a_request_id(open_studio, server)
     character = studio.characters.create({"name": "Cy", "description": "A pilot."})
     jobs = studio.portraits.generate(character.id, n=2)
     # Simulate a crash after claiming but before submitting: rows are `running` without an id.
-    claimed = studio.engine.jobs.claim_due(utcnow(), {"scripted": 8}, one_shot=set(), exclude=set())
+    claimed, _, _ = studio.engine.jobs.claim_due(utcnow(), {"scripted": 8}, one_shot=set(), exclude=set())
     assert [(j.id, j.status, j.stage) for j in claimed] == [(j.id, "running", "submitting") for j in jobs]
     studio.close()
     studio = open_studio()
@@ -235,7 +235,7 @@ def test_a_crash_after_the_image_was_spooled_stores_it_without_asking_again(open
     studio = open_studio(start_runner=False)
     character = studio.characters.create({"name": "Fay", "description": "A florist."})
     [job] = studio.portraits.generate(character.id, model_id="scripted/oneshot")
-    [claimed] = studio.engine.jobs.claim_due(utcnow(), {"scripted-oneshot": 1}, one_shot={"scripted-oneshot"}, exclude=set())
+    [claimed], _, _ = studio.engine.jobs.claim_due(utcnow(), {"scripted-oneshot": 1}, one_shot={"scripted-oneshot"}, exclude=set())
     assert (claimed.id, claimed.stage) == (job.id, "generating")
     spool = studio.ctx.settings.spool_dir
     spool.mkdir(parents=True, exist_ok=True)
