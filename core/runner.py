@@ -17,6 +17,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import duckdb
+
 from core.context import Context, new_id
 from core.db import dumps, utcnow
 from core.errors import NotFound, ProviderError, StorageError
@@ -420,13 +422,23 @@ class Runner:
                 except StorageError:
                     pass
         self._spool_path(job.id).unlink(missing_ok=True)
+        self._notify()  # from this thread: waiters need not wait for the hop back to the loop
 
     def _record_result(self, job: Job, key: str, thumb_key: str, width: int, height: int,
                        recipe: dict[str, Any], now: datetime) -> None:
         """The result row and the job's completion, in one transaction of as few statements as can
         be (this runs once per image); raises `_Discarded` when the job may no longer complete."""
+        try:
+            self._record_result_tx(job, key, thumb_key, width, height, recipe, now, run_again=False)
+        except duckdb.ConstraintException:  # rolled back; ON CONFLICT would cost every insert more
+            self._record_result_tx(job, key, thumb_key, width, height, recipe, now, run_again=True)
+
+    def _record_result_tx(self, job: Job, key: str, thumb_key: str, width: int, height: int,
+                          recipe: dict[str, Any], now: datetime, run_again: bool) -> None:
         r = job.request
         result_id = new_id()
+        portrait = job.kind == "portrait"
+        table = "character_portraits" if portrait else "scene_images"
         with self.ctx.db.transaction() as cur:
             # Deleting a character deletes its jobs in the same transaction: a job still found
             # running or storing has its character. (Row counts, not RETURNING: that costs more.)
@@ -436,21 +448,26 @@ class Runner:
                     "WHERE id = ? AND status IN ('running', 'storing')",
                     [result_id, now, recipe["overhead_ms"], job.provider_ms, job.id]).fetchone()[0]:
                 raise _Discarded
-            if job.kind == "portrait":
-                # The unique job_id makes a second row impossible; none can exist yet, as rows are
-                # only written together with the job's completion.
+            if run_again:
+                # The job completed before and was run again: its row (same image key, whose file
+                # was just rewritten) stays, with this run's recipe.
+                result_id = cur.execute(f"UPDATE {table} SET recipe = ?, width = ?, height = ? WHERE job_id = ? RETURNING id",
+                                        [dumps(recipe), width, height, job.id]).fetchone()[0]
+                cur.execute("UPDATE jobs SET result_id = ? WHERE id = ?", [result_id, job.id])
+            elif portrait:
                 cur.execute("INSERT INTO character_portraits VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)",
                             [result_id, job.character_id, job.owner, key, thumb_key, r.get("prompt", ""),
                              dumps(recipe), job.id, width, height, now])
-                cur.execute("UPDATE characters SET primary_portrait_id = ? WHERE id = ? AND primary_portrait_id IS NULL",
-                            [result_id, job.character_id])
             else:
-                if not cur.execute("UPDATE character_scenes SET image_id = ?, updated_at = ? WHERE id = ?",
-                                   [result_id, now, job.scene_id]).fetchone()[0]:
-                    raise _Discarded  # rolls the job's completion back too
                 cur.execute("INSERT INTO scene_images VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                             [result_id, job.scene_id, job.character_id, job.owner, key, thumb_key,
                              r.get("final_prompt", ""), dumps(recipe), job.id, width, height, now])
+            if portrait:
+                cur.execute("UPDATE characters SET primary_portrait_id = ? WHERE id = ? AND primary_portrait_id IS NULL",
+                            [result_id, job.character_id])
+            elif not cur.execute("UPDATE character_scenes SET image_id = ?, updated_at = ? WHERE id = ?",
+                                 [result_id, now, job.scene_id]).fetchone()[0]:
+                raise _Discarded  # the scene was deleted: roll the job's completion back too
 
 
 class _Discarded(Exception):

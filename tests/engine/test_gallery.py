@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import json
 
 import pytest
 from PIL import Image
@@ -107,6 +108,26 @@ def test_scene_image_uses_the_primary_portrait_as_reference(studio, character):
     assert scene.recipe["mode"] == "i2i" and "behind the counter" in scene.recipe["final_prompt"]
     assert "red hair" in scene.recipe["final_prompt"] and "wearing apron" in scene.recipe["final_prompt"]
     assert studio.portraits.list(character.id).total == 1  # a scene image is not a portrait
+
+
+@pytest.mark.parametrize("kind", ["portrait", "scene"])
+def test_a_finished_job_run_again_keeps_one_result_row_with_the_new_recipe(studio, character, kind):
+    if kind == "portrait":
+        job = studio.portraits.generate(character.id, seed=1)[0]
+    else:
+        scene = studio.scenes.create(character.id, {"name": "Cafe", "prompt": "behind the counter"})
+        job = studio.scenes.generate_image(scene.id, seed=1)
+    [job] = studio.jobs.wait([job.id], timeout=30)
+    table = "character_portraits" if kind == "portrait" else "scene_images"
+    # Edited by hand (or a future admin tool): the completed job is marked failed and retried.
+    studio.engine.jobs.set(job.id, only_if=("completed",), status="failed")
+    studio.ctx.db.execute("UPDATE jobs SET request = json_merge_patch(request, '{\"seed\": 2}') WHERE id = ?", [job.id])
+    [again] = studio.jobs.wait([studio.jobs.retry(job.id).id], timeout=30)
+    rows = studio.ctx.db.fetchall(f"SELECT id, recipe FROM {table} WHERE job_id = ?", [job.id])
+    assert again.status == "completed" and [r["id"] for r in rows] == [job.result_id] == [again.result_id]
+    assert json.loads(rows[0]["recipe"])["seed"] == 2
+    if kind == "scene":
+        assert studio.scenes.get(scene.id).recipe["seed"] == 2
 
 
 def test_cancel_and_retry_refuse_the_wrong_states(studio, character):
