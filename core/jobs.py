@@ -90,21 +90,22 @@ class JobStore:
         return list(reversed(self.list(owner=owner, character_id=character_id, statuses=ACTIVE_STATUSES, limit=500).items))
 
     # -- runner side -------------------------------------------------------------------
-    def claim_due(self, now: datetime, free: dict[str, int], one_shot: set[str],
-                  exclude: set[str]) -> tuple[list[Job], datetime | None, bool]:
+    def claim_due(self, now: datetime, free: dict[str, int], one_shot: set[str], exclude: set[str],
+                  created: dict[str, Job] | None = None) -> tuple[list[Job], datetime | None, bool]:
         """Start what is due, in order: storing jobs whose retry time has come, and per provider up
-        to its `free` slots of queued jobs, marked running in one statement (a job canceled meanwhile
-        is skipped). Also returns when the next waiting job falls due (None: none is waiting), and
-        whether due jobs were left waiting for a free slot.
+        to its `free` slots of queued jobs, marked running (a job canceled meanwhile is skipped).
+        Also returns when the next waiting job falls due (None: none is waiting), and whether due
+        jobs were left waiting for a free slot.
 
-        Only four narrow columns of the waiting rows are read, so a long queue is cheap. The stage
-        says what comes next: a `one_shot` provider generates; a resumable one submits, or
-        resumes polling when the job already has a request id."""
+        Only five narrow columns of the waiting rows are read, so a long queue is cheap; the rows
+        of the jobs started are read too, unless all of them are among the `created` handed over.
+        The stage says what comes next: a `one_shot` provider generates; a resumable one submits,
+        or resumes polling when the job already has a request id."""
         waiting = self.db.cursor().execute(
-            "SELECT id, provider_id, status, next_attempt_at FROM jobs WHERE status IN ('queued', 'storing') ORDER BY seq"
-        ).fetchall()
-        storing, queued, room, next_at, backlog = [], [], dict(free), None, False
-        for job_id, provider_id, status, due_at in waiting:
+            "SELECT id, provider_id, status, next_attempt_at, provider_request_id IS NOT NULL FROM jobs "
+            "WHERE status IN ('queued', 'storing') ORDER BY seq").fetchall()
+        storing, stages, room, next_at, backlog = [], {}, dict(free), None, False
+        for job_id, provider_id, status, due_at, has_request in waiting:
             if job_id in exclude:
                 continue
             if due_at is not None and due_at > now:
@@ -113,25 +114,32 @@ class JobStore:
                 storing.append(job_id)
             elif room.get(provider_id, 0) > 0:
                 room[provider_id] -= 1
-                queued.append(job_id)
+                stages[job_id] = "generating" if provider_id in one_shot else "resuming" if has_request else "submitting"
             else:
                 backlog = True
-        if queued:
-            # An UPDATE, then a SELECT of the rows it started, costs less in DuckDB than RETURNING *.
-            # A job canceled in between is not selected, so it is not run.
-            shots = _marks(one_shot) or "NULL"
-            self.db.execute(
-                f"""UPDATE jobs SET status = 'running', attempts = attempts + 1, started_at = coalesce(started_at, ?),
-                        next_attempt_at = NULL, percent = NULL,
-                        stage = CASE WHEN provider_id IN ({shots}) THEN 'generating'
-                                     WHEN provider_request_id IS NOT NULL THEN 'resuming' ELSE 'submitting' END
-                    WHERE id IN ({_marks(queued)}) AND status = 'queued'""",
-                [now, *one_shot, *queued])
-            started = self.db.fetchall(f"SELECT * FROM jobs WHERE id IN ({_marks(queued)}) AND status = 'running' ORDER BY seq", queued)
-        else:
-            started = []
+        started = self._start(stages, now, created or {}) if stages else []
         ready = self.db.fetchall(f"SELECT * FROM jobs WHERE id IN ({_marks(storing)}) ORDER BY seq", storing) if storing else []
-        return [row_to_job(r) for r in ready + started], next_at, backlog
+        return [row_to_job(r) for r in ready] + started, next_at, backlog
+
+    def _start(self, stages: dict[str, str], now: datetime, created: dict[str, Job]) -> list[Job]:
+        """queued -> running (one UPDATE per stage, usually one), counting an attempt."""
+        changed = 0
+        for stage in set(stages.values()):
+            ids = [i for i, s in stages.items() if s == stage]
+            changed += self.db.execute(
+                "UPDATE jobs SET status = 'running', stage = ?, attempts = attempts + 1, started_at = coalesce(started_at, ?), "
+                f"next_attempt_at = NULL, percent = NULL WHERE id IN ({_marks(ids)}) AND status = 'queued'",
+                [stage, now, *ids]).fetchone()[0]
+        if changed == len(stages) and all(i in created for i in stages):
+            return [created[i].model_copy(update={  # the runner changes `request`: its own copy
+                "request": dict(created[i].request), "status": "running", "stage": stage,
+                "attempts": created[i].attempts + 1, "queue_position": None,
+                "started_at": created[i].started_at or now, "next_attempt_at": None, "percent": None,
+            }) for i, stage in stages.items()]
+        # Some were not handed over, or were canceled meanwhile (those are not selected, so not run).
+        ids = list(stages)
+        return [row_to_job(r) for r in self.db.fetchall(
+            f"SELECT * FROM jobs WHERE id IN ({_marks(ids)}) AND status = 'running' ORDER BY seq", ids)]
 
     def set(self, job_id: str, *, only_if: tuple[str, ...] = ("running",), **fields: Any) -> bool:
         """Update fields of a job still in one of `only_if` states (a cancel wins a race)."""

@@ -112,7 +112,7 @@ class Generator:
                         "model_name": model.display_name, "batch_index": i},
         } for i in range(n)]
         jobs = self.jobs.create(rows)
-        self.runner.wake()
+        self.runner.wake(jobs)
         return jobs
 
 

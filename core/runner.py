@@ -55,6 +55,7 @@ class Runner:
         # to waiting (a retry, a storage retry) and its due time must be learnt.
         self._backlog = False
         self._waiting_again: set[str] = set()
+        self._created: dict[str, Job] = {}  # handed over by `wake`; forgotten at the next claim
         self._changed = threading.Condition()
         self._generation = 0  # bumped on every job state change the runner makes
         self._ready = threading.Event()
@@ -84,7 +85,11 @@ class Runner:
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
-    def wake(self) -> None:
+    def wake(self, created: list[Job] = ()) -> None:
+        """Look for due work now. `created`: jobs just inserted, handed over so that starting
+        them needs no read of their rows."""
+        for job in created:
+            self._created[job.id] = job
         if self.loop is not None and self._wake is not None:
             self.loop.call_soon_threadsafe(self._wake.set)
 
@@ -175,7 +180,8 @@ class Runner:
         catalog = self.ctx.catalog
         free = {pid: limit - slots.get(pid, 0) for pid, limit in catalog.concurrency_limits().items()}
         one_shot = {pid for pid, p in catalog.instances.items() if not p.resumable}
-        return self.jobs.claim_due(utcnow(), free, one_shot, exclude)
+        created, self._created = self._created, {}
+        return self.jobs.claim_due(utcnow(), free, one_shot, exclude, created)
 
     def _release_slot(self, provider_id: str) -> None:
         self._slots[provider_id] = max(0, self._slots.get(provider_id, 0) - 1)

@@ -155,6 +155,24 @@ def test_restart_resubmits_jobs_that_never_got_a_request_id(open_studio, server)
     assert all(j.status == "completed" and j.attempts == 1 for j in done)
 
 
+def test_a_claim_starts_jobs_in_order_up_to_the_free_slots_and_hands_back_what_the_rows_say(open_studio, server):
+    studio = open_studio(start_runner=False)
+    character = studio.characters.create({"name": "Cy", "description": "A pilot."})
+    jobs = studio.portraits.generate(character.id, n=3)
+    store = studio.engine.jobs
+    # Two slots: the two oldest start; all of them were handed over, so no row is read back.
+    started, next_at, backlog = store.claim_due(utcnow(), {"scripted": 2}, set(), set(), created={j.id: j for j in jobs})
+    assert [j.id for j in started] == ids(jobs[:2]) and backlog and next_at is None
+    for job in started:
+        assert job.model_dump() == store.get(job.id).model_dump()
+    started[0].request["inputs"] = {"changed": "by the runner"}
+    assert "inputs" not in jobs[0].request  # the caller's objects are not shared
+    # The third was not handed over: it is read from its row.
+    [third], _, backlog = store.claim_due(utcnow(), {"scripted": 1}, set(), set(), created={})
+    assert third.id == jobs[2].id and third.model_dump() == store.get(third.id).model_dump() and not backlog
+    assert (third.status, third.stage, third.attempts) == ("running", "submitting", 1)
+
+
 def test_storage_failure_keeps_the_job_storing_until_storage_recovers(estudio, echaracter, server):
     root = estudio.ctx.store.root
     blocker = f"{root}/local"
