@@ -11,10 +11,6 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from core.errors import InvalidImage
 
-try:  # optional (the `fast` extra): decodes PNG in about half the time Pillow takes
-    import pyspng
-except ImportError:
-    pyspng = None
 
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 MAX_PIXELS = 40_000_000
@@ -86,13 +82,25 @@ def thumbnail(source: bytes | Image.Image, size: int = THUMBNAIL_SIZE) -> bytes:
     return _thumbnail(source if isinstance(source, Image.Image) else decode(source), size)
 
 
+@lru_cache(maxsize=1)
+def fast_png():
+    """pyspng, when installed (the `fast` extra): it decodes PNG in about half Pillow's time.
+    Imported on first use, as it brings numpy (some 50-100 ms at start-up)."""
+    try:
+        import pyspng
+    except ImportError:
+        return None
+    return pyspng
+
+
 def decode(data: bytes) -> Image.Image:
     """The pixels of image bytes. 8-bit RGB and RGBA PNGs (what providers return) go through
     pyspng when it is installed; everything else, and any PNG it refuses, through Pillow."""
     # IHDR follows the signature: width, height, bit depth, colour type (2 RGB, 6 RGBA).
-    if pyspng is not None and data[:8] == PNG_SIGNATURE and data[24:26] in (b"\x08\x02", b"\x08\x06"):
+    spng = fast_png() if data[:8] == PNG_SIGNATURE and data[24:26] in (b"\x08\x02", b"\x08\x06") else None
+    if spng is not None:
         try:
-            return Image.fromarray(pyspng.load(data))
+            return Image.fromarray(spng.load(data))
         except Exception:  # noqa: BLE001 - Pillow decides what is really broken
             pass
     return open_image(data)

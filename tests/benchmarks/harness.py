@@ -55,7 +55,7 @@ def machine_facts() -> dict[str, str]:
     from core import images
     from importlib.metadata import version
 
-    png = f"pyspng {version('pyspng')}" if images.pyspng is not None else "Pillow (no `fast` extra)"
+    png = f"pyspng {version('pyspng')}" if images.fast_png() is not None else "Pillow (no `fast` extra)"
     return {"cpu": cpu, "cores": str(os.cpu_count()), "memory": f"{mem:.0f} GiB",
             "python": platform.python_version(), "duckdb": duckdb.__version__, "png decoder": png,
             "platform": platform.platform()}

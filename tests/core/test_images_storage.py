@@ -90,8 +90,8 @@ def test_store_roundtrip_delete_is_repeatable_and_writes_are_atomic(tmp_path):
 @pytest.mark.parametrize("png_decoder", ["pyspng", "pillow"])
 def test_thumbnails_are_webp_about_256px(png_decoder, monkeypatch):
     if png_decoder == "pillow":
-        monkeypatch.setattr(images, "pyspng", None)
-    elif images.pyspng is None:
+        monkeypatch.setattr(images, "fast_png", lambda: None)
+    elif images.fast_png() is None:
         pytest.skip("pyspng (the optional `fast` extra) is not installed on this platform")
     for mode in ("RGB", "RGBA"):
         thumb = thumbnail(_gradient(mode, (1024, 768)))
@@ -108,7 +108,7 @@ def _gradient(mode: str, size: tuple[int, int]) -> bytes:
     return out.getvalue()
 
 
-@pytest.mark.skipif(images.pyspng is None, reason="pyspng (the optional `fast` extra) is not installed on this platform")
+@pytest.mark.skipif(images.fast_png() is None, reason="pyspng (the optional `fast` extra) is not installed on this platform")
 @pytest.mark.parametrize("mode", ["RGB", "RGBA", "L", "LA", "P", "1", "I;16"])
 def test_the_fast_png_decoder_gives_pillows_pixels_or_leaves_the_image_to_pillow(mode):
     data = _gradient(mode, (40, 30)) if mode in ("RGB", "RGBA") else png_bytes((40, 30))
