@@ -5,7 +5,7 @@ import logging
 from typing import Any
 
 from core.context import Actor, Context, new_id, not_found
-from core.db import dumps, loads, utcnow
+from core.db import dumps, loads, marks, utcnow
 from core.errors import InvalidInput, StorageError
 from core.images import validate_upload
 from core.models import Character, CharacterCreate, CharacterSummary, CharacterUpdate, Page, parse
@@ -47,7 +47,7 @@ class Characters:
                         "created_at": now, "updated_at": now})
         cols = ", ".join(row)
         with self.ctx.db.transaction() as cur:
-            cur.execute(f"INSERT INTO characters ({cols}) VALUES ({', '.join('?' * len(row))})", list(row.values()))
+            cur.execute(f"INSERT INTO characters ({cols}) VALUES ({marks(row)})", list(row.values()))
         return self.get(row["id"])
 
     def get(self, character_id: str) -> Character:

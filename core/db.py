@@ -29,6 +29,11 @@ def loads(value: str | None, default: Any = None) -> Any:
     return default if value is None else json.loads(value)
 
 
+def marks(values: Any) -> str:
+    """`?, ?, ?`: one parameter placeholder per value."""
+    return ", ".join("?" * len(values))
+
+
 class Database:
     """The process's DuckDB connection.
 

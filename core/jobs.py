@@ -5,7 +5,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from core.context import Actor, Context, new_id, not_found
-from core.db import dumps, loads, utcnow
+from core.db import dumps, loads, marks, utcnow
 from core.errors import StudioError
 from core.models import ACTIVE_STATUSES, Job, Page
 
@@ -13,10 +13,6 @@ from core.models import ACTIVE_STATUSES, Job, Page
 _SELECT = """SELECT j.*, q.pos AS queue_position_live FROM jobs j LEFT JOIN (
     SELECT id, row_number() OVER (PARTITION BY provider_id ORDER BY seq) AS pos FROM jobs WHERE status = 'queued'
 ) q ON q.id = j.id"""
-
-
-def _marks(values) -> str:
-    return ", ".join("?" * len(values))
 
 
 def row_to_job(row: dict[str, Any]) -> Job:
@@ -76,7 +72,7 @@ class JobStore:
                 where.append(f"j.{col} = ?")
                 params.append(val)
         if statuses:
-            where.append(f"j.status IN ({', '.join('?' * len(statuses))})")
+            where.append(f"j.status IN ({marks(statuses)})")
             params += list(statuses)
         clause = " AND ".join(where)
         total = self.db.scalar(f"SELECT count(*) FROM jobs j WHERE {clause}", params)
@@ -118,7 +114,7 @@ class JobStore:
             else:
                 backlog = True
         started = self._start(stages, now, created or {}) if stages else []
-        ready = self.db.fetchall(f"SELECT * FROM jobs WHERE id IN ({_marks(storing)}) ORDER BY seq", storing) if storing else []
+        ready = self.db.fetchall(f"SELECT * FROM jobs WHERE id IN ({marks(storing)}) ORDER BY seq", storing) if storing else []
         return [row_to_job(r) for r in ready] + started, next_at, backlog
 
     def _start(self, stages: dict[str, str], now: datetime, created: dict[str, Job]) -> list[Job]:
@@ -128,7 +124,7 @@ class JobStore:
             ids = [i for i, s in stages.items() if s == stage]
             changed += self.db.execute(
                 "UPDATE jobs SET status = 'running', stage = ?, attempts = attempts + 1, started_at = coalesce(started_at, ?), "
-                f"next_attempt_at = NULL, percent = NULL WHERE id IN ({_marks(ids)}) AND status = 'queued'",
+                f"next_attempt_at = NULL, percent = NULL WHERE id IN ({marks(ids)}) AND status = 'queued'",
                 [stage, now, *ids]).fetchone()[0]
         if changed == len(stages) and all(i in created for i in stages):
             return [created[i].model_copy(update={  # the runner changes `request`: its own copy
@@ -139,7 +135,7 @@ class JobStore:
         # Some were not handed over, or were canceled meanwhile (those are not selected, so not run).
         ids = list(stages)
         return [row_to_job(r) for r in self.db.fetchall(
-            f"SELECT * FROM jobs WHERE id IN ({_marks(ids)}) AND status = 'running' ORDER BY seq", ids)]
+            f"SELECT * FROM jobs WHERE id IN ({marks(ids)}) AND status = 'running' ORDER BY seq", ids)]
 
     def set(self, job_id: str, *, only_if: tuple[str, ...] = ("running",), **fields: Any) -> bool:
         """Update fields of a job still in one of `only_if` states (a cancel wins a race)."""
@@ -147,7 +143,7 @@ class JobStore:
             fields["request"] = dumps(fields["request"])
         sets = ", ".join(f"{k} = ?" for k in fields)
         n = self.db.execute(
-            f"UPDATE jobs SET {sets} WHERE id = ? AND status IN ({', '.join('?' * len(only_if))})",
+            f"UPDATE jobs SET {sets} WHERE id = ? AND status IN ({marks(only_if)})",
             [*fields.values(), job_id, *only_if]).fetchone()[0]
         return bool(n)
 

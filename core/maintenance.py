@@ -23,6 +23,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from core.context import Actor, Context
+from core.db import marks
 from core.errors import Forbidden, InvalidInput, StorageError
 from core.images import sha256
 from core.models import ACTIVE_STATUSES
@@ -183,7 +184,7 @@ class Maintenance:
         keys: set[str] = set()
         rows = self.ctx.db.fetchall(
             "SELECT id, kind, owner, character_id, json_extract_string(request, '$.reference_key') AS ref "
-            f"FROM jobs WHERE status IN ({', '.join('?' * len(ACTIVE_STATUSES))})", list(ACTIVE_STATUSES))
+            f"FROM jobs WHERE status IN ({marks(ACTIVE_STATUSES)})", list(ACTIVE_STATUSES))
         for r in rows:
             keyfn = portrait_key if r["kind"] == "portrait" else scene_key
             key = keyfn(r["owner"], r["character_id"], r["id"])
