@@ -457,8 +457,11 @@ class Runner:
             if run_again:
                 # The job completed before and was run again: its row (same image key, whose file
                 # was just rewritten) stays, with this run's recipe.
-                result_id = cur.execute(f"UPDATE {table} SET recipe = ?, width = ?, height = ? WHERE job_id = ? RETURNING id",
-                                        [dumps(recipe), width, height, job.id]).fetchone()[0]
+                row = cur.execute(f"UPDATE {table} SET recipe = ?, width = ?, height = ? WHERE job_id = ? RETURNING id",
+                                  [dumps(recipe), width, height, job.id]).fetchone()
+                if row is None:  # deleted since the insert failed
+                    raise _Discarded
+                result_id = row[0]
                 cur.execute("UPDATE jobs SET result_id = ? WHERE id = ?", [result_id, job.id])
             elif portrait:
                 cur.execute("INSERT INTO character_portraits VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)",
