@@ -88,9 +88,9 @@ class Runner:
     def wake(self, created: list[Job] = ()) -> None:
         """Look for due work now. `created`: jobs just inserted, handed over so that starting
         them needs no read of their rows."""
-        for job in created:
-            self._created[job.id] = job
         if self.loop is not None and self._wake is not None:
+            for job in created:
+                self._created[job.id] = job
             self.loop.call_soon_threadsafe(self._wake.set)
 
     def cancel(self, job_id: str, provider_id: str, request_id: str | None) -> None:
