@@ -65,6 +65,8 @@ class Runner:
     def start(self) -> None:
         if self._thread is not None:
             return
+        self._stopping = False
+        self._ready.clear()
         spool = self.ctx.settings.spool_dir
         spooled = {p.stem for p in spool.glob("*.img")} if spool.exists() else set()
         self.recovered = self.jobs.recover(spooled)
@@ -88,16 +90,25 @@ class Runner:
     def wake(self, created: list[Job] = ()) -> None:
         """Look for due work now. `created`: jobs just inserted, handed over so that starting
         them needs no read of their rows."""
-        if self.loop is not None and self._wake is not None:
+        if self._soon(lambda: self._wake.set()):
             for job in created:
                 self._created[job.id] = job
-            self.loop.call_soon_threadsafe(self._wake.set)
 
     def cancel(self, job_id: str, provider_id: str, request_id: str | None) -> None:
         """Stop a running job's task and ask the provider to cancel (the row is already canceled)."""
-        if self.loop is None:
-            return
-        self.loop.call_soon_threadsafe(self._cancel_in_loop, job_id, provider_id, request_id)
+        self._soon(self._cancel_in_loop, job_id, provider_id, request_id)
+
+    def _soon(self, fn, *args) -> bool:
+        """Call `fn` on the loop thread; False when the runner is stopped (the rows keep the work
+        for the next start)."""
+        loop = self.loop
+        if loop is None or not self.running:
+            return False
+        try:
+            loop.call_soon_threadsafe(fn, *args)
+        except RuntimeError:  # the loop closed meanwhile
+            return False
+        return True
 
     @property
     def generation(self) -> int:

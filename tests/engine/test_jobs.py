@@ -173,6 +173,15 @@ def test_a_claim_starts_jobs_in_order_up_to_the_free_slots_and_hands_back_what_t
     assert (third.status, third.stage, third.attempts) == ("running", "submitting", 1)
 
 
+def test_jobs_created_while_the_runner_is_stopped_wait_for_its_next_start(estudio, echaracter):
+    estudio.engine.runner.stop()
+    [job] = estudio.portraits.generate(echaracter.id, model_id="scripted/oneshot")
+    assert estudio.jobs.cancel(estudio.portraits.generate(echaracter.id, model_id="scripted/oneshot")[0].id).status == "canceled"
+    assert estudio.jobs.get(job.id).status == "queued"
+    estudio.engine.runner.start()
+    assert estudio.jobs.wait([job.id], timeout=30)[0].status == "completed"
+
+
 def test_storage_failure_keeps_the_job_storing_until_storage_recovers(estudio, echaracter, server):
     root = estudio.ctx.store.root
     blocker = f"{root}/local"
