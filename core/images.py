@@ -11,7 +11,6 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from core.errors import InvalidImage
 
-
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 MAX_PIXELS = 40_000_000
 UPLOAD_FORMATS = {"PNG": "png", "JPEG": "jpeg", "WEBP": "webp"}

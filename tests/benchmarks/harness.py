@@ -7,10 +7,12 @@ import resource
 import statistics
 import tempfile
 from dataclasses import asdict, dataclass, field
+from importlib.metadata import version
 from pathlib import Path
 
 import duckdb
 
+from core import images
 from core.studio import Studio
 from tests.conftest import make_settings
 
@@ -52,9 +54,6 @@ def machine_facts() -> dict[str, str]:
     except OSError:
         pass
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    from core import images
-    from importlib.metadata import version
-
     png = f"pyspng {version('pyspng')}" if images.fast_png() is not None else "Pillow (no `fast` extra)"
     return {"cpu": cpu, "cores": str(os.cpu_count()), "memory": f"{mem:.0f} GiB",
             "python": platform.python_version(), "duckdb": duckdb.__version__, "png decoder": png,

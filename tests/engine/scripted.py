@@ -41,7 +41,7 @@ class ScriptedServer:
 
     def __init__(self, latency: float = 0.0, image: bytes | None = None):
         self.latency = latency
-        self.image = image  # a prepared result; else a small PNG per seed
+        # A prepared result, encoded once as a real service would have it ready; else a small PNG per seed.
         self.image_b64 = base64.b64encode(image).decode() if image else None
         self.lock = threading.Condition()
         self.jobs: dict[str, dict[str, Any]] = {}
