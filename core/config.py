@@ -29,6 +29,7 @@ class Settings:
     max_attempts: int = 3
     start_runner: bool = True
     local_user: str = "local"
+    admins: frozenset[str] = frozenset()
     sign_expiry: int = 3600
     gc_grace_seconds: int = 86400
     upload_max_age: int = 7 * 86400
@@ -57,6 +58,7 @@ class Settings:
             load_plugins=env.get("STUDIO_LOAD_PLUGINS"),
             max_attempts=int(env.get("STUDIO_MAX_ATTEMPTS", "3")),
             local_user=env.get("STUDIO_LOCAL_USER", "local"),
+            admins=frozenset(a.strip().lower() for a in env.get("STUDIO_ADMINS", "").split(",") if a.strip()),
             sign_expiry=int(env.get("STUDIO_SIGN_EXPIRY", "3600")),
             gc_grace_seconds=int(env.get("STUDIO_GC_GRACE_SECONDS", "86400")),
             upload_max_age=int(env.get("STUDIO_UPLOAD_MAX_AGE", str(7 * 86400))),
@@ -69,6 +71,12 @@ class Settings:
         """A secret (provider key) by its usual environment name; empty counts as absent."""
         value = self.secrets.get(name)
         return value or None
+
+    def is_admin(self, user_id: str, email: str | None = None) -> bool:
+        """Whether the deployment names this user an admin: the local user, or an id or email listed
+        in STUDIO_ADMINS (compared without case). Nothing a caller says changes this."""
+        named = {user_id.lower(), (email or "").lower()} - {""}
+        return user_id == self.local_user or bool(named & self.admins)
 
     @property
     def spool_dir(self) -> Path:

@@ -13,7 +13,7 @@ from core.characters import Characters
 from core.config import Settings
 from core.context import Actor, Context
 from core.db import Database, utcnow
-from core.errors import InvalidInput, StorageError
+from core.errors import InvalidInput, NotFound, StorageError
 from core.images import placeholder
 from core.jobs import Jobs, JobStore
 from core.maintenance import Maintenance
@@ -93,14 +93,37 @@ class Models:
 
 
 class Images:
-    """What the UI shows for a stored image: a presigned URL where the store makes them, else bytes."""
+    """Stored images as the UI shows them: a presigned URL where the store makes them, else bytes.
+    Only images the actor may see are served: those of characters they can see (own or public),
+    and their own uploads (or the reference upload of a character they can see)."""
 
-    def __init__(self, ctx: Context):
+    # One row when the key belongs to something the actor may see; parameters: (key, actor id) x 4.
+    _VISIBLE = """SELECT 1 FROM character_portraits p JOIN characters c ON c.id = p.character_id
+        WHERE ? IN (p.image_key, p.thumbnail_key) AND (c.owner = ? OR c.is_public)
+      UNION ALL SELECT 1 FROM scene_images i JOIN characters c ON c.id = i.character_id
+        WHERE ? IN (i.image_key, i.thumbnail_key) AND (c.owner = ? OR c.is_public)
+      UNION ALL SELECT 1 FROM uploads u WHERE u.key = ? AND u.owner = ?
+      UNION ALL SELECT 1 FROM characters c WHERE c.reference_image_key = ? AND (c.owner = ? OR c.is_public)
+      LIMIT 1"""
+
+    def __init__(self, ctx: Context, actor: Actor):
+        self._ctx = ctx
         self._store = ctx.store
+        self._actor = actor
+
+    def may_see(self, key: str) -> bool:
+        if self._actor.is_admin:
+            return True
+        return self._ctx.db.fetchone(self._VISIBLE, [key, self._actor.id] * 4) is not None
+
+    def _check(self, key: str) -> None:
+        if not isinstance(key, str) or not self.may_see(key):
+            raise NotFound(f"No image {key!r}.")
 
     def src(self, key: str | None) -> str | bytes:
-        """URL or bytes for `st.image`; a placeholder image when the key is missing or unreadable."""
-        if not key:
+        """URL or bytes for `st.image`; a placeholder image when the key is missing, unreadable or not
+        the actor's to see."""
+        if not key or not isinstance(key, str) or not self.may_see(key):
             return placeholder()
         url = self._store.signed_url(key)
         if url:
@@ -112,10 +135,12 @@ class Images:
             return placeholder()
 
     def read(self, key: str) -> bytes:
+        self._check(key)
         return self._store.read(key)
 
     def download_url(self, key: str, filename: str) -> str | None:
         """A presigned URL that makes the browser download the file as `filename` (S3); None where bytes are served."""
+        self._check(key)
         return self._store.signed_url(key, download_as=filename)
 
 
@@ -135,7 +160,7 @@ class Studio:
         self.uploads = Uploads(self.ctx, actor)
         self.models = Models(self)
         self.presets = self.ctx.presets
-        self.images = Images(self.ctx)
+        self.images = Images(self.ctx, actor)
         self.maintenance = Maintenance(self.ctx, actor)
 
     @classmethod
@@ -156,7 +181,7 @@ class Studio:
             jobs = JobStore(ctx)
             runner = Runner(ctx, jobs, retry_base=retry_base)
             engine = _Engine(ctx, jobs, runner, pm)
-            studio = cls(engine, _ensure_user(db, user or settings.local_user, admin=user is None))
+            studio = cls(engine, _ensure_user(ctx, user or settings.local_user))
             if start_runner and settings.start_runner:
                 runner.start()
             return studio
@@ -164,10 +189,10 @@ class Studio:
             db.close()
             raise
 
-    def as_user(self, user_id: str, *, display_name: str | None = None, email: str | None = None,
-                is_admin: bool = False) -> "Studio":
-        """The same studio acting for another user (the UI's signed-in user)."""
-        return Studio(self.engine, _ensure_user(self.ctx.db, user_id, admin=is_admin, display_name=display_name, email=email))
+    def as_user(self, user_id: str, *, display_name: str | None = None, email: str | None = None) -> "Studio":
+        """The same studio acting for another user (the UI's signed-in user). Whether that user is an
+        admin comes from the deployment's configuration (`Settings.is_admin`), never from the caller."""
+        return Studio(self.engine, _ensure_user(self.ctx, user_id, display_name=display_name, email=email))
 
     def stats(self, *, all_users: bool = False) -> dict[str, Any]:
         return generation_stats(self.ctx.db, None if (all_users and self.actor.is_admin) else self.actor.id)
@@ -208,13 +233,15 @@ class _TemplateAPI(Templates):
         return self._studio.characters.create({**template.character, **overrides}, template_id=template.id)
 
 
-def _ensure_user(db: Database, user_id: str, *, admin: bool, display_name: str | None = None, email: str | None = None) -> Actor:
-    if not user_id or len(user_id) > 200:
+def _ensure_user(ctx: Context, user_id: str, *, display_name: str | None = None, email: str | None = None) -> Actor:
+    """The actor for a user id, recording the user on first sight. The admin flag is the configuration's;
+    the users table only mirrors it for display."""
+    if not isinstance(user_id, str) or not user_id.strip() or len(user_id) > 200:
         raise InvalidInput({"user": "a user id of 1 to 200 characters is required"})
-    row = db.fetchone("SELECT is_admin FROM users WHERE id = ?", [user_id])
+    admin = ctx.settings.is_admin(user_id, email)
+    row = ctx.db.fetchone("SELECT is_admin, email FROM users WHERE id = ?", [user_id])
     if row is None:
-        db.execute("INSERT INTO users VALUES (?, ?, ?, ?, ?)", [user_id, display_name or user_id, email, admin, utcnow()])
-        return Actor(user_id, admin)
-    if admin and not row["is_admin"]:
-        db.execute("UPDATE users SET is_admin = TRUE WHERE id = ?", [user_id])
-    return Actor(user_id, admin or row["is_admin"])
+        ctx.db.execute("INSERT INTO users VALUES (?, ?, ?, ?, ?)", [user_id, display_name or user_id, email, admin, utcnow()])
+    elif row["is_admin"] != admin or (email and row["email"] != email):
+        ctx.db.execute("UPDATE users SET is_admin = ?, email = coalesce(?, email) WHERE id = ?", [admin, email, user_id])
+    return Actor(user_id, admin)

@@ -47,22 +47,22 @@ class CurrentUser:
     id: str
     display_name: str
     email: str | None = None
-    is_admin: bool = False
 
 
 def current_user() -> CurrentUser:
-    """Who is using the app. One local user (an admin) by default; sign-in extends this function."""
+    """Who is using the app: one local user by default; sign-in extends this function. Whether the
+    user is an admin is the deployment's configuration (`Settings.is_admin`), not the UI's to say."""
     local = get_studio().ctx.settings.local_user
-    return CurrentUser(id=local, display_name=local, is_admin=True)
+    return CurrentUser(id=local, display_name=local)
 
 
 def studio() -> Studio:
     """The Studio acting for the current user (cheap: shares the process-wide engine)."""
     user = current_user()
     base = get_studio()
-    if base.actor.id == user.id and base.actor.is_admin == user.is_admin:
+    if base.actor.id == user.id:
         return base
-    return base.as_user(user.id, display_name=user.display_name, email=user.email, is_admin=user.is_admin)
+    return base.as_user(user.id, display_name=user.display_name, email=user.email)
 
 
 def require_frame() -> None:
