@@ -6,8 +6,34 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from core import redaction
+from core.errors import InvalidSetting
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = REPO_ROOT / "data"
+
+
+# Credentials the studio itself sends (S3); provider keys are checked by each provider.
+SENT_SECRETS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+
+
+def clean_secret(name: str, value: str) -> str:
+    """A key as it is used: surrounding whitespace (a pasted newline) removed. A key that still holds
+    a control or invisible character cannot be sent in a header: refused, naming the variable only."""
+    value = value.strip()
+    if not value.isprintable():
+        raise InvalidSetting(f"{name} contains a control or invisible character; set it again without it.")
+    return value
+
+
+def load_secrets(values: Mapping[str, str]) -> dict[str, str]:
+    """The settings with secret-named values stripped and registered for redaction."""
+    out = dict(values)
+    secret_names = [n for n in out if redaction.is_secret_name(n)]
+    redaction.register(out[n] for n in secret_names)  # as set, too: a raw value may surface in an error
+    for name in secret_names:
+        out[name] = clean_secret(name, out[name]) if name in SENT_SECRETS else out[name].strip()
+    return out
 
 
 def default_home() -> Path:
@@ -50,6 +76,7 @@ class Settings:
         merged = {k: v for k, v in env.items()}
         if secrets:
             merged.update({k: str(v) for k, v in secrets.items() if isinstance(v, (str, int))})
+        merged = load_secrets(merged)
         values = dict(
             home=home_path,
             db_path=db_path,

@@ -1,5 +1,10 @@
-"""The errors the core raises. Every one carries a message fit to show a user."""
+"""The errors the core raises. Every one carries a message fit to show a user.
+
+Messages pass through `core.redaction` whenever they are set, so no secret is ever shown.
+"""
 from __future__ import annotations
+
+from core.redaction import redact
 
 
 class StudioError(Exception):
@@ -8,8 +13,15 @@ class StudioError(Exception):
     code = "error"
 
     def __init__(self, message: str):
-        super().__init__(message)
-        self.message = message
+        super().__init__(redact(str(message)))
+
+    @property
+    def message(self) -> str:
+        return self.args[0] if self.args else ""
+
+    @message.setter
+    def message(self, value: str) -> None:
+        self.args = (redact(str(value)),)
 
 
 class InvalidInput(StudioError):
@@ -18,8 +30,8 @@ class InvalidInput(StudioError):
     code = "invalid_input"
 
     def __init__(self, errors: dict[str, str]):
-        self.errors = errors
-        super().__init__("; ".join(f"{field}: {msg}" for field, msg in errors.items()))
+        self.errors = {field: redact(str(msg)) for field, msg in errors.items()}
+        super().__init__("; ".join(f"{field}: {msg}" for field, msg in self.errors.items()))
 
     @classmethod
     def from_pydantic(cls, exc) -> "InvalidInput":
@@ -71,6 +83,18 @@ class StorageError(StudioError):
 
 class InvalidImage(StudioError):
     code = "invalid_image"
+
+
+class ImageTooLarge(InvalidImage):
+    """An image over the byte or pixel limit (a decompression bomb among them)."""
+
+    code = "image_too_large"
+
+
+class InvalidSetting(StudioError):
+    """A setting from the environment cannot be used; the message names the variable, never its value."""
+
+    code = "invalid_setting"
 
 
 class ProviderError(StudioError):

@@ -9,9 +9,10 @@ from functools import lru_cache
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from core.errors import InvalidImage
+from core.errors import ImageTooLarge, InvalidImage
 
-MAX_UPLOAD_BYTES = 20 * 1024 * 1024
+# The limits of every image the studio takes in: uploads and provider results alike.
+MAX_IMAGE_BYTES = 20 * 1024 * 1024
 MAX_PIXELS = 40_000_000
 UPLOAD_FORMATS = {"PNG": "png", "JPEG": "jpeg", "WEBP": "webp"}
 THUMBNAIL_SIZE = 256
@@ -35,7 +36,43 @@ def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def validate_upload(data: bytes, *, max_bytes: int = MAX_UPLOAD_BYTES, max_pixels: int = MAX_PIXELS) -> CheckedImage:
+@dataclass(frozen=True)
+class ImageHeader:
+    """What an image's header says, read without decoding a pixel."""
+
+    format: str
+    width: int
+    height: int
+
+
+def read_header(data: bytes, *, max_bytes: int = MAX_IMAGE_BYTES, max_pixels: int = MAX_PIXELS) -> ImageHeader:
+    """The format and size of image bytes, with the byte and pixel limits checked from the header
+    alone: a decompression bomb (a small file of huge dimensions) is refused before it is decoded.
+
+    Raises ImageTooLarge over a limit, InvalidImage when the bytes are not an image Pillow reads.
+    """
+    if not data:
+        raise InvalidImage("The image is empty.")
+    if len(data) > max_bytes:
+        raise ImageTooLarge(f"The image is {len(data) / 1_048_576:.1f} MB; the limit is {max_bytes // 1_048_576} MB.")
+    limit = f"the limit is {max_pixels // 1_000_000} megapixels"
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own limit is lower
+            img = Image.open(io.BytesIO(data))  # lazy: reads the header only
+    except Image.DecompressionBombError:  # Pillow's hard limit, far above ours
+        raise ImageTooLarge(f"The image has more pixels than Pillow opens; {limit}.") from None
+    except (UnidentifiedImageError, OSError, ValueError):
+        raise InvalidImage("The file is not an image Pillow can read (PNG, JPEG or WebP expected).") from None
+    width, height = img.size
+    fmt = img.format or "unknown"
+    img.close()
+    if width * height > max_pixels:
+        raise ImageTooLarge(f"The image has {width}x{height} pixels; {limit}.")
+    return ImageHeader(fmt, width, height)
+
+
+def validate_upload(data: bytes, *, max_bytes: int = MAX_IMAGE_BYTES, max_pixels: int = MAX_PIXELS) -> CheckedImage:
     """Check an uploaded reference image and normalise it (EXIF orientation applied).
 
     PNG stays PNG; JPEG and WebP are stored as WebP. The hash is of the uploaded bytes, so the
@@ -43,22 +80,13 @@ def validate_upload(data: bytes, *, max_bytes: int = MAX_UPLOAD_BYTES, max_pixel
     """
     if not data:
         raise InvalidImage("The upload is empty.")
-    if len(data) > max_bytes:
-        raise InvalidImage(f"The image is {len(data) / 1_048_576:.1f} MB; the limit is {max_bytes // 1_048_576} MB.")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(io.BytesIO(data))
-    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise InvalidImage("The file is not an image Pillow can read (PNG, JPEG or WebP expected).") from None
-    fmt = img.format
+    header = read_header(data, max_bytes=max_bytes, max_pixels=max_pixels)
+    fmt = header.format
     if fmt not in UPLOAD_FORMATS:
         raise InvalidImage(f"{fmt} images are not accepted; upload PNG, JPEG or WebP.")
-    width, height = img.size
-    if width * height > max_pixels:
-        raise InvalidImage(f"The image has {width}x{height} pixels; the limit is {max_pixels // 1_000_000} megapixels.")
     try:
-        img.verify()
+        with Image.open(io.BytesIO(data)) as img:
+            img.verify()
         img = Image.open(io.BytesIO(data))
         img.load()
     except Exception:  # noqa: BLE001 - truncated or corrupt files raise several types

@@ -8,6 +8,7 @@ from core.context import Actor, Context, new_id, not_found
 from core.db import dumps, loads, marks, utcnow
 from core.errors import StudioError
 from core.models import ACTIVE_STATUSES, Job, Page
+from core.redaction import redact
 
 # Jobs with their live place in their provider's queue (one pass over the queued rows).
 _SELECT = """SELECT j.*, q.pos AS queue_position_live FROM jobs j LEFT JOIN (
@@ -141,6 +142,8 @@ class JobStore:
         """Update fields of a job still in one of `only_if` states (a cancel wins a race)."""
         if "request" in fields:
             fields["request"] = dumps(fields["request"])
+        if fields.get("last_error"):  # any error text, a crash's included, is stored without secrets
+            fields["last_error"] = redact(fields["last_error"])
         sets = ", ".join(f"{k} = ?" for k in fields)
         n = self.db.execute(
             f"UPDATE jobs SET {sets} WHERE id = ? AND status IN ({marks(only_if)})",

@@ -2,8 +2,8 @@
 
 A provider subclass declares its id, display name, key variables, base URL and default
 models, and implements either `generate` (one-shot) or `submit`/`poll`/`result`/`cancel`
-(resumable). HTTP, error classification, Retry-After, image download and secret scrubbing
-live here so no provider repeats them.
+(resumable). HTTP, error classification, Retry-After, image download (with the image limits,
+a deadline and checked redirects) and secret redaction live here so no provider repeats them.
 """
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ import base64
 import binascii
 import email.utils
 import io
+import ipaddress
 import json
+import socket
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -21,14 +23,17 @@ from typing import Any, ClassVar, Literal
 import httpx
 from PIL import Image
 
-from core.errors import ProviderError
+from core import redaction
+from core.config import clean_secret
+from core.errors import ImageTooLarge, ProviderError
+from core.images import MAX_IMAGE_BYTES, read_header
 from core.images import sha256  # noqa: F401 - part of the plugin API
 from core.models import Capabilities, ModelSpec
 
 PollState = Literal["queued", "running", "completed", "failed", "canceled"]
 RETRYABLE_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
-MAX_DOWNLOAD_BYTES = 50 * 1024 * 1024
 IMAGE_FORMATS = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}
+MESSAGE_LIMIT = 500  # characters of a provider's error body kept in a message
 
 
 @dataclass
@@ -110,6 +115,9 @@ class Health:
     state: Literal["ok", "rejected", "unreachable", "not_configured", "unknown"]
     message: str
 
+    def __post_init__(self) -> None:
+        self.message = redaction.redact(self.message)
+
 
 class Provider:
     """Base class of every image provider. Subclass it and register it through the hook."""
@@ -117,6 +125,7 @@ class Provider:
     id: ClassVar[str]
     display_name: ClassVar[str]
     key_env: ClassVar[tuple[str, ...]] = ()
+    secret_env: ClassVar[tuple[str, ...]] = ()
     base_url_env: ClassVar[str | None] = None
     default_base_url: ClassVar[str | None] = None
     resumable: ClassVar[bool] = False
@@ -125,13 +134,22 @@ class Provider:
     poll_interval: ClassVar[float] = 1.0
     timeout: ClassVar[float] = 60.0
     max_inline_reference_bytes: ClassVar[int] = 256 * 1024
+    download_deadline: ClassVar[float] = 120.0
+    max_redirects: ClassVar[int] = 3
 
     def __init__(self, secrets: Mapping[str, str] | None = None):
         self._secrets = dict(secrets or {})
+        # The keys this provider sends: stripped; one with a control character stops the start.
+        for name in (*self.key_env, *self.secret_env):
+            if value := self._secrets.get(name):
+                redaction.register([value])
+                self._secrets[name] = clean_secret(name, value)
+        redaction.register(self.secret_values())
         self._clients: dict[int, httpx.AsyncClient] = {}
         # Deployment (and test) overrides of the class defaults.
         self.poll_interval = _float(self.secret("STUDIO_POLL_INTERVAL"), type(self).poll_interval)
         self.timeout = _float(self.secret("STUDIO_PROVIDER_TIMEOUT"), type(self).timeout)
+        self.download_deadline = _float(self.secret("STUDIO_DOWNLOAD_DEADLINE"), type(self).download_deadline)
 
     # -- declaration -----------------------------------------------------------------
     def default_models(self) -> list[ModelSpec]:
@@ -165,6 +183,11 @@ class Provider:
         pointing elsewhere, e.g. a CDN, never does)."""
         base = self.base_url
         return self.auth_headers() if base is None or _origin(url) == _origin(base) else {}
+
+    def configured_hosts(self) -> set[tuple[str, int]]:
+        """The host:port pairs this provider is configured to reach (its base URL's): a redirect or a
+        result URL may point there even when it is a local or private address."""
+        return {host_port(self.base_url)} if self.base_url else set()
 
     # -- the work (override one style) -------------------------------------------------
     async def generate(self, request: GenerationRequest) -> GenerationResult:
@@ -213,16 +236,15 @@ class Provider:
 
     # -- shared plumbing -----------------------------------------------------------------
     def secret_values(self) -> list[str]:
-        names = set(self.key_env) | {n for n in self._secrets if n.endswith(("_KEY", "_TOKEN", "_SECRET", "_KEY_ID"))}
-        values = [v for n in names if (v := self.secret(n)) and len(v) >= 4]
+        """Every secret this provider was given: its keys and every secret-named setting."""
+        names = {*self.key_env, *self.secret_env} | {n for n in self._secrets if redaction.is_secret_name(n)}
+        values = [v for n in names if (v := self.secret(n)) and len(v) >= redaction.MIN_LENGTH]
         key = self.api_key()
-        return values + [key] if key and len(key) >= 4 else values
+        return values + [key] if key and len(key) >= redaction.MIN_LENGTH else values
 
     def scrub(self, text: str) -> str:
-        """Remove every configured secret from a message."""
-        for value in sorted(self.secret_values(), key=len, reverse=True):
-            text = text.replace(value, "***")
-        return text
+        """`text` without any secret (see `core.redaction`, which every message passes through)."""
+        return redaction.redact(text)
 
     @property
     def client(self) -> httpx.AsyncClient:
@@ -232,7 +254,7 @@ class Provider:
         if client is None:
             client = httpx.AsyncClient(
                 timeout=httpx.Timeout(self.timeout, connect=10.0),
-                follow_redirects=True,
+                follow_redirects=False,  # `_send` follows them, checking every hop
                 headers={"User-Agent": "character-studio"},
             )
             self._clients[loop_id] = client
@@ -249,7 +271,8 @@ class Provider:
             url = f"{self.base_url}/{url.lstrip('/')}"
         headers = {**self.auth_headers_for(url), **kwargs.pop("headers", {})}
         try:
-            response = await self.client.request(method, url, headers=headers, **kwargs)
+            first = self.client.build_request(method, url, headers=headers, **kwargs)
+            response = await self._send(first, trusted=self.configured_hosts() | {host_port(first.url)})
         except httpx.ConnectError as exc:
             raise ProviderError(self.scrub(f"{self.display_name} is unreachable: {exc}"), retryable=True, kind="unreachable") from None
         except httpx.TimeoutException as exc:
@@ -281,12 +304,50 @@ class Provider:
         )
 
     def error_message(self, response: httpx.Response) -> str:
-        """The provider's own message from an error body (JSON `detail`/`error`/`message`, or text)."""
+        """The provider's own message from an error body (JSON `detail`/`error`/`message`, or text),
+        redacted and then cut to MESSAGE_LIMIT characters."""
         try:
             body = response.json()
         except (json.JSONDecodeError, UnicodeDecodeError):
-            return response.text.strip()[:500] or response.reason_phrase
-        return _message_from(body) or response.reason_phrase
+            return redaction.clip(response.text.strip(), MESSAGE_LIMIT) or response.reason_phrase
+        return redaction.clip(_message_from(body) or "", MESSAGE_LIMIT) or response.reason_phrase
+
+    async def _send(self, request: httpx.Request, *, trusted: set[tuple[str, int]], stream: bool = False) -> httpx.Response:
+        """Send, following at most `max_redirects` redirects; every hop's target is checked first
+        (`_check_target`), and a redirect's body is never read."""
+        for _ in range(self.max_redirects + 1):
+            response = await self.client.send(request, stream=stream)
+            if not response.is_redirect:
+                return response
+            await response.aclose()
+            request = response.next_request
+            await self._check_target(request.url, trusted)
+            for name in self.auth_headers():  # the key goes where auth_headers_for says, nowhere else
+                request.headers.pop(name, None)
+            request.headers.update(self.auth_headers_for(str(request.url)))
+        raise ProviderError(f"{self.display_name} redirected more than {self.max_redirects} times (a redirect loop?)",
+                            retryable=False, kind="redirect")
+
+    async def _check_target(self, url: httpx.URL, trusted: set[tuple[str, int]]) -> None:
+        """Refuse a URL a response pointed to unless it is on a configured host or every address of
+        its host is public: no request to loopback, private or link-local services on our behalf."""
+        if url.scheme not in ("http", "https"):
+            raise ProviderError(f"{self.display_name} pointed to a {url.scheme or 'relative'} URL; only http(s) is followed",
+                                retryable=False, kind="redirect")
+        host, port = host_port(url)
+        if (host, port) in trusted:
+            return
+        try:
+            infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except OSError:
+            raise ProviderError(f"{self.display_name} pointed to {host}, which does not resolve",
+                                retryable=True, kind="unreachable") from None
+        for *_, sockaddr in infos:
+            address = ipaddress.ip_address(str(sockaddr[0]).split("%", 1)[0])
+            if not address.is_global:
+                raise ProviderError(f"{self.display_name} pointed to {host} ({address}), a local or private address "
+                                    "that is not the provider's configured host; not followed",
+                                    retryable=False, kind="redirect")
 
     @staticmethod
     def retry_after(response: httpx.Response) -> float | None:
@@ -309,35 +370,56 @@ class Provider:
                     return max(0.0, parsed.timestamp() - time.time())
         return None
 
-    async def download(self, source: str, *, max_bytes: int = MAX_DOWNLOAD_BYTES) -> GeneratedImage:
-        """Fetch a result image from a URL, a data URI or bare base64, and check it is an image."""
+    async def download(self, source: str, *, max_bytes: int = MAX_IMAGE_BYTES, origin: str | None = None) -> GeneratedImage:
+        """Fetch a result image from a URL, a data URI or bare base64, and check it is an image within
+        the limits uploads have (bytes, and pixels read from the header before any decoding).
+
+        A URL must be on a configured host (or `origin`'s, the configured URL the result came from),
+        or on a public address; so must every redirect (at most `max_redirects`); the whole download
+        must finish within `download_deadline` seconds.
+        """
         if source.startswith("data:"):
             try:
                 header, payload = source.split(",", 1)
             except ValueError:
                 raise ProviderError("malformed data URI in the result", retryable=False) from None
-            data = _b64(payload) if ";base64" in header else payload.encode()
+            data = _b64(payload, max_bytes) if ";base64" in header else payload.encode()
         elif source.startswith(("http://", "https://")):
-            chunks: list[bytes] = []
-            size = 0
-            try:
-                async with self.client.stream("GET", source) as response:
+            trusted = self.configured_hosts() | ({host_port(origin)} if origin else set())
+            data = await self._fetch(source, max_bytes, trusted)
+        else:
+            data = _b64(source, max_bytes)
+        if len(data) > max_bytes:
+            raise _too_large(max_bytes)
+        return image_from_bytes(data)
+
+    async def _fetch(self, url: str, max_bytes: int, trusted: set[tuple[str, int]]) -> bytes:
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            async with asyncio.timeout(self.download_deadline):
+                request = self.client.build_request("GET", url, headers=self.auth_headers_for(url))
+                await self._check_target(request.url, trusted)
+                response = await self._send(request, trusted=trusted, stream=True)
+                try:
                     if response.status_code >= 400:
                         await response.aread()
                         raise self.classify(response)
                     async for chunk in response.aiter_bytes():
                         size += len(chunk)
                         if size > max_bytes:
-                            raise ProviderError(f"result image is larger than {max_bytes // (1024 * 1024)} MB", retryable=False)
+                            raise _too_large(max_bytes)
                         chunks.append(chunk)
-            except httpx.TransportError as exc:
-                raise ProviderError(self.scrub(f"downloading the result failed: {exc}"), retryable=True) from None
-            data = b"".join(chunks)
-        else:
-            data = _b64(source)
-        if len(data) > max_bytes:
-            raise ProviderError(f"result image is larger than {max_bytes // (1024 * 1024)} MB", retryable=False)
-        return image_from_bytes(data)
+                finally:
+                    await response.aclose()
+        except TimeoutError:
+            # A slow-drip body: retrying costs nothing where the result can be fetched again.
+            raise ProviderError(f"downloading the result took longer than {self.download_deadline:g} s",
+                                retryable=self.resumable, kind="timeout") from None
+        except httpx.TransportError as exc:
+            raise ProviderError(f"downloading the result failed: {type(exc).__name__}: {exc}", retryable=True,
+                                kind="connection") from None
+        return b"".join(chunks)
 
     async def reference_value(self, ref: ReferenceImage) -> str:
         """A reference as the provider takes it: signed URL, else a small data URI, else an upload."""
@@ -396,6 +478,17 @@ def _origin(url: str) -> tuple[str, str]:
     return parts.scheme, parts.netloc.decode()
 
 
+def host_port(url: str | httpx.URL) -> tuple[str, int]:
+    """A URL's (host, port), the port filled in from the scheme: what `configured_hosts` holds."""
+    url = httpx.URL(url)
+    return url.host.lower(), url.port or (443 if url.scheme == "https" else 80)
+
+
+def _too_large(max_bytes: int) -> ProviderError:
+    return ProviderError(f"the result image is larger than the limit of {max_bytes // (1024 * 1024)} MB",
+                         retryable=False, kind="too_large")
+
+
 def _float(value: str | None, default: float) -> float:
     try:
         return float(value) if value else default
@@ -403,7 +496,9 @@ def _float(value: str | None, default: float) -> float:
         return default
 
 
-def _b64(payload: str) -> bytes:
+def _b64(payload: str, max_bytes: int) -> bytes:
+    if len(payload) * 3 // 4 > max_bytes + 3:  # refused before decoding
+        raise _too_large(max_bytes)
     try:
         return base64.b64decode(payload.strip(), validate=False)
     except (binascii.Error, ValueError):
@@ -411,17 +506,19 @@ def _b64(payload: str) -> bytes:
 
 
 def image_from_bytes(data: bytes) -> GeneratedImage:
-    """Check bytes are a PNG/JPEG/WebP image and describe them."""
+    """Check bytes are a PNG/JPEG/WebP image within the image limits (bytes, and pixels read from the
+    header, so a decompression bomb is refused undecoded) and describe them."""
     try:
+        header = read_header(data)
         with Image.open(io.BytesIO(data)) as img:
-            fmt = img.format
-            width, height = img.size
             img.verify()
-    except Exception:  # noqa: BLE001 - Pillow raises many types for bad data
+    except ImageTooLarge as exc:
+        raise ProviderError(f"the provider's result is too large: {exc.message}", retryable=False, kind="too_large") from None
+    except Exception:  # noqa: BLE001 - InvalidImage, and the many types Pillow raises for bad data
         raise ProviderError("the provider's result is not a readable image", retryable=False) from None
-    if fmt not in IMAGE_FORMATS:
-        raise ProviderError(f"the provider returned an unsupported image format ({fmt})", retryable=False)
-    return GeneratedImage(data=data, content_type=IMAGE_FORMATS[fmt], width=width, height=height)
+    if header.format not in IMAGE_FORMATS:
+        raise ProviderError(f"the provider returned an unsupported image format ({header.format})", retryable=False)
+    return GeneratedImage(data=data, content_type=IMAGE_FORMATS[header.format], width=header.width, height=header.height)
 
 
 def _message_from(body: Any) -> str | None:

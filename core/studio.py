@@ -83,13 +83,19 @@ class Models:
         return all(p.preview for p in self.providers() if p.configured)
 
     def health(self, provider_id: str, timeout: float = 15.0) -> Health:
-        """Ask a provider whether its key is accepted (runs on the runner's loop)."""
+        """Ask a provider whether its key is accepted (runs on the runner's loop). A check that
+        fails unexpectedly answers `unknown`, its message redacted like every Health's."""
         provider = self._catalog.provider(provider_id)
         runner = self._studio.engine.runner
         coro = provider.health()
-        if runner.loop is not None and runner.running:
-            return asyncio.run_coroutine_threadsafe(coro, runner.loop).result(timeout)
-        return asyncio.run(coro)
+        try:
+            if runner.loop is not None and runner.running:
+                return asyncio.run_coroutine_threadsafe(coro, runner.loop).result(timeout)
+            return asyncio.run(coro)
+        except TimeoutError:
+            return Health("unreachable", f"{provider.display_name} did not answer within {timeout:g} s.")
+        except Exception as exc:  # noqa: BLE001 - a plugin's bug must not escape the facade
+            return Health("unknown", f"The health check failed: {type(exc).__name__}: {exc}")
 
 
 class Images:

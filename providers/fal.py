@@ -30,6 +30,7 @@ class FalProvider(Provider):
     id = "fal"
     display_name = "fal.ai"
     key_env = ("FAL_KEY",)
+    secret_env = ("FAL_KEY_ID", "FAL_KEY_SECRET")
     base_url_env = "FAL_QUEUE_URL"
     default_base_url = "https://queue.fal.run"
     resumable = True
@@ -67,8 +68,7 @@ class FalProvider(Provider):
         error = super().classify(response)
         error_type = response.headers.get("x-fal-error-type")
         if error_type:
-            error.message = f"{error.message} ({error_type})"
-            error.args = (error.message,)
+            error.message = f"{error.message} ({error_type})"  # redacted when set, like every message
         if response.status_code == 504 and response.headers.get("x-fal-request-timeout-type") == "user":
             error.retryable = False
             error.kind = "timeout"

@@ -6,6 +6,7 @@ from typing import Any
 
 import httpx
 
+from core import redaction
 from core.errors import ProviderError
 from core.hookspecs import hookimpl
 from core.models import Capabilities, ModelSpec, ReferenceMapping
@@ -57,8 +58,7 @@ class OpenAIProvider(Provider):
         if code:
             error.kind = {"insufficient_quota": "quota", "moderation_blocked": "content_policy",
                           "content_policy_violation": "content_policy"}.get(code, error.kind)
-            error.message = f"{error.message} [{code}]"
-            error.args = (error.message,)
+            error.message = f"{error.message} [{code}]"  # redacted when set, like every message
         should = response.headers.get("x-should-retry")
         if code in PERMANENT_CODES or should == "false":
             error.retryable = False
@@ -112,7 +112,8 @@ class OpenAIProvider(Provider):
         try:
             return answer["choices"][0]["message"]["content"] or ""
         except (KeyError, IndexError, TypeError):
-            raise ProviderError(f"OpenAI chat answer had no message: {json.dumps(answer)[:200]}", retryable=False) from None
+            raise ProviderError(f"OpenAI chat answer had no message: {redaction.clip(json.dumps(answer), 200)}",
+                                retryable=False) from None
 
     async def health(self) -> Health:
         return await self.probe("GET", "models")

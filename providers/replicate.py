@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 
+from core import redaction
 from core.errors import ProviderError
 from core.hookspecs import hookimpl
 from core.models import Capabilities, ModelSpec, ReferenceMapping
@@ -64,8 +65,7 @@ class ReplicateProvider(Provider):
             fields = []
         names = [f.get("field") or f.get("description") for f in fields if isinstance(f, dict)]
         if names:
-            error.message = f"{error.message} (invalid: {', '.join(str(n) for n in names if n)})"
-            error.args = (error.message,)
+            error.message = f"{error.message} (invalid: {', '.join(str(n) for n in names if n)})"  # redacted when set
         return error
 
     # -- the work ----------------------------------------------------------------------
@@ -100,7 +100,7 @@ class ReplicateProvider(Provider):
         percents = _PERCENT.findall(logs)
         lines = [ln for ln in logs.splitlines() if ln.strip()]
         return Progress(state=state, percent=float(percents[-1]) if percents else None,
-                        message=lines[-1][:200] if lines else None, error=error)
+                        message=redaction.clip(lines[-1], 200) if lines else None, error=error)
 
     async def result(self, request_id: str, request: GenerationRequest) -> GenerationResult:
         prediction = self._last.pop(request_id, None) or await self._get(request_id)

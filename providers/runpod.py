@@ -15,10 +15,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from core import redaction
 from core.errors import ProviderError
 from core.hookspecs import hookimpl
 from core.models import Capabilities, ModelSpec, ReferenceMapping
-from core.provider import GenerationRequest, GenerationResult, Health, Progress, Provider, Submission, image_sources
+from core.provider import (GenerationRequest, GenerationResult, Health, Progress, Provider, Submission, host_port,
+                           image_sources)
 
 _STATES = {"IN_QUEUE": "queued", "IN_PROGRESS": "running", "COMPLETED": "completed", "FAILED": "failed",
            "CANCELLED": "canceled", "TIMED_OUT": "failed"}
@@ -30,6 +32,7 @@ class RunPodProvider(Provider):
     id = "runpod"
     display_name = "RunPod"
     key_env = ("RUNPOD_API_KEY",)
+    secret_env = ("RUNPOD_WORKER_KEY",)
     base_url_env = "RUNPOD_ENDPOINT_BASE_URL"
     default_base_url = "https://api.runpod.ai/v2"
     resumable = True
@@ -53,6 +56,13 @@ class RunPodProvider(Provider):
             models.append(ModelSpec(model_key=url.rstrip("/"), display_name="Self-hosted RunPod worker",
                                     capabilities=caps, priority=20))
         return models
+
+    def configured_hosts(self) -> set[tuple[str, int]]:
+        """The cloud's host and the configured worker's (a model key's worker is passed as `origin`)."""
+        hosts = super().configured_hosts()
+        if worker := self.secret("RUNPOD_WORKER_URL"):
+            hosts.add(host_port(worker))
+        return hosts
 
     def auth_headers_for(self, url: str) -> dict[str, str]:
         """The cloud key only goes to the cloud; a self-hosted worker gets `RUNPOD_WORKER_KEY` if set."""
@@ -96,7 +106,8 @@ class RunPodProvider(Provider):
         body = (await self.request("POST", f"{self.target(request.model_key)}/run", json={"input": sent},
                                    retry_safe=False)).json()
         if not body.get("id"):
-            raise ProviderError(f"RunPod answered /run without a job id: {json.dumps(body)[:200]}", retryable=False)
+            raise ProviderError(f"RunPod answered /run without a job id: {redaction.clip(json.dumps(body), 200)}",
+                                retryable=False)
         return Submission(request_id=f"{request.model_key.rstrip('/')}/{body['id']}",
                           inputs=self.recorded_inputs(sent, request))
 
@@ -134,7 +145,8 @@ class RunPodProvider(Provider):
         if not sources:
             raise ProviderError("RunPod worker returned no image (expected worker-comfyui, worker-sdxl or "
                                 "worker-a1111 output)", retryable=False)
-        image = await self.download(sources[0])
+        model_key = self.split(request_id)[0]
+        image = await self.download(sources[0], origin=self.target(model_key) if self.self_hosted(model_key) else None)
         seed = output.get("seed") if isinstance(output, dict) else None
         return GenerationResult(images=[image], seed=seed if isinstance(seed, int) else None,
                                 metadata={"job_id": self.split(request_id)[1]})

@@ -1,8 +1,10 @@
 """A loopback HTTP server base for provider fakes: routing, a request log, injected faults, holds.
 
-Subclasses implement `dispatch(req) -> Reply` following PROVIDERS.md. Tests inject faults by
-operation name (`submit`, `status`, `result`, `cancel`, ...): the next N requests of that
-operation answer the given status/body/headers, or hang until the server closes (a timeout).
+Subclasses implement `dispatch(req) -> Reply` following the provider's public API definition,
+cited at the top of each fake. Tests inject faults by operation name (`submit`, `status`,
+`result`, `cancel`, ...): the next N requests of that operation answer the given status/body/
+headers (a body or headers may be a function of the request, e.g. to echo its Authorization
+header), hang until the server closes (a timeout), or drip the body a byte at a time.
 Jobs progress one state per status call; `hold = True` keeps them running until released.
 """
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import zlib
 import threading
 import time
 from collections.abc import Callable
@@ -29,6 +32,19 @@ def png(seed: int = 0, size: tuple[int, int] = (48, 40)) -> bytes:
 
 def b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
+
+
+def bomb_png(width: int, height: int) -> bytes:
+    """A valid greyscale PNG of the given size, all black: a few hundred KB that decode to width*height
+    bytes (a decompression bomb). Written row by row, so making it never holds the pixels."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return len(data).to_bytes(4, "big") + kind + data + zlib.crc32(kind + data).to_bytes(4, "big")
+
+    ihdr = width.to_bytes(4, "big") + height.to_bytes(4, "big") + bytes([8, 0, 0, 0, 0])  # 8-bit grey
+    packer = zlib.compressobj(9)
+    row = b"\0" * (width + 1)  # filter byte + pixels
+    idat = b"".join(packer.compress(row) for _ in range(height)) + packer.flush()
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
 
 
 @dataclass
@@ -57,11 +73,18 @@ class Reply:
 @dataclass
 class Fault:
     status: int = 500
-    body: Any = None
-    headers: dict[str, str] = field(default_factory=dict)
+    body: Any = None  # JSON, raw bytes, or a function of the request giving either
+    headers: dict[str, str] | Callable[[Req], dict[str, str]] = field(default_factory=dict)
     hang: bool = False
     times: int = 1
     content_type: str = "application/json"
+    drip: float | None = None  # send the body one byte every `drip` seconds
+
+    def reply(self, req: Req) -> Reply:
+        body = self.body(req) if callable(self.body) else self.body
+        headers = self.headers(req) if callable(self.headers) else self.headers
+        raw = body if isinstance(body, bytes) else None
+        return Reply(self.status, None if raw is not None else body, headers, raw=raw, content_type=self.content_type)
 
 
 class FakeServer:
@@ -106,10 +129,12 @@ class FakeServer:
         """The environment that points the provider at this fake."""
         raise NotImplementedError
 
-    def fault(self, op: str, status: int = 500, body: Any = None, headers: dict[str, str] | None = None, *,
-              hang: bool = False, times: int = 1, content_type: str = "application/json") -> None:
+    def fault(self, op: str, status: int = 500, body: Any = None,
+              headers: dict[str, str] | Callable[[Req], dict[str, str]] | None = None, *,
+              hang: bool = False, times: int = 1, content_type: str = "application/json",
+              drip: float | None = None) -> None:
         with self.lock:
-            self.faults.setdefault(op, []).append(Fault(status, body, headers or {}, hang, times, content_type))
+            self.faults.setdefault(op, []).append(Fault(status, body, headers or {}, hang, times, content_type, drip))
 
     def release(self) -> None:
         with self.lock:
@@ -193,7 +218,10 @@ class FakeServer:
                     server._closing.wait(30)
                     return
                 if fault is not None:
-                    reply = Reply(fault.status, fault.body, fault.headers, content_type=fault.content_type)
+                    reply = fault.reply(req)
+                    if fault.drip:
+                        self._drip(reply, fault.drip)
+                        return
                 else:
                     with server.lock:
                         reply = server.dispatch(req)
@@ -212,6 +240,23 @@ class FakeServer:
                     self.wfile.write(data)
                 except (BrokenPipeError, ConnectionResetError):
                     pass
+
+            def _drip(self, reply: Reply, interval: float):
+                """Headers at once, then the body a byte per interval, until sent or the server closes."""
+                data = reply.raw or b""
+                try:
+                    self.send_response(reply.status)
+                    self.send_header("Content-Type", reply.content_type)
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    for i in range(len(data)):
+                        self.wfile.write(data[i:i + 1])
+                        self.wfile.flush()
+                        if server._closing.wait(interval):
+                            break
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+                self.close_connection = True
 
             do_GET = do_POST = do_PUT = do_DELETE = _serve
 

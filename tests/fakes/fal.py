@@ -1,4 +1,13 @@
-"""A fal.ai queue API fake (PROVIDERS.md): URLs as fal returns them, without the app's sub-path.
+"""A fal.ai queue API fake: URLs as fal returns them, without the app's sub-path.
+
+Follows fal's public queue API: the docs page "Queue" (https://docs.fal.ai/model-endpoints/queue:
+POST queue.fal.run/{model_id}[/{subpath}], GET .../requests/{id}/status (?logs=1), GET
+.../requests/{id}, PUT .../requests/{id}/cancel; `request_id`, `response_url`, `status_url`,
+`cancel_url`; IN_QUEUE/IN_PROGRESS/COMPLETED with `queue_position` and `logs`; the sub-path is not
+part of the status and result URLs), and its Python client, github.com/fal-ai/fal
+`projects/fal_client/src/fal_client/client.py` (`Authorization: Key <FAL_KEY>`). Error bodies carry
+`detail`; the `X-Fal-Error-Type` header names the failure category (docs page "Retries and Error
+Handling", https://fal.ai/docs/documentation/serverless/reliability/retries).
 
 Quirks kept: status answers 202 while waiting and 200 when COMPLETED; there is no FAILED status, a
 failed job is COMPLETED and its error (422, `detail` list) arrives with the result; seeds beyond

@@ -1,5 +1,11 @@
-"""An OpenAI API fake (PROVIDERS.md): images generations (JSON) and edits (multipart `image` /
-`image[]`), chat completions, models; errors as `{"error": {message, type, param, code}}`."""
+"""An OpenAI API fake: images generations (JSON) and edits (multipart `image` / `image[]`), chat
+completions, models; errors as `{"error": {message, type, param, code}}`.
+
+Follows OpenAI's OpenAPI specification, github.com/openai/openai-openapi `openapi.yaml` (paths
+`/images/generations`, `/images/edits`, `/chat/completions`, `/models`; the `Error` schema), and
+the client generated from it, github.com/openai/openai-python (`src/openai/resources/images.py`;
+`src/openai/_base_client.py` for the `retry-after-ms` and `x-should-retry` headers it obeys).
+"""
 from __future__ import annotations
 
 import time

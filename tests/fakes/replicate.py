@@ -1,5 +1,14 @@
-"""A Replicate predictions API fake (PROVIDERS.md): problem+json errors, output as list or string,
-`data:` URIs, failed/canceled/aborted predictions, the files API, tqdm-style progress in logs."""
+"""A Replicate predictions API fake: problem+json errors, output as list or string, `data:` URIs,
+failed/canceled/aborted predictions, the files API, tqdm-style progress in logs.
+
+Follows Replicate's HTTP API reference (https://replicate.com/docs/reference/http: POST
+/v1/models/{owner}/{name}/predictions and /v1/predictions with `version`, GET /v1/predictions/{id},
+POST /v1/predictions/{id}/cancel, POST /v1/files, GET /v1/account; statuses starting, processing,
+succeeded, failed, canceled, aborted) and its Python client, github.com/replicate/replicate-python
+(`replicate/prediction.py`, `replicate/files.py`; `replicate/exceptions.py` reads errors as RFC 7807
+problem details: `type`, `title`, `status`, `detail`). A 422 also lists `invalid_fields`, an
+extension member the provider reads when present.
+"""
 from __future__ import annotations
 
 import re

@@ -1,4 +1,12 @@
-"""A RunPod serverless cloud fake (PROVIDERS.md): `/v2/{endpoint}/run|status|cancel|health`.
+"""A RunPod serverless cloud fake: `/v2/{endpoint}/run|status|cancel|health`.
+
+Follows RunPod's Python SDK, github.com/runpod/runpod-python: `runpod/endpoint/runner.py` (the cloud
+client: POST {endpoint}/run, GET {endpoint}/status/{job_id}, POST {endpoint}/cancel/{job_id}, GET
+{endpoint}/health, `Authorization: Bearer <key>`), `runpod/__init__.py` (base
+`RUNPOD_ENDPOINT_BASE_URL`, default https://api.runpod.ai/v2); the job states are those of
+https://docs.runpod.io/serverless/endpoints/job-states (IN_QUEUE, IN_PROGRESS, COMPLETED, FAILED,
+CANCELLED, TIMED_OUT). The SDK's own local server (`runpod/serverless/modules/rp_fastapi.py`) is
+tested for real in tests/providers/test_runpod.py, not faked.
 
 Quirks kept: a failed job answers HTTP 200 with `status: FAILED` and `error` as a JSON-encoded
 string; unknown ids answer 404; output in the worker-comfyui, worker-sdxl or worker-a1111 shape.

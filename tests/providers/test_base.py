@@ -3,7 +3,9 @@ base64; size limit; content check), reference placement tiers, recorded inputs, 
 from __future__ import annotations
 
 import email.utils
+import json
 import time
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -122,6 +124,18 @@ def test_place_references_single_list_and_refusal(files):
 def test_scrub_and_secret_values():
     p = Plumbed({"PLUMBED_KEY": SECRET, "OTHER_TOKEN": "tok-123456", "STUDIO_HOME": "visible"})
     assert p.scrub(f"a {SECRET} b tok-123456 c visible") == "a *** b *** c visible"
+
+
+def test_scrub_masks_the_forms_a_key_takes_in_messages():
+    """A key as an exception shows it (bytes repr of a header with a stray newline), JSON- and
+    URL-escaped; keys with characters those escape are masked in every form."""
+    odd = 'sk-odd"key/with+chars\\9'
+    p = Plumbed({"PLUMBED_KEY": f"{odd}\n"})
+    header = f"Bearer {odd}\n".encode()
+    for text in (f"Illegal header value {header!r}", json.dumps({"auth": f"Bearer {odd}"}),
+                 f"GET /x?key={quote(odd, safe='')}", repr(odd)):
+        assert "sk-odd" not in p.scrub(text), text
+    assert p.api_key() == odd  # stripped as loaded
 
 
 def test_image_sources_shapes():
