@@ -7,7 +7,8 @@ from typing import Any
 from core.context import Actor, Context, new_id, not_found
 from core.db import dumps, loads, marks, utcnow
 from core.errors import StudioError
-from core.models import ACTIVE_STATUSES, Job, Page
+from core.models import ACTIVE_STATUSES, Job, JobStatus, Page
+from core.validation import Id, Limit, Offset, Seconds, checked
 
 # Jobs with their live place in their provider's queue (one pass over the queued rows).
 _SELECT = """SELECT j.*, q.pos AS queue_position_live FROM jobs j LEFT JOIN (
@@ -175,22 +176,26 @@ class Jobs:
         self.store = store
         self.runner = runner
 
-    def get(self, job_id: str) -> Job:
+    @checked
+    def get(self, job_id: Id) -> Job:
         job = self.store.get(job_id)
         if job.owner != self.actor.id and not self.actor.is_admin:
             raise not_found("job", job_id)
         return job
 
-    def list(self, *, character_id: str | None = None, status: str | tuple[str, ...] | None = None,
-             limit: int = 100, offset: int = 0, all_users: bool = False) -> Page[Job]:
+    @checked
+    def list(self, *, character_id: Id | None = None, status: JobStatus | tuple[JobStatus, ...] | None = None,
+             limit: Limit = 100, offset: Offset = 0, all_users: bool = False) -> Page[Job]:
         statuses = (status,) if isinstance(status, str) else status
         owner = None if (all_users and self.actor.is_admin) else self.actor.id
         return self.store.list(owner=owner, character_id=character_id, statuses=statuses, limit=limit, offset=offset)
 
-    def active(self, *, character_id: str | None = None) -> list[Job]:
+    @checked
+    def active(self, *, character_id: Id | None = None) -> list[Job]:
         return self.store.active(owner=self.actor.id, character_id=character_id)
 
-    def cancel(self, job_id: str) -> Job:
+    @checked
+    def cancel(self, job_id: Id) -> Job:
         """Cancel a queued or running job (the provider's cancel is called where it has one)."""
         job = self.get(job_id)
         if job.status == "storing":
@@ -202,7 +207,8 @@ class Jobs:
                 self.runner.cancel(job_id, job.provider_id, job.provider_request_id)
         return self.get(job_id)
 
-    def retry(self, job_id: str) -> Job:
+    @checked
+    def retry(self, job_id: Id) -> Job:
         """Queue a failed or canceled job again, as a fresh generation."""
         job = self.get(job_id)
         if job.status not in ("failed", "canceled"):
@@ -212,7 +218,8 @@ class Jobs:
         self.runner.wake()
         return self.get(job_id)
 
-    def wait(self, job_ids: list[str] | str, timeout: float | None = None, poll: float = 1.0) -> list[Job]:
+    @checked
+    def wait(self, job_ids: list[Id] | Id, timeout: Seconds | None = None, poll: Seconds = 1.0) -> list[Job]:
         """Block until the jobs are completed, failed or canceled (for notebooks and scripts)."""
         ids = [job_ids] if isinstance(job_ids, str) else list(job_ids)
         deadline = None if timeout is None else utcnow() + timedelta(seconds=timeout)
