@@ -119,7 +119,7 @@ class _CharacterFields(BaseModel):
     CHARACTER_REQUIRED refuse None.
     """
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid")  # `Text` strips
 
     description: Description = ""
     gender: Gender | None = None
@@ -232,7 +232,7 @@ class _SceneFields(BaseModel):
     """The editable fields of a scene. None clears a field: `starters` becomes empty, `description`
     and `prompt` "", `system_prompt` unset; the fields in SCENE_REQUIRED refuse None."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid")  # `Text` strips
     description: Annotated[str, Text(2000, multiline=True)] = ""
     prompt: Annotated[str, Text(1000, multiline=True)] = ""
     starters: Annotated[list[str], TextList(Text(500, multiline=True), 10, noun="starter", plural="starters")] = []

@@ -35,7 +35,7 @@ _BREAKS = re.compile(r"[\t\n\r\u2028\u2029]")
 class Text:
     """A text field's rules, used as `Annotated[str, Text(2000, multiline=True)]`.
 
-    Surrounding whitespace is stripped; NUL and every other control character are refused;
+    NUL and every other control character are refused; surrounding whitespace is stripped;
     line breaks and tabs only where `multiline` (a carriage return becomes a line feed);
     `collapse` turns each run of whitespace into one space (tags, the custom prompt).
     """
@@ -50,10 +50,10 @@ class Text:
         return core_schema.no_info_after_validator_function(self.check, handler(source))
 
     def check(self, value: str) -> str:
-        value = value.strip()
-        bad = _CONTROL.search(value)
+        bad = _CONTROL.search(value)  # before stripping: some control characters count as whitespace
         if bad:
             raise ValueError(f"control characters are not allowed (U+{ord(bad.group()):04X} at character {bad.start() + 1})")
+        value = value.strip()
         if self.multiline:
             value = value.replace("\r\n", "\n").replace("\r", "\n")
         elif _BREAKS.search(value):
