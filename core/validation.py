@@ -22,7 +22,7 @@ from pydantic_core import core_schema
 from core.errors import InvalidInput, describe
 
 ID_MAX = 200
-LIMIT_MAX = 1000
+LIMIT_MAX = 10_000  # a page, not a dump: the UI grows its list page by page
 OFFSET_MAX = 2**62
 SEED_MAX = 2**63 - 1
 
