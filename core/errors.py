@@ -79,6 +79,12 @@ class DatabaseLocked(StudioError):
     code = "database_locked"
 
 
+class WaitTimedOut(StudioError, TimeoutError):
+    """`jobs.wait` gave up before the jobs finished (they keep running)."""
+
+    code = "wait_timed_out"
+
+
 class DatabaseError(StudioError):
     """The database refused an operation or holds a row the studio cannot read (details are logged)."""
 

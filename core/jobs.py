@@ -6,7 +6,7 @@ from typing import Any
 
 from core.context import Actor, Context, new_id, not_found
 from core.db import dumps, loads, marks, utcnow
-from core.errors import StudioError
+from core.errors import StudioError, WaitTimedOut
 from core.models import ACTIVE_STATUSES, Job, JobStatus, Page
 from core.validation import Id, Limit, Offset, Seconds, checked
 
@@ -229,5 +229,5 @@ class Jobs:
             if all(not j.is_active for j in jobs):
                 return jobs
             if deadline is not None and utcnow() > deadline:
-                raise TimeoutError(f"{sum(j.is_active for j in jobs)} of {len(ids)} jobs still running after {timeout} s")
+                raise WaitTimedOut(f"{sum(j.is_active for j in jobs)} of {len(ids)} jobs still running after {timeout} s")
             seen = self.runner.wait_for_change(poll, seen)

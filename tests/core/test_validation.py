@@ -305,3 +305,12 @@ def test_a_well_typed_id_that_matches_nothing_is_not_found(studio):
         studio.characters.get("123")
     with pytest.raises(NotFound):
         studio.jobs.get("123")
+
+
+def test_a_wait_that_times_out_is_the_studios_own_error(settings):
+    with Studio.open(settings=settings, start_runner=False) as studio:  # nothing runs: the job stays queued
+        character = studio.characters.create(GOOD)
+        [job] = studio.portraits.generate(character.id)
+        with pytest.raises(StudioError) as err:
+            studio.jobs.wait([job.id], timeout=0)
+        assert isinstance(err.value, TimeoutError) and "1 of 1 jobs still running" in str(err.value)
