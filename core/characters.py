@@ -2,25 +2,28 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import Strict
 
 from core.context import Actor, Context, new_id, not_found
-from core.db import dumps, loads, marks, utcnow
-from core.errors import InvalidInput, StorageError
+from core.db import dumps, marks, utcnow
+from core.errors import StorageError
 from core.images import validate_upload
-from core.models import Character, CharacterCreate, CharacterSummary, CharacterUpdate, Page, parse
+from core.models import Character, CharacterCreate, CharacterSummary, CharacterUpdate, Page, from_row, from_rows, parse
 from core.storage import reference_key
+from core.validation import Id, Limit, Offset, Search, checked
 
 log = logging.getLogger(__name__)
 
 JSON_FIELDS = ("appearance_tags", "clothing_tags", "alternate_greetings", "forbidden_phrases", "voice_examples", "default_presets")
+_JSON_DEFAULTS = {f: {} if f == "default_presets" else [] for f in JSON_FIELDS}
+_SUMMARY_JSON = {"appearance_tags": [], "clothing_tags": []}
 
 
 def row_to_character(row: dict[str, Any]) -> Character:
-    data = dict(row)
-    for f in JSON_FIELDS:
-        data[f] = loads(data[f], {} if f == "default_presets" else [])
-    return Character.model_validate(data)
+    """A character from its row; damaged fields read as their defaults (see `from_row`)."""
+    return from_row(Character, row, json_fields=_JSON_DEFAULTS, what="character")
 
 
 def _columns(values: dict[str, Any]) -> dict[str, Any]:
@@ -39,9 +42,10 @@ class Characters:
         self.ctx = ctx
         self.actor = actor
 
-    def create(self, data: CharacterCreate | dict[str, Any], *, template_id: str | None = None) -> Character:
+    @checked
+    def create(self, data: CharacterCreate | dict[str, Any], *, template_id: Id | None = None) -> Character:
         """Create a character (validated); returns it."""
-        fields = {k: v for k, v in parse(CharacterCreate, data).model_dump().items() if v is not None}
+        fields = {k: v for k, v in parse(CharacterCreate, data, name="data").model_dump().items() if v is not None}
         now = utcnow()
         row = _columns({**fields, "id": new_id(), "owner": self.actor.id, "template_id": template_id,
                         "created_at": now, "updated_at": now})
@@ -50,7 +54,8 @@ class Characters:
             cur.execute(f"INSERT INTO characters ({cols}) VALUES ({marks(row)})", list(row.values()))
         return self.get(row["id"])
 
-    def get(self, character_id: str) -> Character:
+    @checked
+    def get(self, character_id: Id) -> Character:
         """A character the user may see (own or public)."""
         row = self.ctx.db.fetchone(
             "SELECT * FROM characters WHERE id = ? AND (owner = ? OR is_public OR ?)",
@@ -60,13 +65,15 @@ class Characters:
             raise not_found("character", character_id)
         return row_to_character(row)
 
-    def owned(self, character_id: str) -> Character:
+    @checked
+    def owned(self, character_id: Id) -> Character:
         """A character the user may change."""
         character = self.get(character_id)
         self.actor.require_owner(character.owner, "character")
         return character
 
-    def resolve(self, id_or_name: str) -> Character:
+    @checked
+    def resolve(self, id_or_name: Id) -> Character:
         """By id, else by exact (case-insensitive) name among visible characters."""
         row = self.ctx.db.fetchone(
             "SELECT * FROM characters WHERE (id = ? OR lower(name) = lower(?)) AND (owner = ? OR is_public OR ?) "
@@ -77,13 +84,10 @@ class Characters:
             raise not_found("character", id_or_name)
         return row_to_character(row)
 
-    def update(self, character_id: str, changes: CharacterUpdate | dict[str, Any]) -> Character:
-        """Change only the given fields."""
-        update = parse(CharacterUpdate, changes)
-        given = update.model_dump(exclude_unset=True)
-        nulls = [k for k, v in given.items() if v is None and k in ("name", "gender", "content_rating", "voice_tone", "mood", "is_public")]
-        if nulls:
-            raise InvalidInput({k: "cannot be empty" for k in nulls})
+    @checked
+    def update(self, character_id: Id, changes: CharacterUpdate | dict[str, Any]) -> Character:
+        """Change only the given fields (validated in full before anything is written)."""
+        given = parse(CharacterUpdate, changes, name="changes").model_dump(exclude_unset=True)
         self.owned(character_id)
         if not given:
             return self.get(character_id)
@@ -94,12 +98,15 @@ class Characters:
             cur.execute(f"UPDATE characters SET {sets} WHERE id = ?", [*values.values(), character_id])
         return self.get(character_id)
 
-    def list(self, search: str | None = None, *, limit: int = 50, offset: int = 0, mine_only: bool = False) -> Page[CharacterSummary]:
-        """Own and public characters, newest first, filtered by name or tag."""
+    @checked
+    def list(self, search: Search | None = None, *, limit: Limit = 50, offset: Offset = 0,
+             mine_only: bool = False) -> Page[CharacterSummary]:
+        """Own and public characters, newest first, filtered by name or tag. A row that cannot be
+        read is logged and left out; it never breaks the list."""
         where = ["(c.owner = ? OR (c.is_public AND NOT ?))"]
         params: list[Any] = [self.actor.id, mine_only]
-        if search and search.strip():
-            term = f"%{search.strip().lower()}%"
+        if search:
+            term = f"%{search.lower()}%"
             where.append("(lower(c.name) LIKE ? OR lower(c.appearance_tags) LIKE ? OR lower(c.clothing_tags) LIKE ?)")
             params += [term, term, term]
         clause = " AND ".join(where)
@@ -114,17 +121,18 @@ class Characters:
                 ORDER BY c.created_at DESC, c.id""",
             [*params, limit, offset],
         )
-        items = [CharacterSummary.model_validate({**r, "appearance_tags": loads(r["appearance_tags"], []),
-                                                  "clothing_tags": loads(r["clothing_tags"], [])}) for r in rows]
+        items = from_rows(CharacterSummary, rows, json_fields=_SUMMARY_JSON, what="character")
         return Page[CharacterSummary](items=items, total=total, offset=offset, limit=limit)
 
-    def set_reference_upload(self, character_id: str, data: bytes) -> Character:
+    @checked
+    def set_reference_upload(self, character_id: Id, data: Annotated[bytes, Strict()]) -> Character:
         """Validate an uploaded image and make it the character's reference."""
         self.owned(character_id)
         key, sha = store_upload(self.ctx, self.actor.id, data)
         return self._set_reference(character_id, key, sha)
 
-    def clear_reference(self, character_id: str) -> Character:
+    @checked
+    def clear_reference(self, character_id: Id) -> Character:
         self.owned(character_id)
         return self._set_reference(character_id, None, None)
 

@@ -6,8 +6,9 @@ from typing import Any
 
 from core.context import Actor, Context, new_id, not_found
 from core.db import dumps, loads, marks, utcnow
-from core.errors import StudioError
-from core.models import ACTIVE_STATUSES, Job, Page
+from core.errors import StudioError, WaitTimedOut
+from core.models import ACTIVE_STATUSES, Job, JobStatus, Page
+from core.validation import Id, Limit, Offset, Seconds, checked
 from core.redaction import redact
 
 # Jobs with their live place in their provider's queue (one pass over the queued rows).
@@ -178,22 +179,26 @@ class Jobs:
         self.store = store
         self.runner = runner
 
-    def get(self, job_id: str) -> Job:
+    @checked
+    def get(self, job_id: Id) -> Job:
         job = self.store.get(job_id)
         if job.owner != self.actor.id and not self.actor.is_admin:
             raise not_found("job", job_id)
         return job
 
-    def list(self, *, character_id: str | None = None, status: str | tuple[str, ...] | None = None,
-             limit: int = 100, offset: int = 0, all_users: bool = False) -> Page[Job]:
+    @checked
+    def list(self, *, character_id: Id | None = None, status: JobStatus | tuple[JobStatus, ...] | None = None,
+             limit: Limit = 100, offset: Offset = 0, all_users: bool = False) -> Page[Job]:
         statuses = (status,) if isinstance(status, str) else status
         owner = None if (all_users and self.actor.is_admin) else self.actor.id
         return self.store.list(owner=owner, character_id=character_id, statuses=statuses, limit=limit, offset=offset)
 
-    def active(self, *, character_id: str | None = None) -> list[Job]:
+    @checked
+    def active(self, *, character_id: Id | None = None) -> list[Job]:
         return self.store.active(owner=self.actor.id, character_id=character_id)
 
-    def cancel(self, job_id: str) -> Job:
+    @checked
+    def cancel(self, job_id: Id) -> Job:
         """Cancel a queued or running job (the provider's cancel is called where it has one)."""
         job = self.get(job_id)
         if job.status == "storing":
@@ -205,7 +210,8 @@ class Jobs:
                 self.runner.cancel(job_id, job.provider_id, job.provider_request_id)
         return self.get(job_id)
 
-    def retry(self, job_id: str) -> Job:
+    @checked
+    def retry(self, job_id: Id) -> Job:
         """Queue a failed or canceled job again, as a fresh generation."""
         job = self.get(job_id)
         if job.status not in ("failed", "canceled"):
@@ -215,7 +221,8 @@ class Jobs:
         self.runner.wake()
         return self.get(job_id)
 
-    def wait(self, job_ids: list[str] | str, timeout: float | None = None, poll: float = 1.0) -> list[Job]:
+    @checked
+    def wait(self, job_ids: list[Id] | Id, timeout: Seconds | None = None, poll: Seconds = 1.0) -> list[Job]:
         """Block until the jobs are completed, failed or canceled (for notebooks and scripts)."""
         ids = [job_ids] if isinstance(job_ids, str) else list(job_ids)
         deadline = None if timeout is None else utcnow() + timedelta(seconds=timeout)
@@ -225,5 +232,5 @@ class Jobs:
             if all(not j.is_active for j in jobs):
                 return jobs
             if deadline is not None and utcnow() > deadline:
-                raise TimeoutError(f"{sum(j.is_active for j in jobs)} of {len(ids)} jobs still running after {timeout} s")
+                raise WaitTimedOut(f"{sum(j.is_active for j in jobs)} of {len(ids)} jobs still running after {timeout} s")
             seen = self.runner.wait_for_change(poll, seen)

@@ -5,15 +5,19 @@ from typing import Any
 
 from core.characters import Characters, delete_files
 from core.context import Actor, Context, new_id, not_found
-from core.db import dumps, loads, utcnow
-from core.models import Scene, SceneCreate, SceneUpdate, parse
+from core.db import dumps, utcnow
+from core.models import Scene, SceneCreate, SceneUpdate, from_row, from_rows, parse
+from core.validation import Id, checked
 
 _SELECT = """SELECT s.*, i.image_key, i.thumbnail_key, i.job_id, i.recipe
              FROM character_scenes s LEFT JOIN scene_images i ON i.id = s.image_id"""
 
 
+_JSON = {"starters": [], "recipe": {}}
+
+
 def _row_to_scene(row: dict[str, Any]) -> Scene:
-    return Scene.model_validate({**row, "starters": loads(row["starters"], []), "recipe": loads(row["recipe"], {})})
+    return from_row(Scene, row, json_fields=_JSON, what="scene")
 
 
 class Scenes:
@@ -22,8 +26,9 @@ class Scenes:
         self.actor = actor
         self._characters = Characters(ctx, actor)
 
-    def create(self, character_id: str, data: SceneCreate | dict[str, Any]) -> Scene:
-        scene = parse(SceneCreate, data)
+    @checked
+    def create(self, character_id: Id, data: SceneCreate | dict[str, Any]) -> Scene:
+        scene = parse(SceneCreate, data, name="data")
         self._characters.owned(character_id)
         now = utcnow()
         scene_id = new_id()
@@ -35,29 +40,31 @@ class Scenes:
         )
         return self.get(scene_id)
 
-    def get(self, scene_id: str) -> Scene:
+    @checked
+    def get(self, scene_id: Id) -> Scene:
         row = self.ctx.db.fetchone(f"{_SELECT} WHERE s.id = ?", [scene_id])
         if row is None:
             raise not_found("scene", scene_id)
         self._characters.get(row["character_id"])  # visibility follows the character
         return _row_to_scene(row)
 
-    def list(self, character_id: str) -> list[Scene]:
+    @checked
+    def list(self, character_id: Id) -> list[Scene]:
         """Scenes of a character, highest priority first."""
         self._characters.get(character_id)
         rows = self.ctx.db.fetchall(f"{_SELECT} WHERE s.character_id = ? ORDER BY s.priority DESC, s.created_at", [character_id])
-        return [_row_to_scene(r) for r in rows]
+        return from_rows(Scene, rows, json_fields=_JSON, what="scene")
 
-    def update(self, scene_id: str, changes: SceneUpdate | dict[str, Any]) -> Scene:
-        given = parse(SceneUpdate, changes).model_dump(exclude_unset=True)
+    @checked
+    def update(self, scene_id: Id, changes: SceneUpdate | dict[str, Any]) -> Scene:
+        """Change only the given fields (validated in full before anything is written)."""
+        given = parse(SceneUpdate, changes, name="changes").model_dump(exclude_unset=True)
         scene = self.get(scene_id)
         self.actor.require_owner(scene.owner, "scene")
-        if "name" in given and not given["name"]:
-            given.pop("name")
         if not given:
             return scene
         if "starters" in given:
-            given["starters"] = dumps(given["starters"] or [])
+            given["starters"] = dumps(given["starters"])
         given["updated_at"] = utcnow()
         sets = ", ".join(f"{k} = ?" for k in given)
         self.ctx.db.execute(f"UPDATE character_scenes SET {sets} WHERE id = ?", [*given.values(), scene_id])
