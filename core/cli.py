@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from core.errors import InvalidInput, StudioError
-from core.images import MAX_UPLOAD_BYTES
+from core.images import MAX_IMAGE_BYTES
 
 Handler = Callable[[Any, argparse.Namespace], Any]
 
@@ -61,8 +61,8 @@ def _read_image_file(path: str, flag: str) -> bytes:
     try:
         if file.is_dir():
             raise InvalidInput({flag: f"{path} is a folder, not an image file"})
-        if file.stat().st_size > MAX_UPLOAD_BYTES:
-            raise InvalidInput({flag: f"{path} is larger than {MAX_UPLOAD_BYTES // 1_048_576} MB"})
+        if file.stat().st_size > MAX_IMAGE_BYTES:
+            raise InvalidInput({flag: f"{path} is larger than {MAX_IMAGE_BYTES // 1_048_576} MB"})
         return file.read_bytes()
     except FileNotFoundError:
         raise InvalidInput({flag: f"no such file: {path}"}) from None
