@@ -93,15 +93,19 @@ class JobStore:
         Also returns when the next waiting job falls due (None: none is waiting), and whether due
         jobs were left waiting for a free slot.
 
-        Only five narrow columns of the waiting rows are read, so a long queue is cheap; the rows
+        Only a few narrow columns of the waiting rows are read, so a long queue is cheap; the rows
         of the jobs started are read too, unless all of them are among the `created` handed over.
+        A handed-over copy is the row as `create` returned it, so it is used only while the row has
+        never been started (`started_at IS NULL`): starting a job is the first change the runner
+        makes to its row, and a never-started row can otherwise only be canceled (not claimed) and
+        retried (which writes back what `create` wrote). So no job starts from a copy older than its row.
         The stage says what comes next: a `one_shot` provider generates; a resumable one submits,
         or resumes polling when the job already has a request id."""
         waiting = self.db.cursor().execute(
-            "SELECT id, provider_id, status, next_attempt_at, provider_request_id IS NOT NULL FROM jobs "
-            "WHERE status IN ('queued', 'storing') ORDER BY seq").fetchall()
-        storing, stages, room, next_at, backlog = [], {}, dict(free), None, False
-        for job_id, provider_id, status, due_at, has_request in waiting:
+            "SELECT id, provider_id, status, next_attempt_at, provider_request_id IS NOT NULL, started_at IS NULL "
+            "FROM jobs WHERE status IN ('queued', 'storing') ORDER BY seq").fetchall()
+        storing, stages, room, next_at, backlog, pristine = [], {}, dict(free), None, False, set()
+        for job_id, provider_id, status, due_at, has_request, never_started in waiting:
             if job_id in exclude:
                 continue
             if due_at is not None and due_at > now:
@@ -111,9 +115,12 @@ class JobStore:
             elif room.get(provider_id, 0) > 0:
                 room[provider_id] -= 1
                 stages[job_id] = "generating" if provider_id in one_shot else "resuming" if has_request else "submitting"
+                if never_started:
+                    pristine.add(job_id)
             else:
                 backlog = True
-        started = self._start(stages, now, created or {}) if stages else []
+        handed = {i: job for i, job in (created or {}).items() if i in pristine}
+        started = self._start(stages, now, handed) if stages else []
         ready = self.db.fetchall(f"SELECT * FROM jobs WHERE id IN ({marks(storing)}) ORDER BY seq", storing) if storing else []
         return [row_to_job(r) for r in ready] + started, next_at, backlog
 

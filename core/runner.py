@@ -56,6 +56,7 @@ class Runner:
         self._backlog = False
         self._waiting_again: set[str] = set()
         self._created: dict[str, Job] = {}  # handed over by `wake`; forgotten at the next claim
+        self._handover = threading.Lock()  # guards `_created` (filled by callers, taken by a claim)
         self._changed = threading.Condition()
         self._generation = 0  # bumped on every job state change the runner makes
         self._ready = threading.Event()
@@ -67,6 +68,8 @@ class Runner:
             return
         self._stopping = False
         self._ready.clear()
+        with self._handover:
+            self._created.clear()
         spool = self.ctx.settings.spool_dir
         spooled = {p.stem for p in spool.glob("*.img")} if spool.exists() else set()
         self.recovered = self.jobs.recover(spooled)
@@ -88,11 +91,16 @@ class Runner:
         return self._thread is not None and self._thread.is_alive()
 
     def wake(self, created: list[Job] = ()) -> None:
-        """Look for due work now. `created`: jobs just inserted, handed over so that starting
-        them needs no read of their rows."""
-        if self._soon(lambda: self._wake.set()):
-            for job in created:
-                self._created[job.id] = job
+        """Look for due work now. `created`: jobs just inserted, handed over (before the wake is
+        scheduled) so that starting them needs no read of their rows. The claim uses a copy only
+        while its row was never started (see `JobStore.claim_due`), so a copy that arrives late
+        is ignored."""
+        if created and self.running:
+            with self._handover:
+                self._created.update((job.id, job) for job in created)
+        if not self._soon(lambda: self._wake.set()):
+            with self._handover:  # stopped: the rows keep the work, a copy is not kept for later
+                self._created.clear()
 
     def cancel(self, job_id: str, provider_id: str, request_id: str | None) -> None:
         """Stop a running job's task and ask the provider to cancel (the row is already canceled)."""
@@ -191,7 +199,8 @@ class Runner:
         catalog = self.ctx.catalog
         free = {pid: limit - slots.get(pid, 0) for pid, limit in catalog.concurrency_limits().items()}
         one_shot = {pid for pid, p in catalog.instances.items() if not p.resumable}
-        created, self._created = self._created, {}
+        with self._handover:
+            created, self._created = self._created, {}
         return self.jobs.claim_due(utcnow(), free, one_shot, exclude, created)
 
     def _release_slot(self, provider_id: str) -> None:

@@ -5,6 +5,7 @@ Tokens in the prompt choose the behaviour per job:
   [throttle-N]     the first N submissions answer 429 with Retry-After
   [permanent]      submission answers 422 with a message
   [fail-remote]    the job is accepted, then reported failed
+  [fail-poll-N]    the first N status polls answer 503 (Retry-After: 0): a retry must resume, not resubmit
   [stall]          the job stays running until the test calls `release()`
 The server records submissions per job id and the most jobs in flight at once.
 """
@@ -172,6 +173,8 @@ class ScriptedServer:
                     job["polls"] += 1
                     server.lock.notify_all()
                     if kind == "status":
+                        if (m := re.search(r"\[fail-poll-(\d+)\]", job["prompt"])) and job["polls"] <= int(m.group(1)):
+                            return self._send(503, {"detail": "status temporarily unavailable"}, {"Retry-After": "0"})
                         if job["state"] == "canceled":
                             return self._send(200, {"status": "canceled"})
                         if "[fail-remote]" in job["prompt"]:
