@@ -24,6 +24,29 @@ def row_to_job(row: dict[str, Any]) -> Job:
     return Job.model_validate(data)
 
 
+def cancel_active(cur: Any, column: str, value: str, reason: str) -> list[Job]:
+    """Cancel the queued, running and storing jobs of one character or scene (`column` is
+    `character_id` or `scene_id`) inside the caller's transaction, with `reason` as their last
+    error. Returns them as they were, for `Runner.cancel` once the transaction has committed."""
+    if column not in ("character_id", "scene_id"):
+        raise ValueError(f"cannot cancel jobs by {column}")
+    where = f"{column} = ? AND status IN ({marks(ACTIVE_STATUSES)})"
+    found = cur.execute(f"SELECT * FROM jobs WHERE {where} ORDER BY seq", [value, *ACTIVE_STATUSES])
+    cols = [d[0] for d in found.description]
+    jobs = [row_to_job(dict(zip(cols, row))) for row in found.fetchall()]
+    if jobs:
+        cur.execute(f"UPDATE jobs SET status = 'canceled', stage = 'canceled', finished_at = ?, last_error = ?, "
+                    f"next_attempt_at = NULL WHERE {where}", [utcnow(), reason, value, *ACTIVE_STATUSES])
+    return jobs
+
+
+def reference_in_use(cur: Any, key: str) -> bool:
+    """Whether a queued, running or storing job will read the reference image `key`."""
+    return cur.execute(
+        "SELECT 1 FROM jobs WHERE json_extract_string(request, '$.reference_key') = ? "
+        f"AND status IN ({marks(ACTIVE_STATUSES)}) LIMIT 1", [key, *ACTIVE_STATUSES]).fetchone() is not None
+
+
 class JobStore:
     """All SQL on the jobs table."""
 
@@ -205,8 +228,7 @@ class Jobs:
         if job.status not in ("queued", "running"):
             raise StudioError(f"Only queued or running jobs can be canceled; this one is {job.status}.")
         if self.store.set(job_id, only_if=("queued", "running"), status="canceled", stage="canceled", finished_at=utcnow()):
-            if job.status == "running" or job.provider_request_id:
-                self.runner.cancel(job_id, job.provider_id, job.provider_request_id)
+            self.runner.cancel([job])
         return self.get(job_id)
 
     def retry(self, job_id: str) -> Job:
@@ -214,6 +236,8 @@ class Jobs:
         job = self.get(job_id)
         if job.status not in ("failed", "canceled"):
             raise StudioError(f"Only failed or canceled jobs can be retried; this one is {job.status}.")
+        if job.scene_id and self.ctx.db.scalar("SELECT 1 FROM character_scenes WHERE id = ?", [job.scene_id]) is None:
+            raise StudioError("This job's scene was deleted; it cannot be retried.")
         self.store.set(job_id, only_if=("failed", "canceled"), status="queued", stage="queued", attempts=0,
                        provider_request_id=None, last_error=None, next_attempt_at=None, finished_at=None, percent=None)
         self.runner.wake()

@@ -186,7 +186,7 @@ class Studio:
         self.engine = engine
         self.ctx = engine.ctx
         self.actor = actor
-        self.characters = Characters(self.ctx, actor)
+        self.characters = Characters(self.ctx, actor, engine.runner)
         self._generator = Generator(self.ctx, actor, engine.jobs, engine.runner)
         self.scenes = _SceneAPI(self.ctx, actor, self._generator)
         self.templates = _TemplateAPI(self)
@@ -267,7 +267,7 @@ class Studio:
 
 class _SceneAPI(Scenes):
     def __init__(self, ctx: Context, actor: Actor, generator: Generator):
-        super().__init__(ctx, actor)
+        super().__init__(ctx, actor, generator.runner)
         self._generator = generator
 
     def generate_image(self, scene_id: str, *, model_id: str | None = None, seed: int | None = None):
