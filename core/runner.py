@@ -230,12 +230,12 @@ class Runner:
             self._wake.set()
 
     def _cancel_in_loop(self, job: Job) -> None:
-        task = self._tasks.get(job.id)
-        if task is None:
-            if job.status == "storing":  # waiting to retry its store: nothing will read the spool again
+        if job.id not in self._storing:  # a store in progress cannot be interrupted: it discards the image itself
+            task = self._tasks.get(job.id)
+            if task is not None:
+                task.cancel()
+            if job.status == "storing":  # nothing will read its spooled image again
                 self._spool_path(job.id).unlink(missing_ok=True)
-        elif job.id not in self._storing:  # a store cannot be interrupted: it discards the image itself
-            task.cancel()
         request_id = job.provider_request_id or self._request_ids.get(job.id)
         if request_id and job.status != "storing":
             self.loop.create_task(self._provider_cancel(job.provider_id, request_id))
