@@ -10,6 +10,7 @@ from core.context import Actor, Context, new_id, not_found
 from core.db import dumps, marks, utcnow
 from core.errors import StorageError
 from core.images import validate_upload
+from core.jobs import cancel_active, reference_in_use
 from core.models import Character, CharacterCreate, CharacterSummary, CharacterUpdate, Page, from_row, from_rows, parse
 from core.storage import reference_key
 from core.validation import Id, Limit, Offset, Search, checked
@@ -38,9 +39,10 @@ def _columns(values: dict[str, Any]) -> dict[str, Any]:
 class Characters:
     """Characters visible to one user: their own plus public ones."""
 
-    def __init__(self, ctx: Context, actor: Actor):
+    def __init__(self, ctx: Context, actor: Actor, runner=None):
         self.ctx = ctx
         self.actor = actor
+        self.runner = runner  # told about jobs a delete cancels (without one they stop at their next poll)
 
     @checked
     def create(self, data: CharacterCreate | dict[str, Any], *, template_id: Id | None = None) -> Character:
@@ -144,23 +146,35 @@ class Characters:
         return self.get(character_id)
 
     def delete(self, character_id: str) -> None:
-        """Delete the character, its portraits, scenes, jobs and image files."""
+        """Delete the character, its portraits, scenes, jobs and image files.
+
+        Its active jobs are canceled and deleted in the same transaction (the runner stops them and
+        asks the provider to cancel), so no restart runs them again. Its reference upload goes too,
+        unless another character or an active job still uses it."""
         character = self.owned(character_id)
         db = self.ctx.db
         keys = [k for r in db.fetchall(
             "SELECT image_key, thumbnail_key FROM character_portraits WHERE character_id = ? "
             "UNION ALL SELECT image_key, thumbnail_key FROM scene_images WHERE character_id = ?",
             [character_id, character_id]) for k in (r["image_key"], r["thumbnail_key"])]
+        reference = character.reference_image_key
         with db.transaction() as cur:
+            canceled = cancel_active(cur, "character_id", character_id, "Canceled: its character was deleted.")
             for table in ("character_portraits", "scene_images", "character_scenes", "jobs"):
                 cur.execute(f"DELETE FROM {table} WHERE character_id = ?", [character_id])
             cur.execute("DELETE FROM characters WHERE id = ?", [character_id])
-            if character.reference_image_key and not cur.execute(
-                "SELECT 1 FROM characters WHERE reference_image_key = ? LIMIT 1", [character.reference_image_key]
-            ).fetchone():
-                keys.append(character.reference_image_key)
-                cur.execute("DELETE FROM uploads WHERE key = ?", [character.reference_image_key])
+            if reference and not _upload_in_use(cur, reference):
+                keys.append(reference)
+                cur.execute("DELETE FROM uploads WHERE key = ?", [reference])
+        if self.runner is not None:
+            self.runner.cancel(canceled)
         delete_files(self.ctx, keys)
+
+
+def _upload_in_use(cur, key: str) -> bool:
+    """Whether a character's reference or an active job's reference is the upload `key`."""
+    return (cur.execute("SELECT 1 FROM characters WHERE reference_image_key = ? LIMIT 1", [key]).fetchone() is not None
+            or reference_in_use(cur, key))
 
 
 def store_upload(ctx: Context, owner: str, data: bytes) -> tuple[str, str]:

@@ -8,6 +8,7 @@ from core.context import Actor, Context, new_id, not_found
 from core.db import dumps, utcnow
 from core.models import Scene, SceneCreate, SceneUpdate, from_row, from_rows, parse
 from core.validation import Id, checked
+from core.jobs import cancel_active
 
 _SELECT = """SELECT s.*, i.image_key, i.thumbnail_key, i.job_id, i.recipe
              FROM character_scenes s LEFT JOIN scene_images i ON i.id = s.image_id"""
@@ -21,9 +22,10 @@ def _row_to_scene(row: dict[str, Any]) -> Scene:
 
 
 class Scenes:
-    def __init__(self, ctx: Context, actor: Actor):
+    def __init__(self, ctx: Context, actor: Actor, runner=None):
         self.ctx = ctx
         self.actor = actor
+        self.runner = runner  # told about jobs a delete cancels (without one they stop at their next poll)
         self._characters = Characters(ctx, actor)
 
     @checked
@@ -71,11 +73,17 @@ class Scenes:
         return self.get(scene_id)
 
     def delete(self, scene_id: str) -> None:
+        """Delete the scene, its images and its finished jobs. Its queued, running and storing jobs
+        are canceled in the same transaction (kept, saying why), so no restart runs them again; the
+        runner stops them and asks the provider to cancel."""
         scene = self.get(scene_id)
         self.actor.require_owner(scene.owner, "scene")
         rows = self.ctx.db.fetchall("SELECT image_key, thumbnail_key FROM scene_images WHERE scene_id = ?", [scene_id])
         with self.ctx.db.transaction() as cur:
             cur.execute("DELETE FROM scene_images WHERE scene_id = ?", [scene_id])
             cur.execute("DELETE FROM jobs WHERE scene_id = ? AND status IN ('completed', 'failed', 'canceled')", [scene_id])
+            canceled = cancel_active(cur, "scene_id", scene_id, "Canceled: its scene was deleted.")
             cur.execute("DELETE FROM character_scenes WHERE id = ?", [scene_id])
+        if self.runner is not None:
+            self.runner.cancel(canceled)
         delete_files(self.ctx, [k for r in rows for k in (r["image_key"], r["thumbnail_key"])])
