@@ -157,7 +157,7 @@ class Catalog:
         return self.get_model(model.id)
 
     def route(self, model_id: str | None, *, needs_i2i: bool) -> CatalogModel:
-        """Pick the model for a generation, as DESIGN.md states."""
+        """Pick the model for a generation: an explicit model must be active and usable; otherwise the highest-priority usable model (image-to-image when there is a reference)."""
         if model_id:
             try:
                 model = self.get_model(model_id)
