@@ -12,6 +12,7 @@ import os
 import threading
 import time
 import traceback
+from collections import OrderedDict
 from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta
@@ -51,6 +52,7 @@ class Runner:
         self._tasks: dict[str, asyncio.Task] = {}
         self._slots: dict[str, int] = {}  # provider calls in flight, per provider (storing holds none)
         self._request_ids: dict[str, str] = {}
+        self._cancels_sent: OrderedDict[str, None] = OrderedDict()  # request ids, on the loop thread only
         self._storing: set[str] = set()  # jobs whose image is being spooled and written right now
         # A claim costs a query, so a slot freed or a job ended only triggers one when it may start
         # something: the last claim left due jobs waiting for a slot, or the job itself went back
@@ -242,6 +244,13 @@ class Runner:
         self._notify()
 
     async def _provider_cancel(self, provider_id: str, request_id: str) -> None:
+        """Ask the provider to cancel, once per request: a user's cancel and the poll loop that finds
+        its row canceled can both get here."""
+        if request_id in self._cancels_sent:
+            return
+        self._cancels_sent[request_id] = None
+        if len(self._cancels_sent) > 4096:
+            self._cancels_sent.popitem(last=False)
         try:
             provider = self.ctx.catalog.provider(provider_id)
             if provider.resumable:
