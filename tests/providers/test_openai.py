@@ -163,3 +163,16 @@ def test_a_model_the_provider_retired_is_marked_and_no_longer_routed(oai, open_s
     with pytest.raises(ModelNotAvailable, match="retired"):
         studio.portraits.generate(character.id, {"model_id": old.id})
     assert not studio.models.update(old.id, {"retired": False}).retired  # an admin brings it back
+
+
+def test_the_catalog_price_is_recorded_as_the_cost_where_the_provider_reports_none(oai, open_studio):
+    studio = open_studio(oai)
+    mid = model_id(studio, "openai", "gpt-image-2")
+    unpriced = finish(studio, generate(studio, "openai", "gpt-image-2"))
+    assert unpriced.status == "completed" and unpriced.cost is None
+    caps = studio.models.get(mid).capabilities.model_copy(update={"price_per_image": 0.053})
+    studio.models.update(mid, {"capabilities": caps.model_dump()})
+    job = finish(studio, generate(studio, "openai", "gpt-image-2"))
+    assert job.status == "completed" and job.cost == 0.053
+    assert studio.portraits.get(job.result_id).recipe["cost"] == 0.053
+    assert studio.jobs.get(job.id).cost == 0.053
