@@ -7,17 +7,20 @@ import streamlit as st
 
 from ui import app, autosave
 
-st.set_page_config(page_title="Character Studio", page_icon=":material/palette:", layout="wide")
-
+CHARACTERS = st.Page("pages/characters.py", title="Characters", icon=":material/group:", default=True)
 PAGES = [
-    st.Page("pages/characters.py", title="Characters", icon=":material/group:", default=True),
+    CHARACTERS,
     st.Page("pages/portraits.py", title="Portraits", icon=":material/photo_library:"),
     st.Page("pages/scenes.py", title="Scenes", icon=":material/landscape:"),
     st.Page("pages/queue.py", title="Queue", icon=":material/pending_actions:"),
     st.Page("pages/models.py", title="Models", icon=":material/tune:"),
 ]
+switched_to = app.dropped_page_switch(PAGES, editor=CHARACTERS)  # before any st call (see there)
+st.set_page_config(page_title="Character Studio", page_icon=":material/palette:", layout="wide")
 
 page = st.navigation(PAGES)
+if switched_to is not None:
+    st.switch_page(switched_to)  # the edit is kept: pending changes are saved on that page
 with app.guarded("the studio"):
     studio = app.studio()
     app.sync_selection_with_url(studio)

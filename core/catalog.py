@@ -169,7 +169,7 @@ class Catalog:
             self._changed()
 
     def route(self, model_id: str | None, *, needs_i2i: bool) -> CatalogModel:
-        """Pick the model for a generation, as DESIGN.md states."""
+        """Pick the model for a generation: an explicit model must be active and usable; otherwise the highest-priority usable model (image-to-image when there is a reference)."""
         if model_id:
             try:
                 model = self.get_model(model_id)

@@ -2,25 +2,29 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import Strict
 
 from core.context import Actor, Context, new_id, not_found
-from core.db import dumps, loads, marks, utcnow
-from core.errors import InvalidInput, StorageError
+from core.db import dumps, marks, utcnow
+from core.errors import StorageError
 from core.images import validate_upload
-from core.models import Character, CharacterCreate, CharacterSummary, CharacterUpdate, Page, parse
+from core.jobs import cancel_active, reference_in_use
+from core.models import Character, CharacterCreate, CharacterSummary, CharacterUpdate, Page, from_row, from_rows, parse
 from core.storage import reference_key
+from core.validation import Id, Limit, Offset, Search, checked
 
 log = logging.getLogger(__name__)
 
 JSON_FIELDS = ("appearance_tags", "clothing_tags", "alternate_greetings", "forbidden_phrases", "voice_examples", "default_presets")
+_JSON_DEFAULTS = {f: {} if f == "default_presets" else [] for f in JSON_FIELDS}
+_SUMMARY_JSON = {"appearance_tags": [], "clothing_tags": []}
 
 
 def row_to_character(row: dict[str, Any]) -> Character:
-    data = dict(row)
-    for f in JSON_FIELDS:
-        data[f] = loads(data[f], {} if f == "default_presets" else [])
-    return Character.model_validate(data)
+    """A character from its row; damaged fields read as their defaults (see `from_row`)."""
+    return from_row(Character, row, json_fields=_JSON_DEFAULTS, what="character")
 
 
 def _columns(values: dict[str, Any]) -> dict[str, Any]:
@@ -35,13 +39,15 @@ def _columns(values: dict[str, Any]) -> dict[str, Any]:
 class Characters:
     """Characters visible to one user: their own plus public ones."""
 
-    def __init__(self, ctx: Context, actor: Actor):
+    def __init__(self, ctx: Context, actor: Actor, runner=None):
         self.ctx = ctx
         self.actor = actor
+        self.runner = runner  # told about jobs a delete cancels (without one they stop at their next poll)
 
-    def create(self, data: CharacterCreate | dict[str, Any], *, template_id: str | None = None) -> Character:
+    @checked
+    def create(self, data: CharacterCreate | dict[str, Any], *, template_id: Id | None = None) -> Character:
         """Create a character (validated); returns it."""
-        fields = {k: v for k, v in parse(CharacterCreate, data).model_dump().items() if v is not None}
+        fields = {k: v for k, v in parse(CharacterCreate, data, name="data").model_dump().items() if v is not None}
         now = utcnow()
         row = _columns({**fields, "id": new_id(), "owner": self.actor.id, "template_id": template_id,
                         "created_at": now, "updated_at": now})
@@ -50,7 +56,8 @@ class Characters:
             cur.execute(f"INSERT INTO characters ({cols}) VALUES ({marks(row)})", list(row.values()))
         return self.get(row["id"])
 
-    def get(self, character_id: str) -> Character:
+    @checked
+    def get(self, character_id: Id) -> Character:
         """A character the user may see (own or public)."""
         row = self.ctx.db.fetchone(
             "SELECT * FROM characters WHERE id = ? AND (owner = ? OR is_public OR ?)",
@@ -60,13 +67,15 @@ class Characters:
             raise not_found("character", character_id)
         return row_to_character(row)
 
-    def owned(self, character_id: str) -> Character:
+    @checked
+    def owned(self, character_id: Id) -> Character:
         """A character the user may change."""
         character = self.get(character_id)
         self.actor.require_owner(character.owner, "character")
         return character
 
-    def resolve(self, id_or_name: str) -> Character:
+    @checked
+    def resolve(self, id_or_name: Id) -> Character:
         """By id, else by exact (case-insensitive) name among visible characters."""
         row = self.ctx.db.fetchone(
             "SELECT * FROM characters WHERE (id = ? OR lower(name) = lower(?)) AND (owner = ? OR is_public OR ?) "
@@ -77,13 +86,10 @@ class Characters:
             raise not_found("character", id_or_name)
         return row_to_character(row)
 
-    def update(self, character_id: str, changes: CharacterUpdate | dict[str, Any]) -> Character:
-        """Change only the given fields."""
-        update = parse(CharacterUpdate, changes)
-        given = update.model_dump(exclude_unset=True)
-        nulls = [k for k, v in given.items() if v is None and k in ("name", "gender", "content_rating", "voice_tone", "mood", "is_public")]
-        if nulls:
-            raise InvalidInput({k: "cannot be empty" for k in nulls})
+    @checked
+    def update(self, character_id: Id, changes: CharacterUpdate | dict[str, Any]) -> Character:
+        """Change only the given fields (validated in full before anything is written)."""
+        given = parse(CharacterUpdate, changes, name="changes").model_dump(exclude_unset=True)
         self.owned(character_id)
         if not given:
             return self.get(character_id)
@@ -94,12 +100,15 @@ class Characters:
             cur.execute(f"UPDATE characters SET {sets} WHERE id = ?", [*values.values(), character_id])
         return self.get(character_id)
 
-    def list(self, search: str | None = None, *, limit: int = 50, offset: int = 0, mine_only: bool = False) -> Page[CharacterSummary]:
-        """Own and public characters, newest first, filtered by name or tag."""
+    @checked
+    def list(self, search: Search | None = None, *, limit: Limit = 50, offset: Offset = 0,
+             mine_only: bool = False) -> Page[CharacterSummary]:
+        """Own and public characters, newest first, filtered by name or tag. A row that cannot be
+        read is logged and left out; it never breaks the list."""
         where = ["(c.owner = ? OR (c.is_public AND NOT ?))"]
         params: list[Any] = [self.actor.id, mine_only]
-        if search and search.strip():
-            term = f"%{search.strip().lower()}%"
+        if search:
+            term = f"%{search.lower()}%"
             where.append("(lower(c.name) LIKE ? OR lower(c.appearance_tags) LIKE ? OR lower(c.clothing_tags) LIKE ?)")
             params += [term, term, term]
         clause = " AND ".join(where)
@@ -114,17 +123,18 @@ class Characters:
                 ORDER BY c.created_at DESC, c.id""",
             [*params, limit, offset],
         )
-        items = [CharacterSummary.model_validate({**r, "appearance_tags": loads(r["appearance_tags"], []),
-                                                  "clothing_tags": loads(r["clothing_tags"], [])}) for r in rows]
+        items = from_rows(CharacterSummary, rows, json_fields=_SUMMARY_JSON, what="character")
         return Page[CharacterSummary](items=items, total=total, offset=offset, limit=limit)
 
-    def set_reference_upload(self, character_id: str, data: bytes) -> Character:
+    @checked
+    def set_reference_upload(self, character_id: Id, data: Annotated[bytes, Strict()]) -> Character:
         """Validate an uploaded image and make it the character's reference."""
         self.owned(character_id)
         key, sha = store_upload(self.ctx, self.actor.id, data)
         return self._set_reference(character_id, key, sha)
 
-    def clear_reference(self, character_id: str) -> Character:
+    @checked
+    def clear_reference(self, character_id: Id) -> Character:
         self.owned(character_id)
         return self._set_reference(character_id, None, None)
 
@@ -136,23 +146,35 @@ class Characters:
         return self.get(character_id)
 
     def delete(self, character_id: str) -> None:
-        """Delete the character, its portraits, scenes, jobs and image files."""
+        """Delete the character, its portraits, scenes, jobs and image files.
+
+        Its active jobs are canceled and deleted in the same transaction (the runner stops them and
+        asks the provider to cancel), so no restart runs them again. Its reference upload goes too,
+        unless another character or an active job still uses it."""
         character = self.owned(character_id)
         db = self.ctx.db
         keys = [k for r in db.fetchall(
             "SELECT image_key, thumbnail_key FROM character_portraits WHERE character_id = ? "
             "UNION ALL SELECT image_key, thumbnail_key FROM scene_images WHERE character_id = ?",
             [character_id, character_id]) for k in (r["image_key"], r["thumbnail_key"])]
+        reference = character.reference_image_key
         with db.transaction() as cur:
+            canceled = cancel_active(cur, "character_id", character_id, "Canceled: its character was deleted.")
             for table in ("character_portraits", "scene_images", "character_scenes", "jobs"):
                 cur.execute(f"DELETE FROM {table} WHERE character_id = ?", [character_id])
             cur.execute("DELETE FROM characters WHERE id = ?", [character_id])
-            if character.reference_image_key and not cur.execute(
-                "SELECT 1 FROM characters WHERE reference_image_key = ? LIMIT 1", [character.reference_image_key]
-            ).fetchone():
-                keys.append(character.reference_image_key)
-                cur.execute("DELETE FROM uploads WHERE key = ?", [character.reference_image_key])
+            if reference and not _upload_in_use(cur, reference):
+                keys.append(reference)
+                cur.execute("DELETE FROM uploads WHERE key = ?", [reference])
+        if self.runner is not None:
+            self.runner.cancel(canceled)
         delete_files(self.ctx, keys)
+
+
+def _upload_in_use(cur, key: str) -> bool:
+    """Whether a character's reference or an active job's reference is the upload `key`."""
+    return (cur.execute("SELECT 1 FROM characters WHERE reference_image_key = ? LIMIT 1", [key]).fetchone() is not None
+            or reference_in_use(cur, key))
 
 
 def store_upload(ctx: Context, owner: str, data: bytes) -> tuple[str, str]:

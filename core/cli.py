@@ -1,15 +1,23 @@
-"""The `studio` command: characters, models, templates, generation, jobs and stats from a terminal."""
+"""The `studio` command: characters, models, templates, generation, jobs and stats from a terminal.
+
+Any error prints one line on stderr and exits non-zero: 2 for bad input and other errors the
+studio reports, 1 for an unexpected one (`--debug` or STUDIO_DEBUG=1 shows its traceback).
+"""
 from __future__ import annotations
 
 import argparse
 import json
+import logging
+import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
 
-from core.errors import StudioError
+from core.errors import InvalidInput, StudioError
+from core.images import MAX_IMAGE_BYTES
 
 Handler = Callable[[Any, argparse.Namespace], Any]
 
@@ -37,6 +45,31 @@ def _table(rows: list[list[Any]], headers: list[str]) -> str:
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells)
 
 
+def _json_object(text: str, flag: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidInput({flag: f"not valid JSON ({exc.msg} at character {exc.pos + 1})"}) from None
+    if not isinstance(value, dict):
+        raise InvalidInput({flag: f"must be a JSON object of fields, got a JSON {type(value).__name__}"})
+    return value
+
+
+def _read_image_file(path: str, flag: str) -> bytes:
+    """The bytes of a file the user named; a missing file, a folder or an oversized file is bad input."""
+    file = Path(path)
+    try:
+        if file.is_dir():
+            raise InvalidInput({flag: f"{path} is a folder, not an image file"})
+        if file.stat().st_size > MAX_IMAGE_BYTES:
+            raise InvalidInput({flag: f"{path} is larger than {MAX_IMAGE_BYTES // 1_048_576} MB"})
+        return file.read_bytes()
+    except FileNotFoundError:
+        raise InvalidInput({flag: f"no such file: {path}"}) from None
+    except OSError as exc:
+        raise InvalidInput({flag: f"cannot read {path}: {exc.strerror or exc}"}) from None
+
+
 # -- characters ------------------------------------------------------------------------
 def characters_list(studio, args):
     page = studio.characters.list(args.search, limit=args.limit, offset=args.offset)
@@ -46,7 +79,7 @@ def characters_list(studio, args):
 
 
 def characters_create(studio, args):
-    data: dict[str, Any] = json.loads(args.data) if args.data else {}
+    data = _json_object(args.data, "--data") if args.data else {}
     for field in ("name", "description", "gender", "content_rating"):
         if getattr(args, field, None) is not None:
             data[field] = getattr(args, field)
@@ -86,11 +119,15 @@ def templates_list(studio, args):
 
 # -- generation and jobs ---------------------------------------------------------------
 def generate(studio, args):
-    character = studio.characters.resolve(args.character)
+    character = studio.characters.owned(studio.characters.resolve(args.character).id)
     options = {"prompt": args.prompt or "", "n": args.n, "seed": args.seed, "model_id": args.model,
                "presets": {k: getattr(args, k) for k in ("pose", "expression", "outfit", "camera") if getattr(args, k)}}
     if args.reference:
-        options.update(reference="upload", reference_key=studio.uploads.add(open(args.reference, "rb").read()))
+        # Everything that can be checked is checked before the reference is stored.
+        studio.portraits.preview_prompt(character.id, options)
+        data = _read_image_file(args.reference, "--reference")
+        studio.models.route(args.model, needs_i2i=True)
+        options.update(reference="upload", reference_key=studio.uploads.add(data))
     jobs = studio.portraits.generate(character.id, options)
     if args.wait:
         jobs = _wait_with_progress(studio, [j.id for j in jobs], show=not args.json and sys.stderr.isatty())
@@ -149,11 +186,19 @@ def stats(studio, args):
 
 
 # -- parser ----------------------------------------------------------------------------
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a usage error in one line."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="studio", description="Character Studio from the command line.")
+    parser = _Parser(prog="studio", description="Character Studio from the command line.")
     parser.add_argument("--home", help="studio home folder (default: STUDIO_HOME)")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks and log details (also STUDIO_DEBUG=1)")
     sub = parser.add_subparsers(dest="command", required=True)
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     common.add_argument("--json", action="store_true", help="print JSON")
 
     def command(parent, name: str, handler: Handler, help: str, runner: bool = False) -> argparse.ArgumentParser:
@@ -208,25 +253,42 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _say(message: str) -> None:
+    print("studio: " + " ".join(message.split("\n")), file=sys.stderr)
+
+
+def _setup_logging(debug: bool) -> None:
+    """The log (with tracebacks) on stderr with --debug; otherwise the one error line says it all.
+    A host that configured logging already keeps its own."""
+    handler: logging.Handler = logging.StreamHandler(sys.stderr) if debug else logging.NullHandler()
+    logging.basicConfig(level=logging.INFO if debug else logging.WARNING, handlers=[handler])
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    debug = args.debug or os.environ.get("STUDIO_DEBUG", "") not in ("", "0")
+    _setup_logging(debug)
     from core.studio import Studio
 
+    studio = None
     try:
         studio = Studio.open(args.home, start_runner=getattr(args, "needs_runner", False))
-    except StudioError as exc:
-        print(f"studio: {exc.message}", file=sys.stderr)
-        return 2
-    try:
         args.handler(studio, args)
     except StudioError as exc:
-        print(f"studio: {exc.message}", file=sys.stderr)
+        _say(exc.message)
         return 2
     except KeyboardInterrupt:
-        print("studio: interrupted; queued jobs continue when the studio next runs", file=sys.stderr)
+        _say("interrupted; queued jobs continue when the studio next runs")
         return 130
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, not a traceback
+        if debug:
+            raise
+        first = (str(exc).strip().splitlines() or [""])[0]
+        _say(f"unexpected error: {type(exc).__name__}: {first} (run again with --debug or STUDIO_DEBUG=1 for the traceback)")
+        return 1
     finally:
-        studio.close()
+        if studio is not None:
+            studio.close()
     return 0
 
 

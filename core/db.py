@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 import threading
 from collections.abc import Iterator
@@ -12,8 +13,10 @@ from typing import Any
 
 import duckdb
 
-from core.errors import DatabaseLocked
+from core.errors import DatabaseError, DatabaseLocked
 from core.migrations import MIGRATIONS
+
+log = logging.getLogger(__name__)
 
 
 def utcnow() -> datetime:
@@ -56,7 +59,9 @@ class Database:
                     f"The database {self.path} is in use by another process{holder}, most likely a "
                     "running studio. Stop it first, or point STUDIO_HOME at another folder."
                 ) from None
-            raise
+            raise self._failed(exc, "connect", f"Cannot open the database {self.path}") from exc
+        except duckdb.Error as exc:
+            raise self._failed(exc, "connect", f"Cannot open the database {self.path}") from exc
         # The studio's queries are small and many; one DuckDB thread each answers them sooner than
         # a pool that competes with the runner's own threads for the cores (see the benchmarks).
         self._con.execute(f"SET threads = {max(1, int(threads))}")
@@ -75,7 +80,7 @@ class Database:
         if cur is None:
             with self._cursor_lock:
                 if self._closed:
-                    raise RuntimeError("database is closed")
+                    raise DatabaseError("The studio is closed; open it again.")
                 alive = {t.ident for t in threading.enumerate()}
                 for dead in [i for i in self._cursors if i not in alive]:
                     self._cursors.pop(dead).close()
@@ -98,17 +103,33 @@ class Database:
         self._con = None  # let the binding object go even if a traceback still holds this Database
 
     # -- queries -----------------------------------------------------------------------
+    # Reads raise DatabaseError, never a raw DuckDB exception: callers validate their input
+    # first, so one reaching here is a bug or a damaged file, and it is logged in full. Writes
+    # (`execute`, a `transaction()` cursor) raise DuckDB's own: callers catch some of them
+    # (a ConstraintException is how a repeated result is detected).
+    @staticmethod
+    def _failed(exc: duckdb.Error, sql: str, what: str = "The database refused the operation") -> DatabaseError:
+        log.error("database error in %r", " ".join(sql.split())[:200], exc_info=exc)
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        return DatabaseError(f"{what}: {first}")
+
     def fetchall(self, sql: str, params: Any = None) -> list[dict[str, Any]]:
-        cur = self.cursor().execute(sql, params or [])
-        cols = [d[0] for d in cur.description]
-        return [dict(zip(cols, row)) for row in cur.fetchall()]
+        try:
+            cur = self.cursor().execute(sql, params or [])
+            cols = [d[0] for d in cur.description]
+            return [dict(zip(cols, row)) for row in cur.fetchall()]
+        except duckdb.Error as exc:
+            raise self._failed(exc, sql) from exc
 
     def fetchone(self, sql: str, params: Any = None) -> dict[str, Any] | None:
         rows = self.fetchall(sql, params)
         return rows[0] if rows else None
 
     def scalar(self, sql: str, params: Any = None) -> Any:
-        row = self.cursor().execute(sql, params or []).fetchone()
+        try:
+            row = self.cursor().execute(sql, params or []).fetchone()
+        except duckdb.Error as exc:
+            raise self._failed(exc, sql) from exc
         return row[0] if row else None
 
     @contextmanager

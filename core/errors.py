@@ -34,15 +34,49 @@ class InvalidInput(StudioError):
         super().__init__("; ".join(f"{field}: {msg}" for field, msg in self.errors.items()))
 
     @classmethod
-    def from_pydantic(cls, exc) -> "InvalidInput":
+    def from_pydantic(cls, exc, *, name: str = "input") -> "InvalidInput":
+        """Field-by-field messages of a pydantic ValidationError; `name` for an error of the whole value."""
         errors: dict[str, str] = {}
         for err in exc.errors():
-            field = ".".join(str(p) for p in err["loc"]) or "input"
-            msg = err["msg"]
-            if msg.startswith("Value error, "):
-                msg = msg[len("Value error, "):]
-            errors.setdefault(field, msg)
+            field = ".".join(str(p) for p in err["loc"]) or name
+            errors.setdefault(field, describe(err))
         return cls(errors)
+
+
+def describe(err: dict) -> str:
+    """One pydantic error in the field's own words ("at least 1 (got 0)", "must be text")."""
+    kind, ctx, got = err["type"], err.get("ctx") or {}, err.get("input")
+    shown = repr(got) if len(repr(got)) <= 40 else repr(got)[:37] + "..."
+    words = {
+        "string_type": f"must be text (got {type(got).__name__})",
+        "string_unicode": "must be valid Unicode text (it holds undecodable characters)",
+        "int_type": f"must be a whole number (got {type(got).__name__})",
+        "int_parsing": f"must be a whole number (got {shown})",
+        "int_from_float": f"must be a whole number (got {shown})",
+        "float_type": f"must be a number (got {type(got).__name__})",
+        "float_parsing": f"must be a number (got {shown})",
+        "bool_type": f"must be true or false (got {type(got).__name__})",
+        "bool_parsing": f"must be true or false (got {shown})",
+        "bytes_type": f"must be bytes (got {type(got).__name__})",
+        "list_type": f"must be a list (got {type(got).__name__})",
+        "tuple_type": f"must be a list (got {type(got).__name__})",
+        "dict_type": f"must be an object of fields (got {type(got).__name__})",
+        "model_type": f"must be an object of fields (got {type(got).__name__})",
+        "missing": "is required",
+        "extra_forbidden": "is not a known field",
+        "literal_error": f"must be one of {ctx.get('expected')} (got {shown})",
+        "enum": f"must be one of {ctx.get('expected')} (got {shown})",
+        "greater_than_equal": f"at least {ctx.get('ge')} (got {shown})",
+        "greater_than": f"more than {ctx.get('gt')} (got {shown})",
+        "less_than_equal": f"at most {ctx.get('le')} (got {shown})",
+        "less_than": f"less than {ctx.get('lt')} (got {shown})",
+        "string_too_long": f"at most {ctx.get('max_length')} characters (got {len(got) if isinstance(got, str) else shown})",
+        "string_too_short": f"at least {ctx.get('min_length')} characters",
+    }
+    if kind in words:
+        return words[kind]
+    msg = err["msg"]
+    return msg[len("Value error, "):] if msg.startswith("Value error, ") else msg
 
 
 class NotFound(StudioError):
@@ -55,6 +89,18 @@ class Forbidden(StudioError):
 
 class DatabaseLocked(StudioError):
     code = "database_locked"
+
+
+class WaitTimedOut(StudioError, TimeoutError):
+    """`jobs.wait` gave up before the jobs finished (they keep running)."""
+
+    code = "wait_timed_out"
+
+
+class DatabaseError(StudioError):
+    """The database refused an operation or holds a row the studio cannot read (details are logged)."""
+
+    code = "database_error"
 
 
 class ModelNotAvailable(StudioError):

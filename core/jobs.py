@@ -6,8 +6,9 @@ from typing import Any
 
 from core.context import Actor, Context, new_id, not_found
 from core.db import dumps, loads, marks, utcnow
-from core.errors import StudioError
-from core.models import ACTIVE_STATUSES, Job, Page
+from core.errors import StudioError, WaitTimedOut
+from core.models import ACTIVE_STATUSES, Job, JobStatus, Page
+from core.validation import Id, Limit, Offset, Seconds, checked
 from core.redaction import redact
 
 # Jobs with their live place in their provider's queue (one pass over the queued rows).
@@ -23,6 +24,29 @@ def row_to_job(row: dict[str, Any]) -> Job:
     if live is not None:
         data["queue_position"] = live
     return Job.model_validate(data)
+
+
+def cancel_active(cur: Any, column: str, value: str, reason: str) -> list[Job]:
+    """Cancel the queued, running and storing jobs of one character or scene (`column` is
+    `character_id` or `scene_id`) inside the caller's transaction, with `reason` as their last
+    error. Returns them as they were, for `Runner.cancel` once the transaction has committed."""
+    if column not in ("character_id", "scene_id"):
+        raise ValueError(f"cannot cancel jobs by {column}")
+    where = f"{column} = ? AND status IN ({marks(ACTIVE_STATUSES)})"
+    found = cur.execute(f"SELECT * FROM jobs WHERE {where} ORDER BY seq", [value, *ACTIVE_STATUSES])
+    cols = [d[0] for d in found.description]
+    jobs = [row_to_job(dict(zip(cols, row))) for row in found.fetchall()]
+    if jobs:
+        cur.execute(f"UPDATE jobs SET status = 'canceled', stage = 'canceled', finished_at = ?, last_error = ?, "
+                    f"next_attempt_at = NULL WHERE {where}", [utcnow(), reason, value, *ACTIVE_STATUSES])
+    return jobs
+
+
+def reference_in_use(cur: Any, key: str) -> bool:
+    """Whether a queued, running or storing job will read the reference image `key`."""
+    return cur.execute(
+        "SELECT 1 FROM jobs WHERE json_extract_string(request, '$.reference_key') = ? "
+        f"AND status IN ({marks(ACTIVE_STATUSES)}) LIMIT 1", [key, *ACTIVE_STATUSES]).fetchone() is not None
 
 
 class JobStore:
@@ -94,15 +118,19 @@ class JobStore:
         Also returns when the next waiting job falls due (None: none is waiting), and whether due
         jobs were left waiting for a free slot.
 
-        Only five narrow columns of the waiting rows are read, so a long queue is cheap; the rows
+        Only a few narrow columns of the waiting rows are read, so a long queue is cheap; the rows
         of the jobs started are read too, unless all of them are among the `created` handed over.
+        A handed-over copy is the row as `create` returned it, so it is used only while the row has
+        never been started (`started_at IS NULL`): starting a job is the first change the runner
+        makes to its row, and a never-started row can otherwise only be canceled (not claimed) and
+        retried (which writes back what `create` wrote). So no job starts from a copy older than its row.
         The stage says what comes next: a `one_shot` provider generates; a resumable one submits,
         or resumes polling when the job already has a request id."""
         waiting = self.db.cursor().execute(
-            "SELECT id, provider_id, status, next_attempt_at, provider_request_id IS NOT NULL FROM jobs "
-            "WHERE status IN ('queued', 'storing') ORDER BY seq").fetchall()
-        storing, stages, room, next_at, backlog = [], {}, dict(free), None, False
-        for job_id, provider_id, status, due_at, has_request in waiting:
+            "SELECT id, provider_id, status, next_attempt_at, provider_request_id IS NOT NULL, started_at IS NULL "
+            "FROM jobs WHERE status IN ('queued', 'storing') ORDER BY seq").fetchall()
+        storing, stages, room, next_at, backlog, pristine = [], {}, dict(free), None, False, set()
+        for job_id, provider_id, status, due_at, has_request, never_started in waiting:
             if job_id in exclude:
                 continue
             if due_at is not None and due_at > now:
@@ -112,9 +140,12 @@ class JobStore:
             elif room.get(provider_id, 0) > 0:
                 room[provider_id] -= 1
                 stages[job_id] = "generating" if provider_id in one_shot else "resuming" if has_request else "submitting"
+                if never_started:
+                    pristine.add(job_id)
             else:
                 backlog = True
-        started = self._start(stages, now, created or {}) if stages else []
+        handed = {i: job for i, job in (created or {}).items() if i in pristine}
+        started = self._start(stages, now, handed) if stages else []
         ready = self.db.fetchall(f"SELECT * FROM jobs WHERE id IN ({marks(storing)}) ORDER BY seq", storing) if storing else []
         return [row_to_job(r) for r in ready] + started, next_at, backlog
 
@@ -178,22 +209,26 @@ class Jobs:
         self.store = store
         self.runner = runner
 
-    def get(self, job_id: str) -> Job:
+    @checked
+    def get(self, job_id: Id) -> Job:
         job = self.store.get(job_id)
         if job.owner != self.actor.id and not self.actor.is_admin:
             raise not_found("job", job_id)
         return job
 
-    def list(self, *, character_id: str | None = None, status: str | tuple[str, ...] | None = None,
-             limit: int = 100, offset: int = 0, all_users: bool = False) -> Page[Job]:
+    @checked
+    def list(self, *, character_id: Id | None = None, status: JobStatus | tuple[JobStatus, ...] | None = None,
+             limit: Limit = 100, offset: Offset = 0, all_users: bool = False) -> Page[Job]:
         statuses = (status,) if isinstance(status, str) else status
         owner = None if (all_users and self.actor.is_admin) else self.actor.id
         return self.store.list(owner=owner, character_id=character_id, statuses=statuses, limit=limit, offset=offset)
 
-    def active(self, *, character_id: str | None = None) -> list[Job]:
+    @checked
+    def active(self, *, character_id: Id | None = None) -> list[Job]:
         return self.store.active(owner=self.actor.id, character_id=character_id)
 
-    def cancel(self, job_id: str) -> Job:
+    @checked
+    def cancel(self, job_id: Id) -> Job:
         """Cancel a queued or running job (the provider's cancel is called where it has one)."""
         job = self.get(job_id)
         if job.status == "storing":
@@ -201,21 +236,24 @@ class Jobs:
         if job.status not in ("queued", "running"):
             raise StudioError(f"Only queued or running jobs can be canceled; this one is {job.status}.")
         if self.store.set(job_id, only_if=("queued", "running"), status="canceled", stage="canceled", finished_at=utcnow()):
-            if job.status == "running" or job.provider_request_id:
-                self.runner.cancel(job_id, job.provider_id, job.provider_request_id)
+            self.runner.cancel([job])
         return self.get(job_id)
 
-    def retry(self, job_id: str) -> Job:
+    @checked
+    def retry(self, job_id: Id) -> Job:
         """Queue a failed or canceled job again, as a fresh generation."""
         job = self.get(job_id)
         if job.status not in ("failed", "canceled"):
             raise StudioError(f"Only failed or canceled jobs can be retried; this one is {job.status}.")
+        if job.scene_id and self.ctx.db.scalar("SELECT 1 FROM character_scenes WHERE id = ?", [job.scene_id]) is None:
+            raise StudioError("This job's scene was deleted; it cannot be retried.")
         self.store.set(job_id, only_if=("failed", "canceled"), status="queued", stage="queued", attempts=0,
                        provider_request_id=None, last_error=None, next_attempt_at=None, finished_at=None, percent=None)
         self.runner.wake()
         return self.get(job_id)
 
-    def wait(self, job_ids: list[str] | str, timeout: float | None = None, poll: float = 1.0) -> list[Job]:
+    @checked
+    def wait(self, job_ids: list[Id] | Id, timeout: Seconds | None = None, poll: Seconds = 1.0) -> list[Job]:
         """Block until the jobs are completed, failed or canceled (for notebooks and scripts)."""
         ids = [job_ids] if isinstance(job_ids, str) else list(job_ids)
         deadline = None if timeout is None else utcnow() + timedelta(seconds=timeout)
@@ -225,5 +263,5 @@ class Jobs:
             if all(not j.is_active for j in jobs):
                 return jobs
             if deadline is not None and utcnow() > deadline:
-                raise TimeoutError(f"{sum(j.is_active for j in jobs)} of {len(ids)} jobs still running after {timeout} s")
+                raise WaitTimedOut(f"{sum(j.is_active for j in jobs)} of {len(ids)} jobs still running after {timeout} s")
             seen = self.runner.wait_for_change(poll, seen)

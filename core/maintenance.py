@@ -8,6 +8,10 @@
 - expired uploads: uploaded reference images never attached to a character (nor used by a
   portrait, scene or job) older than ``upload_max_age``; with ``apply=True`` the upload row
   and the object are deleted.
+- leftover spool files: paid-for images spooled on local disk whose job no longer needs them
+  (completed, failed, canceled or deleted; a crash between the result row and the spool's
+  removal leaves one). Deleted with ``apply=True``; the spool of a job still at work (storing,
+  running, queued) is never touched.
 
 `copy_storage` copies every object to another store URL and verifies size and sha256 of each
 copy, so a team can switch ``STUDIO_STORAGE_URL`` afterwards (keys are relative to the URL).
@@ -70,6 +74,17 @@ class ExpiredUpload(BaseModel):
     error: str | None = None
 
 
+class LeftoverSpool(BaseModel):
+    """A spooled image (or an interrupted spool write) whose job no longer needs it."""
+
+    name: str = Field(description="file name in the spool folder")
+    job_id: str
+    job_status: str = Field(description="completed, failed, canceled, or deleted (no row)")
+    size: int
+    deleted: bool = False
+    error: str | None = None
+
+
 class GcReport(BaseModel):
     storage_url: str
     applied: bool
@@ -81,7 +96,9 @@ class GcReport(BaseModel):
     orphans: list[OrphanObject] = Field(default_factory=list)
     missing: list[MissingObject] = Field(default_factory=list)
     expired_uploads: list[ExpiredUpload] = Field(default_factory=list)
+    leftover_spool: list[LeftoverSpool] = Field(default_factory=list)
     deleted_objects: int = 0
+    deleted_spool_files: int = 0
     bytes_freed: int = 0
     errors: list[str] = Field(default_factory=list)
     duration_ms: float = 0.0
@@ -101,9 +118,11 @@ class GcReport(BaseModel):
             f"{f', {young} younger kept' if young else ''}.",
             f"Rows whose object is missing: {len(self.missing)} (reported only).",
             f"Expired uploads (never attached, older than {self.upload_max_age} s): {len(self.expired_uploads)} ({verb}).",
+            f"Leftover spool files (of completed, failed, canceled or deleted jobs): {len(self.leftover_spool)} ({verb}).",
         ]
         if self.applied:
-            lines.append(f"Deleted {self.deleted_objects} objects, freed {_size(self.bytes_freed)}.")
+            lines.append(f"Deleted {self.deleted_objects} objects, freed {_size(self.bytes_freed)}; "
+                         f"deleted {self.deleted_spool_files} spool files.")
         for o in self.orphans[:20]:
             state = "deleted" if o.deleted else ("old enough" if o.deletable else "within grace period")
             lines.append(f"  orphan {o.kind:<9} {o.key} ({_size(o.size)}, {state}){f' ERROR {o.error}' if o.error else ''}")
@@ -111,6 +130,9 @@ class GcReport(BaseModel):
             lines.append(f"  missing {m.table}.{m.column} row {m.row_id}: {m.key}")
         for u in self.expired_uploads[:20]:
             lines.append(f"  expired upload {u.key} ({'deleted' if u.deleted else 'expired'})")
+        for f in self.leftover_spool[:20]:
+            lines.append(f"  spool {f.name} ({_size(f.size)}, job {f.job_status}{', deleted' if f.deleted else ''})"
+                         f"{f' ERROR {f.error}' if f.error else ''}")
         lines += [f"  error: {e}" for e in self.errors[:20]]
         return "\n".join(lines)
 
@@ -256,8 +278,11 @@ class Maintenance:
                 key=r["key"], owner=r["owner"], size=r["size"], created_at=r["created_at"],
                 age_seconds=max(0.0, now - _utc_ts(r["created_at"])), present=r["key"] in listing))
 
+        leftovers = self._leftover_spool()
+        report.leftover_spool = [spool for spool, _ in leftovers.values()]
         if apply:
             self._apply(report, listing)
+            self._delete_spool(report, leftovers)
         report.duration_ms = (time.perf_counter() - started) * 1000
         log.info("gc on %s: %d objects, %d orphans, %d missing, %d expired uploads, applied=%s",
                  report.storage_url, report.objects_scanned, len(report.orphans), len(report.missing),
@@ -296,6 +321,47 @@ class Maintenance:
                 report.deleted_objects += 1
                 report.bytes_freed += listing.get(upload.key, (0, None))[0]
             upload.deleted = True
+
+    # -- spool ---------------------------------------------------------------------------
+    def _leftover_spool(self) -> dict[str, tuple[LeftoverSpool, tuple[int, int]]]:
+        """Spool files whose job is finished or gone, by file name, with the (inode, mtime) they
+        had when listed (a job run again meanwhile writes a new file, which is then kept)."""
+        folder = self.ctx.settings.spool_dir
+        files = {}
+        for path in (folder.iterdir() if folder.is_dir() else ()):
+            if path.suffix in (".img", ".tmp") and path.is_file():
+                try:
+                    st = path.stat()
+                except FileNotFoundError:  # stored and removed by the runner meanwhile
+                    continue
+                files[path.name] = (path.stem, st.st_size, (st.st_ino, st.st_mtime_ns))
+        statuses = self._job_statuses({job_id for job_id, _, _ in files.values()})
+        return {name: (LeftoverSpool(name=name, job_id=job_id, job_status=statuses.get(job_id, "deleted"), size=size), ident)
+                for name, (job_id, size, ident) in sorted(files.items())
+                if statuses.get(job_id) not in ACTIVE_STATUSES}
+
+    def _job_statuses(self, job_ids: set[str]) -> dict[str, str]:
+        if not job_ids:
+            return {}
+        ids = sorted(job_ids)
+        return {r["id"]: r["status"] for r in self.ctx.db.fetchall(f"SELECT id, status FROM jobs WHERE id IN ({marks(ids)})", ids)}
+
+    def _delete_spool(self, report: GcReport, leftovers: dict[str, tuple[LeftoverSpool, tuple[int, int]]]) -> None:
+        # Last look right before deleting: a job queued again meanwhile keeps its (new) spool.
+        still = self._leftover_spool()
+        for name, (spool, ident) in leftovers.items():
+            if name not in still or still[name][1] != ident:
+                continue
+            try:
+                (self.ctx.settings.spool_dir / name).unlink()
+            except FileNotFoundError:
+                pass
+            except OSError as exc:
+                spool.error = f"could not delete the spool file {name}: {exc.strerror or exc}"
+                report.errors.append(spool.error)
+                continue
+            spool.deleted = True
+            report.deleted_spool_files += 1
 
     # -- copy ----------------------------------------------------------------------------
     def copy_storage(self, to_url: str, *, workers: int = 8, check: bool = True) -> CopyReport:
@@ -368,7 +434,8 @@ def _size(n: int) -> str:
     return f"{n} B"
 
 
-__all__ = ["Maintenance", "GcReport", "CopyReport", "OrphanObject", "MissingObject", "ExpiredUpload", "CopyFailure"]
+__all__ = ["Maintenance", "GcReport", "CopyReport", "OrphanObject", "MissingObject", "ExpiredUpload", "LeftoverSpool",
+           "CopyFailure"]
 
 
 

@@ -1,6 +1,6 @@
 """Ordered schema migrations: (version, name, statements). Append only; never edit a shipped one.
 
-DuckDB shapes this schema (see DESIGN.md): no foreign keys on rows that get updated, no
+DuckDB shapes this schema (see docs/architecture.md): no foreign keys on rows that get updated, no
 LIST columns (lists and objects are JSON text), indexes only on columns that never change.
 """
 from __future__ import annotations

@@ -1,12 +1,15 @@
 """Pydantic domain types: what crosses the core's boundary, validated once."""
 from __future__ import annotations
 
+import json
+import logging
 from datetime import datetime
-from typing import Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
-from core.errors import InvalidInput
+from core.errors import DatabaseError, InvalidInput
+from core.validation import ID_MAX, SEED_MAX, Text, TextList
 
 Gender = Literal["female", "male", "non-binary", "unspecified"]
 ContentRating = Literal["sfw", "nsfw"]
@@ -29,51 +32,68 @@ TAG_MAX_COUNT = 20
 TAG_MAX_LEN = 40
 PROMPT_MAX = 200
 
+# Every text field is a `Text`: control characters are refused, line breaks only where the field
+# is multi-line text (descriptions, persona, prompts, greetings...).
+Name = Annotated[str, Text(NAME_MAX, min_len=1, noun="a name")]
+Description = Annotated[str, Text(DESCRIPTION_MAX, multiline=True)]
+Tags = Annotated[list[str], TextList(Text(TAG_MAX_LEN, collapse=True), TAG_MAX_COUNT, noun="tag", plural="tags",
+                                     split=",", dedupe=True)]
+Greetings = Annotated[list[str], TextList(Text(2000, multiline=True), 10)]
+Phrases = Annotated[list[str], TextList(Text(200), 50)]
+PresetKey = Annotated[str, Text(60)]
+SystemPrompt = Annotated[str, Text(8000, multiline=True)]
+StorageKey = Annotated[str, Text(500, min_len=1, noun="a key")]
 
-def parse(model: type[BaseModel], data: Any) -> Any:
-    """Validate `data` into `model`, raising InvalidInput that names each field."""
+log = logging.getLogger(__name__)
+M = TypeVar("M", bound=BaseModel)
+
+
+def parse(model: type[M], data: Any, *, name: str = "input") -> M:
+    """Validate `data` into `model`, raising InvalidInput that names each field (`name`: the whole value)."""
     if isinstance(data, model):
         return data
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise InvalidInput.from_pydantic(exc) from None
+        raise InvalidInput.from_pydantic(exc, name=name) from None
 
 
-def _clean_tags(value: Any, *, max_count: int = TAG_MAX_COUNT, max_len: int = TAG_MAX_LEN) -> list[str]:
-    if value is None:
-        return []
-    if isinstance(value, str):
-        value = value.split(",")
-    out: list[str] = []
-    seen: set[str] = set()
-    for raw in value:
-        if not isinstance(raw, str):
-            raise ValueError("tags must be text")
-        tag = " ".join(raw.split())
-        if not tag:
-            continue
-        if len(tag) > max_len:
-            raise ValueError(f"each tag may have at most {max_len} characters ('{tag[:20]}...' has {len(tag)})")
-        if tag.lower() not in seen:
-            seen.add(tag.lower())
-            out.append(tag)
-    if len(out) > max_count:
-        raise ValueError(f"at most {max_count} tags are allowed, got {len(out)}")
-    return out
+def from_row(model: type[M], row: dict[str, Any], *, json_fields: dict[str, Any] | None = None, what: str) -> M:
+    """A read model from a stored row, tolerant of damage: a JSON column that does not parse, or a
+    value the model refuses, is logged and replaced by the field's default (`json_fields` maps
+    each JSON column to its default). A damaged field without a default raises DatabaseError."""
+    data = dict(row)
+    for field, default in (json_fields or {}).items():
+        raw = data.get(field)
+        try:
+            data[field] = default if raw is None else json.loads(raw)
+        except (TypeError, ValueError):
+            log.warning("%s %s: %s is not valid JSON; using %r", what, data.get("id"), field, default)
+            data[field] = default
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        damaged = sorted({str(e["loc"][0]) for e in exc.errors() if e["loc"]})
+        info = model.model_fields
+        if damaged and all(f in info and not info[f].is_required() for f in damaged):
+            log.warning("%s %s: damaged %s replaced by defaults", what, data.get("id"), ", ".join(damaged))
+            try:
+                return model.model_validate({k: v for k, v in data.items() if k not in damaged})
+            except ValidationError as again:
+                exc = again
+        log.error("%s %s cannot be read: %s", what, data.get("id"), exc)
+        raise DatabaseError(f"The {what} {data.get('id')!r} is damaged in the database ({', '.join(damaged)}).") from None
 
 
-def _bounded_list(value: Any, *, max_count: int, max_len: int) -> list[str]:
-    if value is None:
-        return []
-    if isinstance(value, str):
-        value = [value]
-    out = [v.strip() for v in value if isinstance(v, str) and v.strip()]
-    if len(out) > max_count:
-        raise ValueError(f"at most {max_count} entries are allowed, got {len(out)}")
-    for item in out:
-        if len(item) > max_len:
-            raise ValueError(f"each entry may have at most {max_len} characters")
+def from_rows(model: type[M], rows: list[dict[str, Any]], *, json_fields: dict[str, Any] | None = None,
+              what: str) -> list[M]:
+    """`from_row` for a listing: a row that cannot be read at all is logged and left out."""
+    out = []
+    for row in rows:
+        try:
+            out.append(from_row(model, row, json_fields=json_fields, what=what))
+        except DatabaseError:
+            continue  # logged by from_row; one damaged row never breaks a listing
     return out
 
 
@@ -81,71 +101,76 @@ class Presets(BaseModel):
     """Selected preset keys (see data/presets.json)."""
 
     model_config = ConfigDict(extra="forbid")
-    pose: str | None = None
-    expression: str | None = None
-    outfit: str | None = None
-    camera: str | None = None
+    pose: PresetKey | None = None
+    expression: PresetKey | None = None
+    outfit: PresetKey | None = None
+    camera: PresetKey | None = None
+
+
+# Fields that always have a value: None is refused for them in an update.
+CHARACTER_REQUIRED = ("name", "gender", "content_rating", "voice_tone", "mood", "is_public")
 
 
 class _CharacterFields(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    """The editable fields of a character.
 
-    description: str | None = Field(None, max_length=DESCRIPTION_MAX)
+    None clears a field: a list field becomes empty, `default_presets` empty, `description` "",
+    and the optional texts (traits, persona, first_message, system_prompt) unset. The fields in
+    CHARACTER_REQUIRED refuse None.
+    """
+
+    model_config = ConfigDict(extra="forbid")  # `Text` strips
+
+    description: Description = ""
     gender: Gender | None = None
     content_rating: ContentRating | None = None
     is_public: bool | None = None
-    traits: str | None = Field(None, max_length=1000)
-    persona: str | None = Field(None, max_length=4000)
-    appearance_tags: list[str] | None = None
-    clothing_tags: list[str] | None = None
+    traits: Annotated[str, Text(1000, multiline=True)] | None = None
+    persona: Annotated[str, Text(4000, multiline=True)] | None = None
+    appearance_tags: Tags = []
+    clothing_tags: Tags = []
     voice_tone: VoiceTone | None = None
     mood: Mood | None = None
-    first_message: str | None = Field(None, max_length=2000)
-    alternate_greetings: list[str] | None = None
-    forbidden_phrases: list[str] | None = None
-    voice_examples: list[str] | None = None
-    system_prompt: str | None = Field(None, max_length=8000)
-    default_presets: Presets | None = None
+    first_message: Annotated[str, Text(2000, multiline=True)] | None = None
+    alternate_greetings: Greetings = []
+    forbidden_phrases: Phrases = []
+    voice_examples: Greetings = []
+    system_prompt: SystemPrompt | None = None
+    default_presets: Presets = Presets()
 
-    @field_validator("appearance_tags", "clothing_tags", mode="before")
+    @field_validator("description", mode="before")
     @classmethod
-    def _tags(cls, v):
-        return None if v is None else _clean_tags(v)
+    def _empty_text(cls, v):
+        return "" if v is None else v
 
-    @field_validator("alternate_greetings", "voice_examples", mode="before")
+    @field_validator("default_presets", mode="before")
     @classmethod
-    def _long_lists(cls, v):
-        return None if v is None else _bounded_list(v, max_count=10, max_len=2000)
+    def _empty_presets(cls, v):
+        return {} if v is None else v
 
-    @field_validator("forbidden_phrases", mode="before")
+    @field_validator(*CHARACTER_REQUIRED, mode="before", check_fields=False)
     @classmethod
-    def _short_lists(cls, v):
-        return None if v is None else _bounded_list(v, max_count=50, max_len=200)
+    def _not_none(cls, v):
+        if v is None:
+            raise ValueError("cannot be empty")
+        return v
 
 
 class CharacterCreate(_CharacterFields):
     """A new character. Only the name is required to save; a portrait also needs a description."""
 
-    name: str = Field(min_length=1, max_length=NAME_MAX)
-    description: str = Field("", max_length=DESCRIPTION_MAX)
+    name: Name
     gender: Gender = "unspecified"
     content_rating: ContentRating = "sfw"
     is_public: bool = False
     voice_tone: VoiceTone = "warm"
     mood: Mood = "friendly"
 
-    @field_validator("name", mode="before")
-    @classmethod
-    def _name(cls, v):
-        if v is None or (isinstance(v, str) and not v.strip()):
-            raise ValueError("a name is required (1 to 50 characters)")
-        return v
-
 
 class CharacterUpdate(_CharacterFields):
-    """A partial update: only the fields given change."""
+    """A partial update: only the fields given change (None clears a field, see _CharacterFields)."""
 
-    name: str | None = Field(None, min_length=1, max_length=NAME_MAX)
+    name: Name | None = None
 
 
 class Character(BaseModel):
@@ -183,10 +208,10 @@ class CharacterSummary(BaseModel):
     owner: str
     name: str
     description: str
-    gender: str
-    is_public: bool
-    appearance_tags: list[str]
-    clothing_tags: list[str]
+    gender: str = "unspecified"
+    is_public: bool = False
+    appearance_tags: list[str] = []
+    clothing_tags: list[str] = []
     primary_portrait_id: str | None
     primary_thumbnail_key: str | None
     portrait_count: int
@@ -196,40 +221,48 @@ class CharacterSummary(BaseModel):
 class Template(BaseModel):
     id: str
     name: str
-    summary: str
-    character: dict[str, Any]
+    summary: str = ""
+    character: dict[str, Any] = {}
 
 
-class SceneCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-    name: str = Field(min_length=1, max_length=80)
-    description: str = Field("", max_length=2000)
-    prompt: str = Field("", max_length=1000)
-    type: str = Field("custom", max_length=40)
-    starters: list[str] = []
-    system_prompt: str | None = Field(None, max_length=8000)
+SCENE_REQUIRED = ("name", "type", "priority")
+
+
+class _SceneFields(BaseModel):
+    """The editable fields of a scene. None clears a field: `starters` becomes empty, `description`
+    and `prompt` "", `system_prompt` unset; the fields in SCENE_REQUIRED refuse None."""
+
+    model_config = ConfigDict(extra="forbid")  # `Text` strips
+    description: Annotated[str, Text(2000, multiline=True)] = ""
+    prompt: Annotated[str, Text(1000, multiline=True)] = ""
+    starters: Annotated[list[str], TextList(Text(500, multiline=True), 10, noun="starter", plural="starters")] = []
+    system_prompt: SystemPrompt | None = None
+
+    @field_validator("description", "prompt", mode="before")
+    @classmethod
+    def _empty_text(cls, v):
+        return "" if v is None else v
+
+    @field_validator(*SCENE_REQUIRED, mode="before", check_fields=False)
+    @classmethod
+    def _not_none(cls, v):
+        if v is None:
+            raise ValueError("cannot be empty")
+        return v
+
+
+class SceneCreate(_SceneFields):
+    name: Annotated[str, Text(80, min_len=1, noun="a name")]
+    type: Annotated[str, Text(40, min_len=1, noun="a type")] = "custom"
     priority: int = Field(0, ge=-1000, le=1000)
 
-    @field_validator("starters", mode="before")
-    @classmethod
-    def _starters(cls, v):
-        return _bounded_list(v, max_count=10, max_len=500)
 
+class SceneUpdate(_SceneFields):
+    """A partial update: only the fields given change."""
 
-class SceneUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-    name: str | None = Field(None, min_length=1, max_length=80)
-    description: str | None = Field(None, max_length=2000)
-    prompt: str | None = Field(None, max_length=1000)
-    type: str | None = Field(None, max_length=40)
-    starters: list[str] | None = None
-    system_prompt: str | None = Field(None, max_length=8000)
+    name: Annotated[str, Text(80, min_len=1, noun="a name")] | None = None
+    type: Annotated[str, Text(40, min_len=1, noun="a type")] | None = None
     priority: int | None = Field(None, ge=-1000, le=1000)
-
-    @field_validator("starters", mode="before")
-    @classmethod
-    def _starters(cls, v):
-        return None if v is None else _bounded_list(v, max_count=10, max_len=500)
 
 
 class Scene(BaseModel):
@@ -237,16 +270,16 @@ class Scene(BaseModel):
     character_id: str
     owner: str
     name: str
-    description: str
-    prompt: str
-    type: str
-    starters: list[str]
-    system_prompt: str | None
-    priority: int
+    description: str = ""
+    prompt: str = ""
+    type: str = "custom"
+    starters: list[str] = []
+    system_prompt: str | None = None
+    priority: int = 0
     image_key: str | None
     thumbnail_key: str | None
     job_id: str | None
-    recipe: dict[str, Any]
+    recipe: dict[str, Any] = {}
     created_at: datetime
     updated_at: datetime
 
@@ -276,25 +309,25 @@ class ModelSpec(BaseModel):
     """A model as a provider declares it (the catalog's seed)."""
 
     model_config = ConfigDict(extra="forbid", protected_namespaces=())
-    model_key: str = Field(min_length=1, max_length=200)
-    display_name: str = Field(min_length=1, max_length=120)
+    model_key: Annotated[str, Text(200, min_len=1, noun="a model key")]
+    display_name: Annotated[str, Text(120, min_len=1, noun="a display name")]
     modality: Modality = "image"
     capabilities: Capabilities = Capabilities()
     priority: int = 0
     is_active: bool = True
     input_defaults: dict[str, Any] = {}
-    notes: str = ""
+    notes: Annotated[str, Text(4000, multiline=True)] = ""
 
 
 class ModelUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid", protected_namespaces=())
-    display_name: str | None = Field(None, min_length=1, max_length=120)
+    display_name: Annotated[str, Text(120, min_len=1, noun="a display name")] | None = None
     modality: Modality | None = None
     capabilities: Capabilities | None = None
     priority: int | None = Field(None, ge=-10000, le=10000)
     is_active: bool | None = None
     input_defaults: dict[str, Any] | None = None
-    notes: str | None = Field(None, max_length=4000)
+    notes: Annotated[str, Text(4000, multiline=True)] | None = None
     retired: Literal[False] | None = None  # False brings back a model its provider had retired
 
 
@@ -349,28 +382,32 @@ Size = tuple[int, int]
 
 
 class GenerationOptions(BaseModel):
-    """What a user asks for when generating portraits."""
+    """What a user asks for when generating portraits. Image i of a batch uses seed + i, so the
+    largest seed allowed is SEED_MAX - (n - 1)."""
 
     model_config = ConfigDict(extra="forbid", protected_namespaces=())
-    prompt: str = Field("", max_length=PROMPT_MAX)
+    prompt: Annotated[str, Text(PROMPT_MAX, multiline=True, collapse=True)] = ""
     presets: Presets = Presets()
-    model_id: str | None = None
+    model_id: Annotated[str, Text(ID_MAX, min_len=1, noun="an id")] | None = None
     reference: Literal["none", "character", "portrait", "upload"] = "none"
-    reference_portrait_id: str | None = None
-    reference_key: str | None = None
-    seed: int | None = Field(None, ge=0, le=2**63 - 1)
+    reference_portrait_id: Annotated[str, Text(ID_MAX, min_len=1, noun="an id")] | None = None
+    reference_key: StorageKey | None = None
     width: int = Field(1024, ge=64, le=4096)
     height: int = Field(1024, ge=64, le=4096)
     n: int = Field(1, ge=1, le=8)
+    seed: int | None = Field(None, ge=0, le=SEED_MAX)  # after n: its check reads n
 
-    @field_validator("prompt", mode="before")
+    @field_validator("prompt", "presets", mode="before")
     @classmethod
-    def _prompt(cls, v):
-        if v is None:
-            return ""
-        v = " ".join(str(v).split())
-        if len(v) > PROMPT_MAX:
-            raise ValueError(f"the custom prompt may have at most {PROMPT_MAX} characters, got {len(v)}")
+    def _empty(cls, v, info: ValidationInfo):
+        return ({} if info.field_name == "presets" else "") if v is None else v
+
+    @field_validator("seed")
+    @classmethod
+    def _seed_fits_batch(cls, v, info: ValidationInfo):
+        n = info.data.get("n", 1)
+        if v is not None and v > SEED_MAX - (n - 1):
+            raise ValueError(f"at most {SEED_MAX - (n - 1)} for a batch of {n} (image i uses seed + i)")
         return v
 
 
@@ -381,9 +418,9 @@ class Portrait(BaseModel):
     image_key: str
     thumbnail_key: str
     prompt: str
-    recipe: dict[str, Any]
+    recipe: dict[str, Any] = {}
     job_id: str
-    sort_order: int
+    sort_order: int = 0
     width: int
     height: int
     created_at: datetime

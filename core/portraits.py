@@ -1,24 +1,29 @@
 """Portraits: the generation pipeline and the gallery operations."""
 from __future__ import annotations
 
+import json
 import re
 import secrets
-from typing import Any
+from typing import Annotated, Any
 
 from PIL import Image
+from pydantic import Strict
 
 from core.characters import Characters, delete_files, store_upload
 from core.context import Actor, Context, new_id, not_found
-from core.db import loads, utcnow
+from core.db import utcnow
 from core.errors import InvalidInput, StudioError
 from core.images import open_image, sha256
 from core.jobs import JobStore
-from core.models import Character, CatalogModel, GenerationOptions, Job, Page, Portrait, Presets, parse
+from core.models import Character, CatalogModel, GenerationOptions, Job, Page, Portrait, from_row, from_rows, parse
 from core.prompting import build_prompt, build_scene_prompt
+from core.validation import Id, Limit, Offset, Seed, checked, fields_of
+
+_JSON = {"recipe": {}}
 
 
 def row_to_portrait(row: dict[str, Any], primary_id: str | None = None) -> Portrait:
-    return Portrait.model_validate({**row, "recipe": loads(row["recipe"], {}), "is_primary": row["id"] == primary_id})
+    return from_row(Portrait, {**row, "is_primary": row["id"] == primary_id}, json_fields=_JSON, what="portrait")
 
 
 class Generator:
@@ -58,7 +63,11 @@ class Generator:
                                    [portrait_id, character_id])
         if row is None:
             return None
-        digest = loads(row["recipe"], {}).get("sha256") or sha256(self.ctx.store.read(row["image_key"]))
+        try:
+            digest = json.loads(row["recipe"]).get("sha256")
+        except (TypeError, ValueError, AttributeError):  # a damaged recipe: hash the file
+            digest = None
+        digest = digest or sha256(self.ctx.store.read(row["image_key"]))
         return row["image_key"], digest
 
     def plan(self, character: Character, options: GenerationOptions) -> tuple[CatalogModel, str, str | None, str | None]:
@@ -72,7 +81,7 @@ class Generator:
         return model, prompt, ref_key, ref_hash
 
     def portraits(self, character_id: str, options: GenerationOptions | dict[str, Any]) -> list[Job]:
-        options = parse(GenerationOptions, options)
+        options = parse(GenerationOptions, options, name="options")
         character = self.characters.owned(character_id)
         missing = {f: "is required before a portrait can be generated"
                    for f in ("name", "description") if not getattr(character, f).strip()}
@@ -84,7 +93,8 @@ class Generator:
                    "width": options.width, "height": options.height, "content_rating": character.content_rating}
         return self._enqueue("portrait", character, model, request, options.n, options.seed)
 
-    def scene(self, scene_id: str, model_id: str | None = None, seed: int | None = None) -> Job:
+    @checked
+    def scene(self, scene_id: Id, model_id: Id | None = None, seed: Seed | None = None) -> Job:
         row = self.ctx.db.fetchone("SELECT * FROM character_scenes WHERE id = ?", [scene_id])
         if row is None:
             raise not_found("scene", scene_id)
@@ -125,28 +135,35 @@ class Portraits:
         self.generator = generator
         self.characters = generator.characters
 
-    def generate(self, character_id: str, options: GenerationOptions | dict[str, Any] | None = None, **kwargs) -> list[Job]:
+    @checked
+    def generate(self, character_id: Id, options: GenerationOptions | dict[str, Any] | None = None, **kwargs: Any) -> list[Job]:
         """Queue n portrait jobs and return them at once (wait with `studio.jobs.wait`)."""
-        opts = dict(options.model_dump() if isinstance(options, GenerationOptions) else options or {}, **kwargs)
-        return self.generator.portraits(character_id, opts)
+        given = fields_of({} if options is None else options, "options", GenerationOptions)
+        opts = given.model_dump() if isinstance(given, GenerationOptions) else given
+        return self.generator.portraits(character_id, {**opts, **kwargs})
 
-    def preview_prompt(self, character_id: str, options: GenerationOptions | dict[str, Any] | None = None) -> str:
+    @checked
+    def preview_prompt(self, character_id: Id, options: GenerationOptions | dict[str, Any] | None = None) -> str:
         """The final prompt generation would send (raises the same routing errors)."""
-        options = parse(GenerationOptions, options or {})
+        options = parse(GenerationOptions, fields_of({} if options is None else options, "options", GenerationOptions),
+                        name="options")
         character = self.characters.get(character_id)
         return self.generator.plan(character, options)[1]
 
-    def list(self, character_id: str, *, limit: int = 24, offset: int = 0) -> Page[Portrait]:
+    @checked
+    def list(self, character_id: Id, *, limit: Limit = 24, offset: Offset = 0) -> Page[Portrait]:
         """Portraits by sort order, then newest first."""
         character = self.characters.get(character_id)
         total = self.ctx.db.scalar("SELECT count(*) FROM character_portraits WHERE character_id = ?", [character_id])
         rows = self.ctx.db.fetchall(
             "SELECT * FROM character_portraits WHERE character_id = ? ORDER BY sort_order, created_at DESC, id LIMIT ? OFFSET ?",
             [character_id, limit, offset])
-        return Page[Portrait](items=[row_to_portrait(r, character.primary_portrait_id) for r in rows],
-                              total=total, offset=offset, limit=limit)
+        primary = character.primary_portrait_id
+        items = from_rows(Portrait, [{**r, "is_primary": r["id"] == primary} for r in rows], json_fields=_JSON, what="portrait")
+        return Page[Portrait](items=items, total=total, offset=offset, limit=limit)
 
-    def get(self, portrait_id: str) -> Portrait:
+    @checked
+    def get(self, portrait_id: Id) -> Portrait:
         row = self.ctx.db.fetchone("SELECT * FROM character_portraits WHERE id = ?", [portrait_id])
         if row is None:
             raise not_found("portrait", portrait_id)
@@ -158,25 +175,29 @@ class Portraits:
         self.actor.require_owner(portrait.owner, "portrait")
         return portrait
 
-    def primary(self, character_id: str) -> Portrait | None:
+    @checked
+    def primary(self, character_id: Id) -> Portrait | None:
         character = self.characters.get(character_id)
         return self.get(character.primary_portrait_id) if character.primary_portrait_id else None
 
-    def set_primary(self, portrait_id: str) -> Portrait:
+    @checked
+    def set_primary(self, portrait_id: Id) -> Portrait:
         """Make this portrait its character's primary (one UPDATE)."""
         portrait = self._owned(portrait_id)
         self.ctx.db.execute("UPDATE characters SET primary_portrait_id = ?, updated_at = ? WHERE id = ?",
                             [portrait.id, utcnow(), portrait.character_id])
         return self.get(portrait_id)
 
-    def use_as_reference(self, portrait_id: str) -> Character:
+    @checked
+    def use_as_reference(self, portrait_id: Id) -> Character:
         """Copy the portrait into the references and make it the character's reference image."""
         portrait = self._owned(portrait_id)
         data = self.ctx.store.read(portrait.image_key)
         key, sha = store_upload(self.ctx, self.actor.id, data)
         return self.characters._set_reference(portrait.character_id, key, sha)
 
-    def reorder(self, character_id: str, ordered_ids: list[str]) -> None:
+    @checked
+    def reorder(self, character_id: Id, ordered_ids: list[Id]) -> None:
         """Put these portraits first, in this order; the rest keep their order after them."""
         self.characters.owned(character_id)
         have = {r["id"] for r in self.ctx.db.fetchall("SELECT id FROM character_portraits WHERE character_id = ?", [character_id])}
@@ -188,7 +209,8 @@ class Portraits:
             for i, pid in enumerate(ordered_ids, start=1):
                 cur.execute("UPDATE character_portraits SET sort_order = ? WHERE id = ?", [i, pid])
 
-    def delete(self, portrait_id: str) -> None:
+    @checked
+    def delete(self, portrait_id: Id) -> None:
         """Delete image, thumbnail and row; a deleted primary passes to the newest remaining portrait."""
         portrait = self._owned(portrait_id)
         with self.ctx.db.transaction() as cur:
@@ -199,22 +221,26 @@ class Portraits:
                 [portrait.character_id, portrait.character_id, portrait_id])
         delete_files(self.ctx, [portrait.image_key, portrait.thumbnail_key])
 
-    def image_bytes(self, portrait_id: str, *, thumbnail: bool = False) -> bytes:
+    @checked
+    def image_bytes(self, portrait_id: Id, *, thumbnail: bool = False) -> bytes:
         portrait = self.get(portrait_id)
         return self.ctx.store.read(portrait.thumbnail_key if thumbnail else portrait.image_key)
 
-    def image(self, portrait_id: str, *, thumbnail: bool = False) -> Image.Image:
+    @checked
+    def image(self, portrait_id: Id, *, thumbnail: bool = False) -> Image.Image:
         """The portrait as a PIL image (it displays itself in a notebook)."""
         return open_image(self.image_bytes(portrait_id, thumbnail=thumbnail))
 
-    def download(self, portrait_id: str) -> tuple[bytes, str]:
+    @checked
+    def download(self, portrait_id: Id) -> tuple[bytes, str]:
         """The full image and a filename like `mia-3f2a1b0c.png`."""
         portrait = self.get(portrait_id)
         name = self.ctx.db.scalar("SELECT name FROM characters WHERE id = ?", [portrait.character_id]) or "portrait"
         slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "portrait"
         return self.ctx.store.read(portrait.image_key), f"{slug}-{portrait.id[:8]}.png"
 
-    def recall(self, portrait_id: str) -> GenerationOptions:
+    @checked
+    def recall(self, portrait_id: Id) -> GenerationOptions:
         """The portrait's recipe as new generation options (the character is not changed)."""
         recipe = self.get(portrait_id).recipe
         reference = {}
@@ -222,11 +248,13 @@ class Portraits:
             owned_upload = self.ctx.db.fetchone("SELECT 1 FROM uploads WHERE key = ? AND owner = ?", [recipe["reference_key"], self.actor.id])
             if owned_upload:
                 reference = {"reference": "upload", "reference_key": recipe["reference_key"]}
-        return GenerationOptions(
-            prompt=recipe.get("prompt", ""), presets=Presets(**recipe.get("presets", {})), model_id=recipe.get("model_id"),
-            seed=recipe.get("seed"), width=recipe.get("width", 1024), height=recipe.get("height", 1024), **reference)
+        return parse(GenerationOptions, {
+            "prompt": recipe.get("prompt", ""), "presets": recipe.get("presets", {}), "model_id": recipe.get("model_id"),
+            "seed": recipe.get("seed"), "width": recipe.get("width", 1024), "height": recipe.get("height", 1024), **reference},
+            name="recipe")
 
-    def regenerate(self, portrait_id: str, *, prompt: str | None = None, new_seed: bool = False) -> list[Job]:
+    @checked
+    def regenerate(self, portrait_id: Id, *, prompt: str | None = None, new_seed: bool = False) -> list[Job]:
         """Generate again with the same recipe, optionally an edited prompt and a new seed."""
         portrait = self._owned(portrait_id)
         options = self.recall(portrait_id)
@@ -250,7 +278,8 @@ class Uploads:
         self.ctx = ctx
         self.actor = actor
 
-    def add(self, data: bytes) -> str:
+    @checked
+    def add(self, data: Annotated[bytes, Strict()]) -> str:
         """Validate and store an upload; returns its key for `reference_key`."""
         return store_upload(self.ctx, self.actor.id, data)[0]
 

@@ -12,6 +12,7 @@ import os
 import threading
 import time
 import traceback
+from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -50,12 +51,14 @@ class Runner:
         self._tasks: dict[str, asyncio.Task] = {}
         self._slots: dict[str, int] = {}  # provider calls in flight, per provider (storing holds none)
         self._request_ids: dict[str, str] = {}
+        self._storing: set[str] = set()  # jobs whose image is being spooled and written right now
         # A claim costs a query, so a slot freed or a job ended only triggers one when it may start
         # something: the last claim left due jobs waiting for a slot, or the job itself went back
         # to waiting (a retry, a storage retry) and its due time must be learnt.
         self._backlog = False
         self._waiting_again: set[str] = set()
         self._created: dict[str, Job] = {}  # handed over by `wake`; forgotten at the next claim
+        self._handover = threading.Lock()  # guards `_created` (filled by callers, taken by a claim)
         self._changed = threading.Condition()
         self._generation = 0  # bumped on every job state change the runner makes
         self._ready = threading.Event()
@@ -67,6 +70,8 @@ class Runner:
             return
         self._stopping = False
         self._ready.clear()
+        with self._handover:
+            self._created.clear()
         spool = self.ctx.settings.spool_dir
         spooled = {p.stem for p in spool.glob("*.img")} if spool.exists() else set()
         self.recovered = self.jobs.recover(spooled)
@@ -88,15 +93,25 @@ class Runner:
         return self._thread is not None and self._thread.is_alive()
 
     def wake(self, created: list[Job] = ()) -> None:
-        """Look for due work now. `created`: jobs just inserted, handed over so that starting
-        them needs no read of their rows."""
-        if self._soon(lambda: self._wake.set()):
-            for job in created:
-                self._created[job.id] = job
+        """Look for due work now. `created`: jobs just inserted, handed over (before the wake is
+        scheduled) so that starting them needs no read of their rows. The claim uses a copy only
+        while its row was never started (see `JobStore.claim_due`), so a copy that arrives late
+        is ignored."""
+        if created and self.running:
+            with self._handover:
+                self._created.update((job.id, job) for job in created)
+        if not self._soon(lambda: self._wake.set()):
+            with self._handover:  # stopped: the rows keep the work, a copy is not kept for later
+                self._created.clear()
 
-    def cancel(self, job_id: str, provider_id: str, request_id: str | None) -> None:
-        """Stop a running job's task and ask the provider to cancel (the row is already canceled)."""
-        self._soon(self._cancel_in_loop, job_id, provider_id, request_id)
+    def cancel(self, jobs: Iterable[Job]) -> None:
+        """Stop what the runner does for jobs whose rows were just canceled or deleted (`jobs` as
+        they were before): a provider call is abandoned and the provider asked to cancel where a
+        request id is known; a store in progress finishes and discards its image; a spooled image
+        no task is storing is removed."""
+        for job in jobs:
+            if job.status in ("running", "storing") or job.provider_request_id:
+                self._soon(self._cancel_in_loop, job)
 
     def _soon(self, fn, *args) -> bool:
         """Call `fn` on the loop thread; False when the runner is stopped (the rows keep the work
@@ -109,6 +124,11 @@ class Runner:
         except RuntimeError:  # the loop closed meanwhile
             return False
         return True
+
+    @property
+    def in_flight(self) -> frozenset[str]:
+        """Ids of the jobs the runner is working on now (a provider call or a store in progress)."""
+        return frozenset(self._tasks.copy())
 
     @property
     def generation(self) -> int:
@@ -191,7 +211,8 @@ class Runner:
         catalog = self.ctx.catalog
         free = {pid: limit - slots.get(pid, 0) for pid, limit in catalog.concurrency_limits().items()}
         one_shot = {pid for pid, p in catalog.instances.items() if not p.resumable}
-        created, self._created = self._created, {}
+        with self._handover:
+            created, self._created = self._created, {}
         return self.jobs.claim_due(utcnow(), free, one_shot, exclude, created)
 
     def _release_slot(self, provider_id: str) -> None:
@@ -208,13 +229,16 @@ class Runner:
         if (again or self._backlog) and self._wake is not None:
             self._wake.set()
 
-    def _cancel_in_loop(self, job_id: str, provider_id: str, request_id: str | None) -> None:
-        task = self._tasks.get(job_id)
-        if task is not None:
-            task.cancel()
-        request_id = request_id or self._request_ids.get(job_id)
-        if request_id:
-            self.loop.create_task(self._provider_cancel(provider_id, request_id))
+    def _cancel_in_loop(self, job: Job) -> None:
+        if job.id not in self._storing:  # a store in progress cannot be interrupted: it discards the image itself
+            task = self._tasks.get(job.id)
+            if task is not None:
+                task.cancel()
+            if job.status == "storing":  # nothing will read its spooled image again
+                self._spool_path(job.id).unlink(missing_ok=True)
+        request_id = job.provider_request_id or self._request_ids.get(job.id)
+        if request_id and job.status != "storing":
+            self.loop.create_task(self._provider_cancel(job.provider_id, request_id))
         self._notify()
 
     async def _provider_cancel(self, provider_id: str, request_id: str) -> None:
@@ -303,11 +327,20 @@ class Runner:
             if progress.state == "canceled":
                 raise ProviderError(f"{provider.display_name} canceled the job", retryable=False)
             stage = "in provider queue" if progress.state == "queued" else "generating"
-            self.jobs.set(job.id, stage=stage, queue_position=progress.queue_position, percent=progress.percent)
+            still = self.jobs.set(job.id, stage=stage, queue_position=progress.queue_position, percent=progress.percent)
+            await self._stop_unless(still, provider, request_id)
             self._notify()
             await asyncio.sleep(provider.poll_interval)
-        self.jobs.set(job.id, stage="downloading", percent=None, queue_position=None)
+        still = self.jobs.set(job.id, stage="downloading", percent=None, queue_position=None)
+        await self._stop_unless(still, provider, request_id)
         return await provider.result(request_id, request)
+
+    async def _stop_unless(self, still_running: bool, provider: Provider, request_id: str) -> None:
+        """A job whose row stopped being `running` (canceled, or deleted with its character or
+        scene) stops here even if no `cancel` reached this runner, and the provider is told."""
+        if not still_running:
+            await self._provider_cancel(provider.id, request_id)
+            raise asyncio.CancelledError
 
     async def _submit(self, provider: Provider, job_id: str, request: GenerationRequest):
         """Submit, shielded: if the job is canceled mid-call, the provider is told once the id is known."""
@@ -388,6 +421,7 @@ class Runner:
                 _, timings["spool"] = _timed(_write_atomic, self._spool_path(job.id), data)
             self._write_result(job, data, thumb, started_wall, provider_wall, timings)
 
+        self._storing.add(job.id)
         try:
             await asyncio.to_thread(spool_and_write)
         except StorageError as exc:
@@ -402,6 +436,8 @@ class Runner:
             self._waiting_again.add(job.id)
             self._notify()
             log.warning("storing job %s failed (attempt %d), retrying in %.1fs: %s", job.id, attempt, delay, exc)
+        finally:
+            self._storing.discard(job.id)
 
     def _write_result(self, job: Job, data: bytes, thumb: Future | None, started_wall: float | None,
                       provider_wall: float, timings: dict[str, float]) -> None:
@@ -446,6 +482,10 @@ class Runner:
                     self.ctx.store.delete(k)
                 except StorageError:
                     pass
+            # A job still active here lost its scene (or its earlier result row): it ends, it is not
+            # left running for every restart to run again.
+            self.jobs.set(job.id, only_if=("running", "storing"), status="canceled", stage="canceled", finished_at=utcnow(),
+                          last_error="The image was discarded: what it was made for was deleted meanwhile.")
         self._spool_path(job.id).unlink(missing_ok=True)
         self._notify()  # from this thread: waiters need not wait for the hop back to the loop
 

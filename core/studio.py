@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ from core.characters import Characters
 from core.config import Settings
 from core.context import Actor, Context
 from core.db import Database, utcnow
-from core.errors import InvalidInput, NotFound, StorageError
+from core.errors import InvalidInput, NotFound, StorageError, StudioError
 from core.images import placeholder
 from core.jobs import Jobs, JobStore
 from core.maintenance import Maintenance
@@ -33,12 +34,70 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class _Engine:
-    """Everything one open home owns; shared by every user's view of the Studio."""
+    """Everything one open home owns: its database, image store, catalog and the one job runner.
+
+    One per home per process, shared by every `Studio` opened on that home and every user's view
+    of it; `_ENGINES` holds them by the database file's resolved path, each counting its openings.
+    """
 
     ctx: Context
     jobs: JobStore
     runner: Runner
     plugin_manager: Any
+    key: Path
+    opened_with: tuple[Settings, tuple[object, ...], float]  # what a second opening must ask for too
+    openings: int = 0
+
+    @classmethod
+    def create(cls, settings: Settings, plugins: Iterable[object], retry_base: float) -> "_Engine":
+        settings.home.mkdir(parents=True, exist_ok=True)
+        db = Database(settings.db_path, threads=settings.db_threads)
+        try:
+            store = ImageStore.from_settings(settings)  # startup check: clear StorageError on a bad bucket/credentials
+            pm = make_plugin_manager(settings.load_plugins, plugins)
+            providers = {pid: cls_(settings.secrets) for pid, cls_ in collect_providers(pm).items()}
+            catalog = Catalog(db, providers)
+            ctx = Context(settings=settings, db=db, store=store, catalog=catalog, presets=PresetCatalog())
+            catalog.seed()
+            seed_templates(ctx)
+            jobs = JobStore(ctx)
+            return cls(ctx, jobs, Runner(ctx, jobs, retry_base=retry_base), pm, _engine_key(settings),
+                       _opened_with(settings, plugins, retry_base))
+        except BaseException:
+            db.close()
+            raise
+
+    def check_same(self, settings: Settings, plugins: Iterable[object], retry_base: float) -> None:
+        """Refuse a second opening that asks for something this engine does not have."""
+        mine, theirs = self.opened_with, _opened_with(settings, plugins, retry_base)
+        differ = [f.name for f in fields(Settings) if getattr(mine[0], f.name) != getattr(theirs[0], f.name)]
+        if len(mine[1]) != len(theirs[1]) or any(a is not b for a, b in zip(mine[1], theirs[1])):
+            differ.append("plugins")
+        if mine[2] != theirs[2]:
+            differ.append("retry_base")
+        if differ:
+            raise StudioError(
+                f"The studio home {self.ctx.settings.home} is already open in this process with other settings "
+                f"({', '.join(differ)}). Use the open Studio, or close it before opening the home differently.")
+
+    def shut(self) -> None:
+        """Stop the runner (in-flight jobs resume on the next open) and close the database."""
+        self.runner.stop()
+        self.ctx.db.close()
+
+
+_ENGINES: dict[Path, _Engine] = {}
+_ENGINES_LOCK = threading.Lock()  # held while an engine is made, shared, or shut
+
+
+def _engine_key(settings: Settings) -> Path:
+    return settings.db_path.expanduser().resolve()
+
+
+def _opened_with(settings: Settings, plugins: Iterable[object], retry_base: float):
+    # The database path is the engine's key (compared resolved); secrets are the whole environment
+    # and are not compared: the providers keep the keys of the first opening.
+    return replace(settings, secrets={}, db_path=_engine_key(settings)), tuple(plugins), float(retry_base)
 
 
 class Models:
@@ -154,10 +213,11 @@ class Studio:
     """Open a studio home and work in it: ``with Studio.open() as studio: ...``."""
 
     def __init__(self, engine: _Engine, actor: Actor):
+        self._opening = False  # True for a Studio returned by `open`, until it is closed
         self.engine = engine
         self.ctx = engine.ctx
         self.actor = actor
-        self.characters = Characters(self.ctx, actor)
+        self.characters = Characters(self.ctx, actor, engine.runner)
         self._generator = Generator(self.ctx, actor, engine.jobs, engine.runner)
         self.scenes = _SceneAPI(self.ctx, actor, self._generator)
         self.templates = _TemplateAPI(self)
@@ -172,28 +232,35 @@ class Studio:
     @classmethod
     def open(cls, home: str | Path | None = None, *, settings: Settings | None = None, plugins: Iterable[object] = (),
              start_runner: bool = True, user: str | None = None, retry_base: float = 2.0) -> "Studio":
-        """Open (creating if needed) a studio home; starts the job runner unless told not to."""
+        """Open (creating if needed) a studio home; starts the job runner unless told not to.
+
+        One engine (database, runner) per home per process: opening a home that is already open in
+        this process shares its engine, so its jobs are never run by two runners. The second opening
+        must ask for the same settings, plugins and `retry_base` (else a `StudioError` says which
+        differ; provider keys are not compared: the providers keep those of the first opening);
+        `start_runner` starts the shared runner if it is not running. Each opening is
+        closed on its own; the last `close()` stops the runner and closes the database.
+        """
         settings = settings or Settings.from_env(home=home)
-        settings.home.mkdir(parents=True, exist_ok=True)
-        db = Database(settings.db_path, threads=settings.db_threads)
-        try:
-            store = ImageStore.from_settings(settings)  # startup check: clear StorageError on a bad bucket/credentials
-            pm = make_plugin_manager(settings.load_plugins, plugins)
-            providers = {pid: cls_(settings.secrets) for pid, cls_ in collect_providers(pm).items()}
-            catalog = Catalog(db, providers)
-            ctx = Context(settings=settings, db=db, store=store, catalog=catalog, presets=PresetCatalog())
-            catalog.seed()
-            seed_templates(ctx)
-            jobs = JobStore(ctx)
-            runner = Runner(ctx, jobs, retry_base=retry_base)
-            engine = _Engine(ctx, jobs, runner, pm)
-            studio = cls(engine, _ensure_user(ctx, user or settings.local_user))
-            if start_runner and settings.start_runner:
-                runner.start()
+        plugins = tuple(plugins)
+        with _ENGINES_LOCK:
+            engine = _ENGINES.get(_engine_key(settings))
+            if engine is None:
+                engine = _Engine.create(settings, plugins, retry_base)
+            else:
+                engine.check_same(settings, plugins, retry_base)
+            try:
+                studio = cls(engine, _ensure_user(engine.ctx, user or settings.local_user))
+                if start_runner and settings.start_runner:
+                    engine.runner.start()
+            except BaseException:
+                if not engine.openings:
+                    engine.shut()
+                raise
+            engine.openings += 1
+            _ENGINES[engine.key] = engine
+            studio._opening = True
             return studio
-        except BaseException:
-            db.close()
-            raise
 
     def as_user(self, user_id: str, *, display_name: str | None = None, email: str | None = None) -> "Studio":
         """The same studio acting for another user (the UI's signed-in user). Whether that user is an
@@ -204,9 +271,19 @@ class Studio:
         return generation_stats(self.ctx.db, None if (all_users and self.actor.is_admin) else self.actor.id)
 
     def close(self) -> None:
-        """Stop the runner (in-flight jobs resume on the next open) and close the database."""
-        self.engine.runner.stop()
-        self.ctx.db.close()
+        """Close this opening; the last opening of a home stops its runner (in-flight jobs resume
+        on the next open) and closes its database. A second call, or a call on a view made by
+        `as_user`, does nothing."""
+        if not self._opening:
+            return
+        self._opening = False
+        engine = self.engine
+        with _ENGINES_LOCK:
+            engine.openings -= 1
+            if engine.openings == 0:
+                if _ENGINES.get(engine.key) is engine:
+                    del _ENGINES[engine.key]
+                engine.shut()
 
     def __enter__(self) -> "Studio":
         return self
@@ -220,7 +297,7 @@ class Studio:
 
 class _SceneAPI(Scenes):
     def __init__(self, ctx: Context, actor: Actor, generator: Generator):
-        super().__init__(ctx, actor)
+        super().__init__(ctx, actor, generator.runner)
         self._generator = generator
 
     def generate_image(self, scene_id: str, *, model_id: str | None = None, seed: int | None = None):

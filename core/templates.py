@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 from core.config import DATA_DIR
 from core.context import Context, not_found
-from core.db import dumps, loads, utcnow
-from core.models import Template
+from core.db import dumps, utcnow
+from core.models import Template, from_row, from_rows
+from core.validation import Id, checked
+
+_JSON = {"character": {}}
 
 
 def seed_templates(ctx: Context, path: Path = DATA_DIR / "templates.json") -> None:
@@ -27,15 +29,12 @@ class Templates:
         self.ctx = ctx
 
     def list(self) -> list[Template]:
-        rows = self.ctx.db.fetchall("SELECT * FROM character_templates ORDER BY name")
-        return [self._row(r) for r in rows]
+        rows = self.ctx.db.fetchall("SELECT id, name, summary, character FROM character_templates ORDER BY name")
+        return from_rows(Template, rows, json_fields=_JSON, what="template")
 
-    def get(self, template_id: str) -> Template:
-        row = self.ctx.db.fetchone("SELECT * FROM character_templates WHERE id = ?", [template_id])
+    @checked
+    def get(self, template_id: Id) -> Template:
+        row = self.ctx.db.fetchone("SELECT id, name, summary, character FROM character_templates WHERE id = ?", [template_id])
         if row is None:
             raise not_found("template", template_id)
-        return self._row(row)
-
-    @staticmethod
-    def _row(row: dict[str, Any]) -> Template:
-        return Template(id=row["id"], name=row["name"], summary=row["summary"], character=loads(row["character"], {}))
+        return from_row(Template, row, json_fields=_JSON, what="template")

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import io
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,12 +10,7 @@ from PIL import Image
 
 from core.config import Settings
 from core.studio import Studio
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.ports import refused_port
 
 
 def png_bytes(size: tuple[int, int] = (64, 64), color: tuple[int, int, int] = (200, 30, 30), fmt: str = "PNG") -> bytes:
@@ -46,3 +40,10 @@ def studio(settings: Settings) -> Iterator[Studio]:
 def character(studio: Studio):
     return studio.characters.create({"name": "Mia", "description": "A cheerful barista with red hair.",
                                      "appearance_tags": ["red hair", "freckles"], "clothing_tags": ["apron"]})
+
+
+@pytest.fixture
+def refused_url() -> Iterator[str]:
+    """A loopback URL where nothing listens (its port stays bound, so nothing can start listening there)."""
+    with refused_port() as port:
+        yield f"http://127.0.0.1:{port}"

@@ -9,16 +9,20 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import streamlit as st
+from streamlit.navigation.page import StreamlitPage
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from core import Studio
 from core.config import Settings
 from core.errors import InvalidInput, NotFound, StudioError
+from ui import autosave
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 KEY_ENVS = ("FAL_KEY", "REPLICATE_API_TOKEN", "OPENAI_API_KEY", "RUNPOD_API_KEY")
 SELECTED = "selected_character_id"
+REQUESTED_PAGE = "_requested_page"
 
 
 def _streamlit_secrets() -> dict[str, Any]:
@@ -75,6 +79,29 @@ def require_frame() -> None:
     if PagesManager.uses_pages_directory:
         PagesManager.uses_pages_directory = False
         st.rerun()
+
+
+def dropped_page_switch(pages: list[StreamlitPage], editor: StreamlitPage) -> StreamlitPage | None:
+    """The page the user switched to, when this run is a late edit from `editor` that replaced that switch
+    (else None). Call first thing in the entrypoint, before any st call: a newer request interrupts a run at
+    its first st call, and every run that starts must be noted.
+
+    A text field commits its value only after it has lost focus and the page has redrawn (a frame later). A
+    click on a page link made in one quick press (a tap, or automation) sends the page switch first; the
+    edit's rerun follows, naming the page being left, and Streamlit runs that page instead: the switch is
+    lost. Such a run is for the editor's page and carries an edit made there, although the run before it was
+    for another page: the page the user asked for last. (When the edit instead arrives with the switch, the
+    run is for the other page and nothing is to be done.)
+    """
+    ctx = get_script_run_ctx()
+    requested = ctx.page_script_hash if ctx is not None else None
+    before = st.session_state.get(REQUESTED_PAGE)
+    st.session_state[REQUESTED_PAGE] = requested
+    edited = autosave.take_edit_mark()
+    # StreamlitPage keeps its script hash private; it is what runs and st.switch_page go by.
+    if edited and requested == editor._script_hash and before != requested:
+        return next((p for p in pages if p._script_hash == before), None)
+    return None
 
 
 # -- the selected character (shared by all pages, mirrored in ?character=<id>) -----------

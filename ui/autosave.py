@@ -19,6 +19,7 @@ from core.errors import InvalidInput, StudioError
 PENDING = "_autosave_pending"
 ERRORS = "_autosave_errors"
 STATUS = "_autosave_status"
+EDITED = "_autosave_edited"  # set by a widget callback, taken by the run it came with (ui.app.dropped_page_switch)
 
 
 def _state(name: str) -> dict[str, Any]:
@@ -26,8 +27,15 @@ def _state(name: str) -> dict[str, Any]:
 
 
 def record(character_id: str, field: str, value: Any) -> None:
+    """Take a new value as a pending change. Call from widget callbacks only (they run before the script)."""
     _state(PENDING).setdefault(character_id, {})[field] = value
     _state(STATUS)[character_id] = ("unsaved", time.time())
+    st.session_state[EDITED] = True
+
+
+def take_edit_mark() -> bool:
+    """Whether a widget callback of this run recorded an edit (the mark is cleared)."""
+    return bool(st.session_state.pop(EDITED, False))
 
 
 def on_change(character_id: str, field: str, key: str, convert: Callable[[Any], Any] | None = None) -> None:

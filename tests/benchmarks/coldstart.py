@@ -10,7 +10,7 @@ from pathlib import Path
 
 from tests.benchmarks.gallery import populate
 from tests.benchmarks.harness import Figure, fresh_home, summarise
-from tests.conftest import free_port
+from tests.ports import listening_port
 
 ROOT = Path(__file__).resolve().parents[2]
 OPEN = ("import sys, time; t = time.perf_counter(); from core.studio import Studio; from tests.conftest import make_settings; "
@@ -46,14 +46,14 @@ def streamlit_first_page(home: Path, repeat: int = 3) -> list[Figure]:
             "--disable-component-update", "--disable-sync"])
         try:
             for _ in range(repeat):
-                port = free_port()
                 t0 = time.perf_counter()
                 proc = subprocess.Popen(
                     [sys.executable, "-m", "streamlit", "run", "studio_app.py", "--server.headless", "true",
-                     "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
+                     "--server.port", "0", "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
                     cwd=ROOT, env={**os.environ, "STUDIO_HOME": str(home), "STUDIO_LOAD_PLUGINS": ""},
                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                 try:
+                    port = listening_port(proc)
                     while True:
                         try:
                             with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1) as r:

@@ -11,7 +11,6 @@ import boto3
 from moto.server import ThreadedMotoServer
 
 from tests.benchmarks.harness import Figure, fresh_home, open_studio, summarise
-from tests.conftest import free_port
 
 KEY, SECRET, REGION = "AKIABENCHMARK0000000", "benchmark-secret-0000000000000000000000", "us-east-1"
 
@@ -29,9 +28,9 @@ def _fill(studio, n: int) -> str:
 def run(n: int = 200, repeat: int = 7) -> list[Figure]:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
+    _, port = server.get_host_and_port()  # bound once, at start
     endpoint = f"http://127.0.0.1:{port}"
     boto3.client("s3", endpoint_url=endpoint, aws_access_key_id=KEY, aws_secret_access_key=SECRET,
                  region_name=REGION).create_bucket(Bucket="studio-bench")

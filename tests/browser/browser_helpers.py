@@ -3,12 +3,13 @@ folders have a conftest, so tests import from here, not from `conftest`)."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
+
+from tests.ports import listening_port
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -18,28 +19,28 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
 KEY_ENVS = ("FAL_KEY", "REPLICATE_API_TOKEN", "OPENAI_API_KEY", "RUNPOD_API_KEY")
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 class StudioServer:
     def __init__(self, home: Path, log: Path):
         self.home = home
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.port: int | None = None  # streamlit picks it (port 0): known once it listens
         env = {k: v for k, v in os.environ.items() if k not in KEY_ENVS and not k.startswith("STUDIO_")}
         env.update(STUDIO_HOME=str(home), STUDIO_LOAD_PLUGINS="", PYTHONUNBUFFERED="1")
         self.log_file = log.open("w")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", "studio_app.py", "--server.headless", "true",
-             "--server.port", str(self.port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
+             "--server.port", "0", "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
              "--server.fileWatcherType", "none"],
             cwd=ROOT, env=env, stdout=self.log_file, stderr=subprocess.STDOUT)
 
+    @property
+    def url(self) -> str:
+        if self.port is None:
+            raise RuntimeError("the server's port is known once wait_healthy() has returned")
+        return f"http://127.0.0.1:{self.port}"
+
     def wait_healthy(self, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
+        self.port = listening_port(self.proc, timeout)
         last = None
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

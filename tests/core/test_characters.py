@@ -9,7 +9,7 @@ GOOD = {"name": "Mia", "description": "A barista."}
 
 
 @pytest.mark.parametrize("field,value,expect", [
-    ("name", "", "name is required"),
+    ("name", "", "name: a name is required (at least 1 character, at most 50)"),
     ("name", "x" * 51, "at most 50"),
     ("description", "d" * 2001, "at most 2000"),
     ("gender", "robot", "'female', 'male', 'non-binary' or 'unspecified'"),
@@ -18,13 +18,13 @@ GOOD = {"name": "Mia", "description": "A barista."}
     ("mood", "grumpy", "'friendly'"),
     ("appearance_tags", ["t" * 41], "at most 40 characters"),
     ("appearance_tags", [f"tag{i}" for i in range(21)], "at most 20 tags"),
-    ("clothing_tags", [3], "tags must be text"),
+    ("clothing_tags", [3], "tag 1 must be text (got int)"),
     ("alternate_greetings", [f"hi {i}" for i in range(11)], "at most 10 entries"),
     ("forbidden_phrases", ["p" * 201], "at most 200 characters"),
     ("voice_examples", ["v" * 2001], "at most 2000 characters"),
     ("system_prompt", "s" * 8001, "at most 8000"),
-    ("default_presets", {"pose": "standing", "lighting": "dark"}, "Extra inputs"),
-    ("unknown_field", 1, "Extra inputs"),
+    ("default_presets", {"pose": "standing", "lighting": "dark"}, "lighting: is not a known field"),
+    ("unknown_field", 1, "unknown_field: is not a known field"),
 ])
 def test_each_rule_names_the_field_and_what_is_allowed(studio, field, value, expect):
     with pytest.raises(InvalidInput) as err:

@@ -22,9 +22,9 @@ def open_studio(tmp_path, server):
     """Open (and reopen) a studio on one home with the scripted provider pointed at the server."""
     opened: list[Studio] = []
 
-    def _open(start_runner: bool = True, **env) -> Studio:
+    def _open(start_runner: bool = True, retry_base: float = 0.01, **env) -> Studio:
         settings = make_settings(tmp_path / "home", {"SCRIPTED_URL": server.url, "SCRIPTED_KEY": SENTINEL_KEY, **env})
-        s = Studio.open(settings=settings, plugins=[plugin], retry_base=0.01, start_runner=start_runner)
+        s = Studio.open(settings=settings, plugins=[plugin], retry_base=retry_base, start_runner=start_runner)
         opened.append(s)
         return s
 

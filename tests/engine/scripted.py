@@ -2,11 +2,16 @@
 
 Tokens in the prompt choose the behaviour per job:
   [fail-submit-N]  the first N submissions answer 503 (Retry-After: 0)
-  [throttle-N]     the first N submissions answer 429 with Retry-After
+  [throttle-N@S]   the first N submissions answer 429 with Retry-After: S (seconds)
   [permanent]      submission answers 422 with a message
   [fail-remote]    the job is accepted, then reported failed
+  [fail-poll-N]    the first N status polls answer 503 (Retry-After: 0): a retry must resume, not resubmit
   [stall]          the job stays running until the test calls `release()`
-The server records submissions per job id and the most jobs in flight at once.
+  [hold-submit]    a submission (or one-shot generation: [hold-generate]) is held unanswered until `release()`
+  [no-image]       the job completes without an image
+  [malformed]      status polls answer a body without its `status` field
+The server records submissions (accepted jobs) and the arrival times of every submission or
+generation call per job id, and the most jobs in flight at once.
 """
 from __future__ import annotations
 
@@ -35,6 +40,12 @@ def _png(seed: int) -> bytes:
 class _Server(ThreadingHTTPServer):
     request_queue_size = 256  # socketserver's default of 5 drops bursts of connects (1 s SYN retries)
 
+    def handle_error(self, request, client_address):
+        import sys
+
+        if not isinstance(sys.exc_info()[1], ConnectionError):  # a held answer to a killed studio
+            super().handle_error(request, client_address)
+
 
 class ScriptedServer:
     """Loopback server speaking a small submit/status/result/cancel API."""
@@ -47,6 +58,7 @@ class ScriptedServer:
         self.jobs: dict[str, dict[str, Any]] = {}
         self.submissions: dict[str, int] = {}
         self.attempts: dict[str, int] = {}
+        self.arrivals: dict[str, list[float]] = {}  # time.monotonic() of each submit/generate call per job
         self.canceled: list[str] = []
         self.in_flight = 0
         self.max_in_flight = 0
@@ -121,18 +133,26 @@ class ScriptedServer:
                 inp = body["input"]
                 return inp["prompt"], inp["job_id"]
 
+            def _arrived(self, job_id: str, prompt: str, hold: str) -> None:
+                """Record the call; a held one waits (lock released) until the test releases the server."""
+                server.arrivals.setdefault(job_id, []).append(time.monotonic())
+                server.lock.notify_all()
+                if hold in prompt:
+                    server.lock.wait_for(lambda: server.released)
+
             def _submit(self, body):
                 prompt, job_id = self._script(body)
                 with server.lock:
+                    self._arrived(job_id, prompt, "[hold-submit]")
                     n = server.attempts[job_id] = server.attempts.get(job_id, 0) + 1
                     if m := re.search(r"\[fail-submit-(\d+)\]", prompt):
                         if n <= int(m.group(1)):
                             server.lock.notify_all()
                             return self._send(503, {"detail": "temporarily overloaded"}, {"Retry-After": "0"})
-                    if m := re.search(r"\[throttle-(\d+)\]", prompt):
+                    if m := re.search(r"\[throttle-(\d+)@([\d.]+)\]", prompt):
                         if n <= int(m.group(1)):
                             server.lock.notify_all()
-                            return self._send(429, {"detail": "slow down"}, {"Retry-After": "0.05"})
+                            return self._send(429, {"detail": "slow down"}, {"Retry-After": m.group(2)})
                     if "[permanent]" in prompt:
                         server.lock.notify_all()
                         return self._send(422, {"detail": [{"loc": ["body", "prompt"], "msg": "prompt is not allowed", "type": "value_error"}]})
@@ -150,6 +170,7 @@ class ScriptedServer:
             def _generate(self, body):
                 prompt, job_id = self._script(body)
                 with server.lock:
+                    self._arrived(job_id, prompt, "[hold-generate]")
                     server.submissions[job_id] = server.submissions.get(job_id, 0) + 1
                     server.in_flight += 1
                     server.max_in_flight = max(server.max_in_flight, server.in_flight)
@@ -159,6 +180,8 @@ class ScriptedServer:
                     server.in_flight -= 1
                     server.lock.notify_all()
                 image = server.image_b64 or base64.b64encode(_png(body["input"].get("seed", 0))).decode()
+                if "[no-image]" in prompt:
+                    image = None
                 # The provider's own time: from the request's arrival until its answer is ready.
                 self._send(200, {"image": image, "server_ms": (time.perf_counter() - self.started) * 1000})
 
@@ -172,8 +195,12 @@ class ScriptedServer:
                     job["polls"] += 1
                     server.lock.notify_all()
                     if kind == "status":
+                        if (m := re.search(r"\[fail-poll-(\d+)\]", job["prompt"])) and job["polls"] <= int(m.group(1)):
+                            return self._send(503, {"detail": "status temporarily unavailable"}, {"Retry-After": "0"})
                         if job["state"] == "canceled":
                             return self._send(200, {"status": "canceled"})
+                        if "[malformed]" in job["prompt"]:
+                            return self._send(200, {"state": "done"})
                         if "[fail-remote]" in job["prompt"]:
                             server._finish(rid)
                             server.lock.notify_all()
@@ -183,7 +210,8 @@ class ScriptedServer:
                         return self._send(200, {"status": "done"})
                     server._finish(rid)
                     server.lock.notify_all()
-                self._send(200, {"image": base64.b64encode(_png(job["seed"])).decode(), "seed": job["seed"]})
+                image = None if "[no-image]" in job["prompt"] else base64.b64encode(_png(job["seed"])).decode()
+                self._send(200, {"image": image, "seed": job["seed"]})
 
         return Handler
 
@@ -222,8 +250,8 @@ class ScriptedProvider(Provider):
 
     async def result(self, request_id: str, request: GenerationRequest) -> GenerationResult:
         body = (await self.request("GET", f"/result/{request_id}")).json()
-        image = await self.download(body["image"])
-        return GenerationResult(images=[image], seed=body.get("seed"))
+        images = [await self.download(body["image"])] if body["image"] else []
+        return GenerationResult(images=images, seed=body.get("seed"))
 
     async def cancel(self, request_id: str) -> None:
         await self.request("POST", f"/cancel/{request_id}")
@@ -242,9 +270,9 @@ class ScriptedOneShot(ScriptedProvider):
         t0 = time.perf_counter()
         body = (await self.request("POST", "/generate", json={"input": payload})).json()
         t1 = time.perf_counter()
-        image = await self.download(body["image"])
+        images = [await self.download(body["image"])] if body["image"] else []
         timings = {"http_ms": (t1 - t0) * 1000, "download_ms": (time.perf_counter() - t1) * 1000}
-        return GenerationResult(images=[image], inputs=payload, provider_ms=body["server_ms"], metadata=timings)
+        return GenerationResult(images=images, inputs=payload, provider_ms=body["server_ms"], metadata=timings)
 
 
 class ScriptedPlugin:

@@ -1,11 +1,13 @@
-"""A studio process for the crash test: opens a home with the scripted provider and runs its jobs.
+"""A studio process for the crash tests: opens a home with the scripted provider and runs its jobs.
 
-    python -m tests.engine.studio_proc HOME    (SCRIPTED_URL in the environment)
+    python -m tests.engine.studio_proc HOME
 
-Exits 0 once no job is queued, running or storing.
+Settings come from the environment's SCRIPTED_*, STUDIO_* and AWS_* variables (SCRIPTED_URL is
+required). Prints what the runner recovered, then exits 0 once no job is queued, running or storing.
 """
 from __future__ import annotations
 
+import os
 import sys
 
 from core.models import ACTIVE_STATUSES
@@ -13,11 +15,12 @@ from core.studio import Studio
 from tests.conftest import make_settings
 from tests.engine.scripted import plugin
 
+PASSED = ("SCRIPTED_", "STUDIO_", "AWS_")
+
 
 def main(home: str) -> int:
-    import os
-
-    settings = make_settings(home, {"SCRIPTED_URL": os.environ["SCRIPTED_URL"], "SCRIPTED_KEY": "k-proc"})
+    env = {k: v for k, v in os.environ.items() if k.startswith(PASSED)}
+    settings = make_settings(home, {"SCRIPTED_KEY": "k-proc", **env})
     with Studio.open(settings=settings, plugins=[plugin], retry_base=0.01) as studio:
         print("recovered", studio.engine.runner.recovered, flush=True)
         while active := studio.jobs.list(status=ACTIVE_STATUSES, limit=1000).items:

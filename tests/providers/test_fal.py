@@ -6,7 +6,6 @@ import pytest
 
 from core.errors import ProviderError
 from providers.fal import FalProvider
-from tests.conftest import free_port
 from tests.fakes.fal import BIG_SEED, FalFake
 from tests.providers.conftest import BASE_ENV, REFERENCE, SENTINEL, call, finish, generate, model_id
 
@@ -106,13 +105,13 @@ def test_cancel_of_a_finished_job_is_reported(fal):
         call(p, "cancel", request_id.request_id)  # ALREADY_COMPLETED: the runner logs it, best effort
 
 
-def test_health(fal):
+def test_health(fal, refused_url):
     p = provider(fal)
     assert call(p, "health").state == "ok"
     fal.key = "another"
     rejected = call(p, "health")
     assert rejected.state == "rejected" and SENTINEL not in rejected.message
-    down = FalProvider({"FAL_KEY": SENTINEL, "FAL_QUEUE_URL": f"http://127.0.0.1:{free_port()}"})
+    down = FalProvider({"FAL_KEY": SENTINEL, "FAL_QUEUE_URL": refused_url})
     assert call(down, "health").state == "unreachable"
     assert call(FalProvider({}), "health").state == "not_configured"
 

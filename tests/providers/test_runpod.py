@@ -3,6 +3,7 @@ mapping, health; and the runpod SDK's own local worker server (`--rp_serve_api`)
 self-hosted worker."""
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import threading
@@ -12,7 +13,6 @@ import pytest
 
 from core.errors import ProviderError
 from providers.runpod import RunPodProvider
-from tests.conftest import free_port
 from tests.fakes.runpod import ENDPOINT, RunPodFake
 from tests.providers.conftest import (BASE_ENV, REFERENCE, SENTINEL, call, finish, generate, make_request,
                                       model_id)
@@ -80,15 +80,15 @@ def test_health_cloud(rp):
 # -- the runpod SDK's local worker server -----------------------------------------------------
 @pytest.fixture(scope="module")
 def worker():
-    """`python handler.py --rp_serve_api` on a free loopback port; ready once uvicorn says so."""
-    port = free_port()
+    """`python handler.py --rp_serve_api` on a loopback port it picks; ready once uvicorn says where."""
     proc = subprocess.Popen(
-        [sys.executable, str(HANDLER), "--rp_serve_api", "--rp_api_host", "127.0.0.1", "--rp_api_port", str(port)],
+        [sys.executable, str(HANDLER), "--rp_serve_api", "--rp_api_host", "127.0.0.1", "--rp_api_port", "0"],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=HANDLER.parent)
     lines: list[str] = []
     for line in proc.stderr:  # blocks until the server reports it is listening (or the process ends)
         lines.append(line)
-        if "Uvicorn running on" in line:
+        if listening := re.search(r"Uvicorn running on http://127\.0\.0\.1:(\d+)", line):
+            port = int(listening.group(1))
             break
     else:
         proc.wait(10)
@@ -131,14 +131,14 @@ def test_local_worker_reference_and_failure(local_env, worker, open_studio):
 
 
 @pytest.mark.slow
-def test_local_worker_health_cancel_and_forgotten_ids(worker):
+def test_local_worker_health_cancel_and_forgotten_ids(worker, refused_url):
     p = RunPodProvider({"RUNPOD_WORKER_URL": worker, **BASE_ENV})
     assert p.is_configured()
     assert call(p, "health").state == "ok"
     call(p, "cancel", f"{worker}/test-unknown")  # no /cancel on the local server: best effort, no error
     gone = call(p, "poll", f"{worker}/test-unknown", None)  # it forgets jobs once their status was read
     assert gone.state == "failed" and "Job ID not found" in gone.error
-    down = RunPodProvider({"RUNPOD_WORKER_URL": f"http://127.0.0.1:{free_port()}"})
+    down = RunPodProvider({"RUNPOD_WORKER_URL": refused_url})
     assert call(down, "health").state == "unreachable"
 
 

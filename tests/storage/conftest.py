@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -12,11 +14,14 @@ from pathlib import Path
 import boto3
 import pytest
 import requests
-from moto.server import ThreadedMotoServer
+from moto.moto_server.threaded_moto_server import MotoRequestHandler
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+from werkzeug.serving import BaseWSGIServer, make_server
 
 from core.config import Settings
 from core.studio import Studio
-from tests.conftest import free_port, make_settings
+from tests.conftest import make_settings
+from tests.ports import held_socket
 
 logging.getLogger("werkzeug").setLevel(logging.ERROR)
 
@@ -28,26 +33,39 @@ REGION = "us-east-1"
 class MotoServer:
     """moto's S3 server on loopback that can be stopped (port closed) and started again on the same port.
 
-    It runs in this process, so buckets and objects survive a stop/start, like a real store's outage.
+    It runs in this process, so buckets and objects survive a stop/start, like a real store's outage. Its
+    port is bound once and held throughout: while stopped, connections are refused and nothing else can
+    take the port.
     """
 
-    def __init__(self, port: int | None = None):
-        self.port = port or free_port()
+    def __init__(self):
+        self._socket = held_socket()
+        self.port = self._socket.getsockname()[1]
         self.endpoint = f"http://127.0.0.1:{self.port}"
-        self._server: ThreadedMotoServer | None = None
+        self._app = DomainDispatcherApplication(create_backend_app)
+        self._server: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
 
     def start(self) -> "MotoServer":
-        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
-        self._server.start()
+        self._socket.listen(128)
+        self._server = make_server("127.0.0.1", self.port, self._app, threaded=True,
+                                   request_handler=MotoRequestHandler, fd=self._socket.fileno())
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
         return self
 
     def stop(self) -> None:
+        """Stop serving: the listening socket is shut down (clients get "connection refused") but stays bound."""
         if self._server is not None:
-            self._server.stop()
-            inner = getattr(self._server, "_server", None)
-            if inner is not None:
-                inner.server_close()  # really close the port: clients get "connection refused"
+            self._server.shutdown()
+            self._thread.join()
+            self._socket.shutdown(socket.SHUT_RDWR)
+            self._server.server_close()  # the server's duplicate of the socket
             self._server = None
+
+    def close(self) -> None:
+        self.stop()
+        self._socket.close()
 
     @property
     def running(self) -> bool:
@@ -83,7 +101,7 @@ def _no_real_aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 def moto() -> Iterator[MotoServer]:
     server = MotoServer().start()
     yield server
-    server.stop()
+    server.close()
 
 
 @dataclass

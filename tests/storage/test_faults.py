@@ -19,7 +19,7 @@ def outage_server():
     """A moto server of its own, so stopping it does not disturb other tests."""
     server = MotoServer().start()
     yield server
-    server.stop()
+    server.close()
 
 
 def s3_settings(tmp_path, endpoint, bucket, **env):

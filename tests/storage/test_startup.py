@@ -3,17 +3,16 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 
 import boto3
 import pytest
 
 from core.errors import StorageError
 from core.studio import Studio
-from tests.conftest import free_port, make_settings
+from tests.conftest import make_settings
+from tests.ports import listening_port
 from tests.storage.conftest import FAKE_KEY, FAKE_SECRET, REGION
 
 ROOT_KEY, ROOT_SECRET = "AKIAROOTSTUDIOTEST00", "root-secret-for-the-moto-admin-0000000"
@@ -22,22 +21,15 @@ ROOT_KEY, ROOT_SECRET = "AKIAROOTSTUDIOTEST00", "root-secret-for-the-moto-admin-
 @pytest.fixture(scope="module")
 def authed_s3():
     """moto's S3 server as a process that checks credentials (IAM users with policies), on 127.0.0.1."""
-    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env["INITIAL_NO_AUTH_ACTION_COUNT"] = "7"  # the set-up calls below run before authentication starts
-    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], env=env,
+    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", "0"], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    endpoint = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:  # wait for the port to accept connections (a readiness condition, with a deadline)
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                raise RuntimeError("moto_server did not start")
-            time.sleep(0.05)
+    try:
+        endpoint = f"http://127.0.0.1:{listening_port(proc, timeout=30)}"
+    except BaseException:
+        proc.kill()
+        raise
     kw = dict(endpoint_url=endpoint, aws_access_key_id=ROOT_KEY, aws_secret_access_key=ROOT_SECRET, region_name=REGION)
     iam, s3 = boto3.client("iam", **kw), boto3.client("s3", **kw)
     s3.create_bucket(Bucket="studio-auth")
@@ -102,9 +94,9 @@ def test_missing_bucket_says_create_it(tmp_path, moto):
     assert "STUDIO_STORAGE_URL" in message and FAKE_SECRET not in message and FAKE_KEY not in message
 
 
-def test_unreachable_endpoint_says_so(tmp_path):
+def test_unreachable_endpoint_says_so(tmp_path, refused_url):
     env = {"STUDIO_STORAGE_URL": "s3://some-bucket/x", "AWS_ACCESS_KEY_ID": FAKE_KEY, "AWS_SECRET_ACCESS_KEY": FAKE_SECRET,
-           "AWS_DEFAULT_REGION": REGION, "AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}",
+           "AWS_DEFAULT_REGION": REGION, "AWS_ENDPOINT_URL": refused_url,
            "STUDIO_STORAGE_RETRY_BASE": "0.01"}
     with pytest.raises(StorageError, match="cannot reach the S3 endpoint http://127.0.0.1:.*AWS_ENDPOINT_URL"):
         Studio.open(settings=make_settings(tmp_path / "home", env), start_runner=False)

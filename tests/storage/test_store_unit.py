@@ -13,7 +13,7 @@ from core.storage import ImageStore, is_transient, key_kind, storage_options
 from tests.storage.conftest import FAKE_SECRET, aws_env
 
 
-def test_storage_options_come_from_the_usual_aws_settings():
+def test_storage_options_come_from_the_usual_aws_settings(tmp_path):
     opts = storage_options("s3://bucket/prefix", {"AWS_ACCESS_KEY_ID": "AK", "AWS_SECRET_ACCESS_KEY": "SK",
                                                   "AWS_DEFAULT_REGION": "eu-west-1", "AWS_ENDPOINT_URL": "http://127.0.0.1:9000"})
     assert opts["key"] == "AK" and opts["secret"] == "SK"
@@ -21,7 +21,7 @@ def test_storage_options_come_from_the_usual_aws_settings():
     assert opts["endpoint_url"] == "http://127.0.0.1:9000"
     assert opts["config_kwargs"]["retries"] == {"total_max_attempts": 1, "mode": "standard"}  # the store retries
     assert storage_options("file:///tmp/x", {"AWS_ACCESS_KEY_ID": "AK"}) == {}
-    settings = Settings.from_env(home="/tmp/h", env={"STUDIO_SIGN_EXPIRY": "900", "STUDIO_GC_GRACE_SECONDS": "60",
+    settings = Settings.from_env(home=tmp_path / "h", env={"STUDIO_SIGN_EXPIRY": "900", "STUDIO_GC_GRACE_SECONDS": "60",
                                                      "STUDIO_UPLOAD_MAX_AGE": "120"})
     assert (settings.sign_expiry, settings.gc_grace_seconds, settings.upload_max_age) == (900, 60, 120)
 
@@ -78,10 +78,10 @@ def test_signed_urls_are_cached_until_80_percent_of_their_life(moto, monkeypatch
     assert store.signed_url("u/a.png") is None
 
 
-def test_secrets_never_appear_in_errors(moto):
+def test_secrets_never_appear_in_errors(moto, tmp_path):
     url = "s3://bucket-that-is-not-there/p"
     env = aws_env(moto.endpoint)
-    settings = Settings.from_env(home="/tmp/h", env={**env, "STUDIO_STORAGE_URL": url})
+    settings = Settings.from_env(home=tmp_path / "h", env={**env, "STUDIO_STORAGE_URL": url})
     with pytest.raises(StorageError) as err:
         ImageStore.from_settings(settings)
     assert FAKE_SECRET not in err.value.message and env["AWS_ACCESS_KEY_ID"] not in err.value.message

@@ -1,6 +1,7 @@
 """Characters page: empty state, create (with validation), list and editor with autosave, templates, delete."""
 from __future__ import annotations
 
+from streamlit.proto.WidgetStates_pb2 import WidgetStates
 from ui_helpers import texts
 
 CREATE = "create_character"
@@ -88,6 +89,37 @@ def test_edit_survives_page_switch(at, studio):
     at.switch_page("pages/characters.py")
     at.run()
     assert at.text_area(key=f"ed.{mia.id}.0.persona").value == "Warm and witty"
+
+
+def test_a_late_edit_does_not_undo_a_page_switch(at, studio):
+    """A tap on a page link right after typing: the switch reaches the server first, then the field's edit,
+    which names the page being left. The edit is saved, and the user lands on the page they chose."""
+    mia = studio.characters.create({"name": "Mia"})
+    at.query_params["character"] = mia.id
+    at.run()
+    persona = at.text_area(key=f"ed.{mia.id}.0.persona")
+    late_edit = WidgetStates(widgets=[persona.set_value("Warm and witty")._widget_state])  # the field's commit
+    persona.set_value("")  # the switch itself carries no edit
+    at.switch_page("pages/portraits.py")
+    at.run()  # the switch
+    assert [t.value for t in at.title] == ["Portraits"]
+    at.switch_page("pages/characters.py")  # the late edit names the page being left
+    at._run(late_edit)  # AppTest's run with the widget states a browser sent (run() sends the current page's)
+    assert not at.exception
+    assert [t.value for t in at.title] == ["Portraits"]
+    assert studio.characters.get(mia.id).persona == "Warm and witty"
+    # A switch that arrives with the edit (the usual order) simply goes where asked.
+    at.switch_page("pages/characters.py")
+    at.run()
+    at.text_area(key=f"ed.{mia.id}.0.persona").set_value("Calm")
+    at.switch_page("pages/scenes.py")
+    at.run()
+    assert [t.value for t in at.title] == ["Scenes"] and studio.characters.get(mia.id).persona == "Calm"
+    # Editing on the Characters page itself stays there.
+    at.switch_page("pages/characters.py")
+    at.run()
+    at.text_area(key=f"ed.{mia.id}.0.persona").set_value("Curious").run()
+    assert [t.value for t in at.title] == ["Characters"] and studio.characters.get(mia.id).persona == "Curious"
 
 
 def test_list_with_data_and_search(at, studio):

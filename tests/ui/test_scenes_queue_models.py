@@ -1,7 +1,13 @@
 """Scenes, Queue and Models pages: empty states, data, and their main actions."""
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
 from ui_helpers import page, texts
+
+from tests.engine.conftest import until
+from tests.engine.scripted import ScriptedServer
 
 
 def make_character(studio):
@@ -106,15 +112,37 @@ def test_queue_with_jobs_stats_filter_and_retry(at, studio):
     assert studio.jobs.get(jobs[0].id).status == "completed"
 
 
-def test_queue_cancel(at, studio, monkeypatch):
+@pytest.fixture
+def scripted(home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """The scripted loopback provider, installed as plugins are (an entry point), for the app's studio."""
+    server = ScriptedServer()
+    dist = tmp_path / "site" / "studio_scripted_test-0.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: studio-scripted-test\nVersion: 0\n")
+    (dist / "entry_points.txt").write_text("[character_studio]\nscripted = tests.engine.scripted:plugin\n")
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    monkeypatch.setenv("STUDIO_LOAD_PLUGINS", "scripted")
+    monkeypatch.setenv("SCRIPTED_URL", server.url)
+    monkeypatch.setenv("SCRIPTED_KEY", "scripted-test-key")
+    yield server
+    server.release()
+    server.close()
+
+
+def test_queue_cancels_a_running_job(scripted, at, studio):
     mia = make_character(studio)
-    monkeypatch.setattr(studio.engine.runner, "_claim", lambda: None)  # the runner leaves the job queued
-    [job] = studio.portraits.generate(mia.id, {})
+    [job] = studio.portraits.generate(mia.id, prompt="[stall]")  # the provider holds it running
+    running = until(studio, lambda: (j := studio.jobs.get(job.id)).stage == "generating" and j)
+    assert running.status == "running" and running.provider_id == "scripted"
     page(at, "queue")
     assert "Active · 1" in texts(at)
     at.button(key=f"active.cancel.{job.id}").click()
     at.run()
+    assert not at.exception and not at.error
     assert studio.jobs.get(job.id).status == "canceled"
+    scripted.wait_for(lambda s: s.canceled == [running.provider_request_id])  # the provider was told
+    assert any("canceled" in t.value for t in at.toast) and "Active · 0" in texts(at)
+    assert scripted.submissions == {job.id: 1} and studio.portraits.list(mia.id).total == 0
 
 
 # -- Models -----------------------------------------------------------------------------
@@ -127,11 +155,19 @@ def test_models_page_lists_providers_and_models(at, studio):
 
 
 def test_check_provider(at, studio):
+    """The offline preview needs no key and has no health check: it says so, as information, not as a failure
+    or a success; a provider without its key says which variable to set."""
     page(at, "models")
     at.button(key="m.check.offline").click()
     at.run()
-    assert not at.exception
-    assert at.success or at.info or at.error
+    assert not at.exception and not at.error and not at.success
+    [offline] = [i.value for i in at.info if i.value.startswith("Offline preview:")]
+    assert "no health check" in offline
+    at.button(key="m.check.fal").click()
+    at.run()
+    assert not at.error and not at.success
+    [fal] = [i.value for i in at.info if i.value.startswith("fal.ai:")]
+    assert "FAL_KEY" in fal
 
 
 def test_deactivate_model_removes_it_from_portraits(at, studio):

@@ -1,0 +1,69 @@
+"""`studio gc` reports spool files their jobs no longer need and `--apply` removes them; the spool
+of a job still storing is never touched (issue 11, from finding 11)."""
+from __future__ import annotations
+
+import json
+import os
+
+from core import cli
+from tests.conftest import png_bytes
+from tests.engine.conftest import until
+
+
+def test_gc_reports_and_cleans_leftover_spool_files_but_never_a_storing_jobs(open_studio, server, tmp_path,
+                                                                            monkeypatch, capsys):
+    studio = open_studio()
+    character = studio.characters.create({"name": "Ada", "description": "An engineer."})
+    doomed = studio.characters.create({"name": "Bo", "description": "A sailor."})
+    [completed] = studio.portraits.generate(character.id)
+    [failed] = studio.portraits.generate(character.id, prompt="[permanent]")
+    studio.engine.runner.stop()
+    [canceled] = studio.portraits.generate(character.id)
+    studio.jobs.cancel(canceled.id)
+    [deleted] = studio.portraits.generate(doomed.id)
+    studio.engine.runner.start()
+    studio.characters.delete(doomed.id)
+    assert [j.status for j in studio.jobs.wait([completed.id, failed.id, canceled.id], timeout=30)] == \
+        ["completed", "failed", "canceled"]
+    # A job whose store keeps failing: its spool is all there is of the paid-for image.
+    waiting = studio.characters.create({"name": "Cy", "description": "A pilot."})
+    blocker = f"{studio.ctx.store.root}/local/portraits/{waiting.id}"
+    open(blocker, "w").close()  # a file where its folder must go: every write of its images fails
+    [storing] = studio.portraits.generate(waiting.id)
+    until(studio, lambda: (j := studio.jobs.get(storing.id)).status == "storing" and j.last_error)
+
+    spool = studio.ctx.settings.spool_dir
+    storing_spool = spool / f"{storing.id}.img"
+    kept = storing_spool.read_bytes()
+    # What crashes leave behind: spool files of jobs that ended or went, and a half-written one.
+    leftovers = {f"{completed.id}.img": "completed", f"{failed.id}.img": "failed", f"{canceled.id}.img": "canceled",
+                 f"{deleted.id}.img": "deleted", f"{completed.id}.tmp": "completed"}
+    for name in leftovers:
+        (spool / name).write_bytes(png_bytes())
+
+    report = studio.maintenance.gc()
+    assert {f.name: f.job_status for f in report.leftover_spool} == leftovers
+    assert all(f.size == len(png_bytes()) and not f.deleted for f in report.leftover_spool)
+    assert "Leftover spool files" in report.summary() and f"{deleted.id}.img" in report.summary()
+    assert all((spool / name).exists() for name in leftovers)  # a dry run deletes nothing
+
+    report = studio.maintenance.gc(apply=True)
+    assert report.deleted_spool_files == len(leftovers) and all(f.deleted for f in report.leftover_spool)
+    assert sorted(p.name for p in spool.iterdir()) == [storing_spool.name]
+    assert storing_spool.read_bytes() == kept
+
+    os.remove(blocker)  # the storing job finishes from its untouched spool, without asking the provider again
+    [done] = studio.jobs.wait([storing.id], timeout=60)
+    assert done.status == "completed" and server.submissions[storing.id] == 1
+    assert list(spool.iterdir()) == []
+
+    # Through the command line: report, then clean.
+    (spool / f"{failed.id}.img").write_bytes(b"left over")
+    studio.close()
+    monkeypatch.setenv("STUDIO_LOAD_PLUGINS", "")
+    home = str(studio.ctx.settings.home)
+    assert cli.main(["--home", home, "gc", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert [(f["name"], f["job_status"]) for f in out["leftover_spool"]] == [(f"{failed.id}.img", "failed")]
+    assert cli.main(["--home", home, "gc", "--apply"]) == 0
+    assert "deleted 1 spool files" in capsys.readouterr().out and list(spool.iterdir()) == []
