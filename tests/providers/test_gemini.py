@@ -9,7 +9,7 @@ import pytest
 
 from core.errors import ProviderError
 from providers.gemini import GeminiProvider
-from tests.conftest import free_port, png_bytes
+from tests.conftest import png_bytes
 from tests.fakes.gemini import GeminiFake, google_error, retry_info
 from tests.providers.conftest import (BASE_ENV, REFERENCE, SENTINEL, call, finish, generate, make_request,
                                       model_id)
@@ -128,11 +128,11 @@ def test_a_model_the_api_does_not_know_is_retired(gem, open_studio):
     assert studio.models.route().model_key == "gemini-3-pro-image"
 
 
-def test_health_and_configuration(gem):
+def test_health_and_configuration(gem, refused_url):
     assert call(provider(gem), "health").state == "ok"
     assert gem.requests("models")[0].headers["x-goog-api-key"] == SENTINEL
     assert not GeminiProvider({}).is_configured()
     assert call(GeminiProvider({}), "health").state == "not_configured"
     assert GeminiProvider({"GEMINI_API_KEY": "k" * 8}).base_url == "https://generativelanguage.googleapis.com/v1beta"
-    down = GeminiProvider({"GEMINI_API_KEY": SENTINEL, "GEMINI_BASE_URL": f"http://127.0.0.1:{free_port()}/v1beta"})
+    down = GeminiProvider({"GEMINI_API_KEY": SENTINEL, "GEMINI_BASE_URL": f"{refused_url}/v1beta"})
     assert call(down, "health").state == "unreachable"
