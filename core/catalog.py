@@ -11,6 +11,11 @@ from core.models import CatalogModel, ModelSpec, ModelUpdate, ProviderInfo, Prov
 from core.provider import Provider
 
 
+_INSERT_MODEL = ("INSERT INTO api_models (id, provider_id, model_key, display_name, modality, capabilities, is_active, "
+                 "priority, input_defaults, notes, edited, created_at, updated_at) "
+                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+
+
 class Catalog:
     """Providers (instances, by id) and the api_providers / api_models tables.
 
@@ -59,11 +64,10 @@ class Catalog:
                 for spec in provider.default_models():
                     found = models.get((pid, spec.model_key))
                     if found is None:
-                        cur.execute(
-                            "INSERT INTO api_models VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, FALSE, ?, ?)",
-                            [new_id(), pid, spec.model_key, spec.display_name, spec.modality,
-                             dumps(spec.capabilities.model_dump()), spec.is_active, spec.priority,
-                             dumps(spec.input_defaults), spec.notes, now, now])
+                        cur.execute(_INSERT_MODEL, [
+                            new_id(), pid, spec.model_key, spec.display_name, spec.modality,
+                            dumps(spec.capabilities.model_dump()), spec.is_active, spec.priority,
+                            dumps(spec.input_defaults), spec.notes, False, now, now])
                     elif not found[1]:
                         cur.execute(
                             "UPDATE api_models SET display_name = ?, modality = ?, capabilities = ?, input_defaults = ?, "
@@ -133,10 +137,9 @@ class Catalog:
         if any(r["provider_id"] == provider_id and r["model_key"] == spec.model_key for r in self._snapshot()[0]):
             raise InvalidInput({"model_key": f"{provider_id} already has a model {spec.model_key!r}"})
         model_id, now = new_id(), utcnow()
-        self.db.execute("INSERT INTO api_models VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, TRUE, ?, ?)",
-                        [model_id, provider_id, spec.model_key, spec.display_name, spec.modality,
-                         dumps(spec.capabilities.model_dump()), spec.is_active, spec.priority,
-                         dumps(spec.input_defaults), spec.notes, now, now])
+        self.db.execute(_INSERT_MODEL, [model_id, provider_id, spec.model_key, spec.display_name, spec.modality,
+                                        dumps(spec.capabilities.model_dump()), spec.is_active, spec.priority,
+                                        dumps(spec.input_defaults), spec.notes, True, now, now])
         self._changed()
         return self.get_model(model_id)
 
@@ -150,11 +153,20 @@ class Catalog:
         for k in ("capabilities", "input_defaults"):
             if k in given:
                 given[k] = dumps(given[k])
+        if given.pop("retired", None) is False:
+            given.update(retired_at=None, retired_reason=None)
         sets = ", ".join(f"{k} = ?" for k in given)
         self.db.execute(f"UPDATE api_models SET {sets}, edited = TRUE, updated_at = ? WHERE id = ?",
                         [*given.values(), utcnow(), model.id])
         self._changed()
         return self.get_model(model.id)
+
+    def retire(self, model_id: str, reason: str) -> None:
+        """Mark a model its provider answered is gone (not found, retired): no longer routed to,
+        shown as retired, until an admin brings it back (`update_model(..., {"retired": False})`)."""
+        if self.db.execute("UPDATE api_models SET retired_at = ?, retired_reason = ? WHERE id = ? AND retired_at IS NULL",
+                           [utcnow(), reason[:500], model_id]).fetchone()[0]:
+            self._changed()
 
     def route(self, model_id: str | None, *, needs_i2i: bool) -> CatalogModel:
         """Pick the model for a generation: an explicit model must be active and usable; otherwise the highest-priority usable model (image-to-image when there is a reference)."""
@@ -165,12 +177,15 @@ class Catalog:
                 raise ModelNotAvailable(f"Model {model_id!r} was not found or is inactive.") from None
             if not model.is_active or model.modality != "image":
                 raise ModelNotAvailable(f"Model {model.display_name!r} was not found or is inactive.")
+            if model.retired:
+                raise ModelNotAvailable(f"Model {model.display_name!r} was retired by its provider "
+                                        f"({model.retired_reason}); pick another model.")
             if not model.provider_configured:
                 raise ModelNotAvailable(f"Model {model.display_name!r} cannot run: its provider {model.provider_id!r} is not configured or disabled.")
             if needs_i2i and not model.supports_i2i:
                 raise ModelNotAvailable(f"Model {model.display_name!r} does not take a reference image; pick an image-to-image model or remove the reference.")
             return model
-        candidates = self.models(active_only=True, usable_only=True)
+        candidates = [m for m in self.models(active_only=True, usable_only=True) if not m.retired]
         if needs_i2i:
             candidates = [m for m in candidates if m.supports_i2i]
             if not candidates:
@@ -183,7 +198,7 @@ class Catalog:
 
     def i2i_count(self) -> int:
         """How many active, usable image-to-image models there are (the "Image match" badge)."""
-        return sum(1 for m in self.models(active_only=True, usable_only=True) if m.supports_i2i)
+        return sum(1 for m in self.models(active_only=True, usable_only=True) if m.supports_i2i and not m.retired)
 
     @staticmethod
     def _row(row: dict[str, Any], usable: set[str]) -> CatalogModel:

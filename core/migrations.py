@@ -157,4 +157,9 @@ INITIAL = [
 
 MIGRATIONS: list[tuple[int, str, list[str]]] = [
     (1, "initial schema", INITIAL),
+    (2, "retired models and job costs", [
+        "ALTER TABLE api_models ADD COLUMN retired_at TIMESTAMP",  # set when the provider says the model is gone
+        "ALTER TABLE api_models ADD COLUMN retired_reason VARCHAR",
+        "ALTER TABLE jobs ADD COLUMN cost DOUBLE",  # USD, as the provider reported it (or the catalog price)
+    ]),
 ]

@@ -302,6 +302,7 @@ class Capabilities(BaseModel):
     max_resolution: str | None = None
     aspect_ratios: list[str] = []
     formats: list[str] = ["png"]
+    price_per_image: float | None = Field(None, ge=0)  # USD; recorded as the cost where the provider reports none
 
 
 class ModelSpec(BaseModel):
@@ -327,6 +328,7 @@ class ModelUpdate(BaseModel):
     is_active: bool | None = None
     input_defaults: dict[str, Any] | None = None
     notes: Annotated[str, Text(4000, multiline=True)] | None = None
+    retired: Literal[False] | None = None  # False brings back a model its provider had retired
 
 
 class CatalogModel(BaseModel):
@@ -344,10 +346,16 @@ class CatalogModel(BaseModel):
     input_defaults: dict[str, Any]
     notes: str
     provider_configured: bool = False
+    retired_at: datetime | None = None  # when the provider answered that the model is gone
+    retired_reason: str | None = None  # the provider's words
 
     @property
     def supports_i2i(self) -> bool:
         return self.capabilities.supports_i2i
+
+    @property
+    def retired(self) -> bool:
+        return self.retired_at is not None
 
 
 class ProviderInfo(BaseModel):
@@ -447,6 +455,7 @@ class Job(BaseModel):
     finished_at: datetime | None
     provider_ms: float | None
     overhead_ms: float | None
+    cost: float | None = None  # USD
 
     @property
     def is_active(self) -> bool:

@@ -19,6 +19,7 @@ DEFAULT_PLUGINS = (
     "providers.replicate",
     "providers.openai",
     "providers.runpod",
+    "providers.gemini",
 )
 
 

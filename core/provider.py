@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import datetime
 import email.utils
 import io
 import ipaddress
@@ -108,6 +109,7 @@ class GenerationResult:
     seed: int | None = None
     provider_ms: float | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    cost: float | None = None  # USD, where the provider's answer states what the request cost
 
 
 @dataclass
@@ -351,7 +353,8 @@ class Provider:
 
     @staticmethod
     def retry_after(response: httpx.Response) -> float | None:
-        """Seconds to wait from `retry-after-ms`, `Retry-After` (seconds or a date) or `ratelimit-reset`."""
+        """Seconds to wait from `retry-after-ms`, `Retry-After` (seconds or a date) or `ratelimit-reset`;
+        a value that is none of these is ignored (None), never an error."""
         h = response.headers
         if ms := h.get("retry-after-ms"):
             try:
@@ -365,9 +368,15 @@ class Provider:
             try:
                 return max(0.0, float(value))
             except ValueError:
-                parsed = email.utils.parsedate_to_datetime(value) if name == "retry-after" else None
-                if parsed is not None:
-                    return max(0.0, parsed.timestamp() - time.time())
+                pass
+            if name == "retry-after":  # an HTTP date; anything else is ignored
+                try:
+                    parsed = email.utils.parsedate_to_datetime(value)
+                except (TypeError, ValueError, IndexError):
+                    continue
+                if parsed.tzinfo is None:  # a date without a zone is GMT (RFC 9110)
+                    parsed = parsed.replace(tzinfo=datetime.timezone.utc)
+                return max(0.0, parsed.timestamp() - time.time())
         return None
 
     async def download(self, source: str, *, max_bytes: int = MAX_IMAGE_BYTES, origin: str | None = None) -> GeneratedImage:

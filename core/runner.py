@@ -278,6 +278,10 @@ class Runner:
                 result = await self._call_provider(provider, job, request)
                 provider_wall = time.perf_counter() - t0
                 timings["provider_call"] = provider_wall * 1000
+            except ProviderError as exc:
+                if exc.kind == "model_retired":  # every job would fail alike: marked before the slot frees
+                    await asyncio.to_thread(self.ctx.catalog.retire, job.model_id, exc.message)
+                raise
             finally:
                 self._release_slot(job.provider_id)  # storing does not hold the provider's slot
             if not result.images:
@@ -289,7 +293,8 @@ class Runner:
             provider_ms = result.provider_ms if result.provider_ms is not None else provider_wall * 1000
             recipe_extra = {"inputs": result.inputs or job.request.get("inputs", {}),
                             "seed": result.seed if result.seed is not None else request.seed,
-                            "provider_metadata": result.metadata}
+                            "provider_metadata": result.metadata,
+                            "cost": result.cost if result.cost is not None else request.capabilities.price_per_image}
             request_data = {**job.request, **recipe_extra}
             stored_job = job.model_copy(update={"request": request_data, "provider_ms": provider_ms})
             await self._store(stored_job, image.data, thumb, spool=True, started_wall=started, provider_wall=provider_wall,
@@ -363,6 +368,9 @@ class Runner:
     def _build_request(self, job: Job) -> GenerationRequest:
         r = job.request
         model = self.ctx.catalog.get_model(job.model_id)
+        if model.retired and not job.provider_request_id:  # a job already submitted is still fetched
+            raise ProviderError(f"{model.display_name} was retired by its provider: {model.retired_reason}",
+                                retryable=False, kind="model_retired")
         refs = []
         if r.get("reference_key"):
             data = self.ctx.store.read(r["reference_key"])
@@ -467,7 +475,7 @@ class Runner:
             "reference_hash": r.get("reference_hash"), "provider_ms": job.provider_ms,
             "provider_request_id": job.provider_request_id, "job_id": job.id, "batch_id": job.batch_id,
             "content_rating": r.get("content_rating"), "provider_metadata": r.get("provider_metadata") or {},
-            "sha256": sha256(png),
+            "cost": r.get("cost"), "sha256": sha256(png),
         }
         now = utcnow()
         overhead_ms = None
@@ -510,9 +518,9 @@ class Runner:
             # running or storing has its character. (Row counts, not RETURNING: that costs more.)
             if not cur.execute(
                     "UPDATE jobs SET status = 'completed', stage = 'completed', percent = 100, result_id = ?, "
-                    "finished_at = ?, overhead_ms = ?, provider_ms = ?, last_error = NULL "
+                    "finished_at = ?, overhead_ms = ?, provider_ms = ?, cost = ?, last_error = NULL "
                     "WHERE id = ? AND status IN ('running', 'storing')",
-                    [result_id, now, recipe["overhead_ms"], job.provider_ms, job.id]).fetchone()[0]:
+                    [result_id, now, recipe["overhead_ms"], job.provider_ms, recipe["cost"], job.id]).fetchone()[0]:
                 raise _Discarded
             if run_again:
                 # The job completed before and was run again: its row (same image key, whose file

@@ -188,6 +188,8 @@ def models_section() -> None:
     for m in models:
         c = st.columns([2.6, 2.4, 1.6, 0.8, 1, 0.9], vertical_alignment="center")
         ready = "" if m.provider_configured else "  \n:gray[provider not configured]"
+        if m.retired:
+            ready += f"  \n:red-badge[retired by the provider] :gray[{(m.retired_reason or '')[:80]}]"
         c[0].markdown(f"**{m.display_name}**  \n:gray[{m.provider_id} · {m.modality}]{ready}")
         c[1].markdown(f"`{m.model_key}`" + (f"  \n:gray[{m.notes[:80]}]" if m.notes else ""))
         caps = []

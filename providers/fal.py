@@ -3,6 +3,11 @@
 The stored request id is the `response_url` fal returns, so a restarted studio (or a cancel
 from another thread) follows fal's own URLs: status is `{response_url}/status`, cancel
 `{response_url}/cancel`, exactly as fal returns them.
+
+References above `max_inline_reference_bytes` go through fal's storage (POST
+`{FAL_REST_URL}/storage/upload/initiate` for an upload URL, PUT the bytes there, send the file URL),
+smaller ones inline as data URIs. The Kontext models take `safety_tolerance` ("1" strictest to
+"6") instead of `enable_safety_checker`. A COMPLETED status that carries `error` is a failure.
 """
 from __future__ import annotations
 
@@ -13,10 +18,12 @@ import httpx
 from core.errors import ProviderError
 from core.hookspecs import hookimpl
 from core.models import Capabilities, ModelSpec, ReferenceMapping
-from core.provider import (GenerationRequest, GenerationResult, Health, Progress, Provider, Submission,
-                           image_sources)
+from core.provider import (GenerationRequest, GenerationResult, Health, Progress, Provider, ReferenceImage,
+                           Submission, host_port, image_sources)
 
 _STATES = {"IN_QUEUE": "queued", "IN_PROGRESS": "running", "COMPLETED": "completed"}
+SAFETY_TOLERANCE = {"sfw": "2", "nsfw": "6"}  # fal's Kontext scale: "1" strictest, "2" its default, "6" most permissive
+DEFAULT_REST_URL = "https://rest.alpha.fal.ai"  # fal_client's REST_URL
 
 
 def _i2i(field: str, form: str = "single", limit: int = 1, txt2img: bool = False) -> Capabilities:
@@ -48,7 +55,8 @@ class FalProvider(Provider):
             ModelSpec(model_key="fal-ai/flux/dev/image-to-image", display_name="FLUX.1 [dev] image-to-image (fal)",
                       priority=40, capabilities=_i2i("image_url"), input_defaults={"strength": 0.85}),
             ModelSpec(model_key="fal-ai/flux-pro/kontext", display_name="FLUX.1 Kontext [pro] (fal)", priority=60,
-                      capabilities=_i2i("image_url"), notes="Edits keep the reference's identity."),
+                      capabilities=_i2i("image_url"), input_defaults={"safety_tolerance": SAFETY_TOLERANCE["sfw"]},
+                      notes="Edits keep the reference's identity."),
             ModelSpec(model_key="fal-ai/bytedance/seedream/v4/edit", display_name="Seedream 4 edit (fal)",
                       priority=45, capabilities=_i2i("image_urls", "list", 4)),
         ]
@@ -62,6 +70,20 @@ class FalProvider(Provider):
     def auth_headers(self) -> dict[str, str]:
         key = self.api_key()
         return {"Authorization": f"Key {key}"} if key else {}
+
+    @property
+    def rest_url(self) -> str:
+        """fal's REST API (storage uploads): `FAL_REST_URL`, else fal_client's."""
+        return (self.secret("FAL_REST_URL") or DEFAULT_REST_URL).rstrip("/")
+
+    def auth_headers_for(self, url: str) -> dict[str, str]:
+        """The key goes to the queue and to the REST API, never to an upload or result URL elsewhere."""
+        if httpx.URL(url).netloc == httpx.URL(self.rest_url).netloc:
+            return self.auth_headers()
+        return super().auth_headers_for(url)
+
+    def configured_hosts(self) -> set[tuple[str, int]]:
+        return super().configured_hosts() | {host_port(self.rest_url)}
 
     def classify(self, response: httpx.Response) -> ProviderError:
         """fal's infrastructure errors: a 504 the caller's own timeout caused is permanent."""
@@ -79,9 +101,14 @@ class FalProvider(Provider):
         inputs: dict[str, Any] = {
             **request.input_defaults, "prompt": request.prompt,
             "image_size": {"width": request.width, "height": request.height},
-            "seed": request.seed, "num_images": 1, "enable_safety_checker": request.safety_checker,
-            "output_format": "png",
+            "seed": request.seed, "num_images": 1, "output_format": "png",
         }
+        if "safety_tolerance" in inputs:  # Kontext: its own scale, the admin's value only ever stricter for SFW
+            rating = "sfw" if request.safety_checker else "nsfw"
+            inputs["safety_tolerance"] = min(str(inputs["safety_tolerance"]), SAFETY_TOLERANCE[rating]) \
+                if rating == "sfw" else SAFETY_TOLERANCE[rating]
+        else:
+            inputs["enable_safety_checker"] = request.safety_checker
         sent = await self.place_references(dict(inputs), request)
         response = await self.request("POST", request.model_key, json=sent, retry_safe=False)
         body = response.json()
@@ -97,6 +124,9 @@ class FalProvider(Provider):
         state = _STATES.get(body.get("status", ""), "running")
         logs = body.get("logs") or []
         message = logs[-1].get("message") if logs and isinstance(logs[-1], dict) else None
+        if state == "completed" and body.get("error"):  # COMPLETED is the end, not necessarily a success
+            error_type = f" ({body['error_type']})" if body.get("error_type") else ""
+            return Progress(state="failed", error=f"{self.display_name}: {body['error']}{error_type}")
         return Progress(state=state, queue_position=body.get("queue_position"), message=message)
 
     async def result(self, request_id: str, request: GenerationRequest) -> GenerationResult:
@@ -114,6 +144,19 @@ class FalProvider(Provider):
     async def cancel(self, request_id: str) -> None:
         cancel_url = self._urls.pop(request_id, ("", f"{request_id}/cancel"))[1]
         await self.request("PUT", cancel_url)
+
+    async def upload_reference(self, ref: ReferenceImage) -> str:
+        """fal's storage upload (fal_client / fal-js `storage`): initiate for an upload URL, PUT the bytes."""
+        ext = ref.content_type.split("/")[-1]
+        answer = (await self.request("POST", f"{self.rest_url}/storage/upload/initiate",
+                                     params={"storage_type": "fal-cdn-v3"},
+                                     json={"file_name": f"reference-{ref.sha256[:12]}.{ext}",
+                                           "content_type": ref.content_type})).json()
+        upload_url, file_url = answer.get("upload_url"), answer.get("file_url")
+        if not upload_url or not file_url:
+            raise ProviderError(f"{self.display_name} storage answered without an upload URL", retryable=True)
+        await self.request("PUT", upload_url, content=ref.data, headers={"Content-Type": ref.content_type})
+        return file_url
 
     async def health(self) -> Health:
         return await self.probe("GET", "fal-ai/flux/requests/00000000-0000-0000-0000-000000000000/status")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import httpx
@@ -14,7 +15,11 @@ from core.provider import GenerationRequest, GenerationResult, Health, Provider,
 
 SIZES = {"1024x1024": 1.0, "1536x1024": 1.5, "1024x1536": 2 / 3}
 PERMANENT_CODES = {"insufficient_quota", "moderation_blocked", "invalid_api_key", "content_policy_violation",
-                   "billing_hard_limit_reached"}
+                   "billing_hard_limit_reached", "model_not_found"}
+# The models whose edits take `input_fidelity` (openai-python `image_edit_params.py`: not gpt-image-1-mini;
+# gpt-image-2 answers 400 `invalid_input_fidelity_model`); dated snapshots included.
+INPUT_FIDELITY_MODELS = ("gpt-image-1", "gpt-image-1.5")
+_SNAPSHOT = re.compile(r"-\d{4}-\d{2}-\d{2}$")
 CHAT_MODEL = "gpt-4.1-mini"
 
 
@@ -29,13 +34,20 @@ class OpenAIProvider(Provider):
     timeout = 180.0
 
     def default_models(self) -> list[ModelSpec]:
+        """The GPT image models the image API serves (openai-python's `ImageModel`); gpt-image-1 and
+        DALL-E are shut down. `input_fidelity` only where the model takes it (see INPUT_FIDELITY_MODELS)."""
+        def image(key: str, name: str, priority: int, defaults: dict[str, Any], notes: str = "") -> ModelSpec:
+            return ModelSpec(model_key=key, display_name=name, priority=priority, notes=notes, input_defaults=defaults,
+                             capabilities=Capabilities(
+                                 supports_txt2img=True, supports_i2i=True, max_references=16,
+                                 max_resolution="1536x1024", reference=ReferenceMapping(field="image", form="single", limit=1),
+                                 aspect_ratios=["1:1", "3:2", "2:3"], formats=["png", "jpeg", "webp"]))
+
         return [
-            ModelSpec(model_key="gpt-image-1", display_name="GPT Image 1 (OpenAI)", priority=40,
-                      capabilities=Capabilities(
-                          supports_txt2img=True, supports_i2i=True, max_references=16, max_resolution="1536x1024",
-                          reference=ReferenceMapping(field="image", form="single", limit=1),
-                          aspect_ratios=["1:1", "3:2", "2:3"], formats=["png", "jpeg", "webp"]),
-                      input_defaults={"quality": "medium", "input_fidelity": "high"}),
+            image("gpt-image-2", "GPT Image 2 (OpenAI)", 45, {"quality": "medium"},
+                  "Takes reference images at high fidelity always (no input_fidelity)."),
+            image("gpt-image-1.5", "GPT Image 1.5 (OpenAI)", 40, {"quality": "medium", "input_fidelity": "high"}),
+            image("gpt-image-1-mini", "GPT Image 1 mini (OpenAI)", 30, {"quality": "medium"}, "Cheaper and faster."),
             ModelSpec(model_key=CHAT_MODEL, display_name="GPT-4.1 mini (OpenAI chat)", modality="chat", priority=0,
                       notes="Text suggestions and prompt enhancement."),
         ]
@@ -57,7 +69,8 @@ class OpenAIProvider(Provider):
         code = (detail.get("code") or detail.get("type") or "") if isinstance(detail, dict) else ""
         if code:
             error.kind = {"insufficient_quota": "quota", "moderation_blocked": "content_policy",
-                          "content_policy_violation": "content_policy"}.get(code, error.kind)
+                          "content_policy_violation": "content_policy",
+                          "model_not_found": "model_retired"}.get(code, error.kind)
             error.message = f"{error.message} [{code}]"  # redacted when set, like every message
         should = response.headers.get("x-should-retry")
         if code in PERMANENT_CODES or should == "false":
@@ -68,10 +81,18 @@ class OpenAIProvider(Provider):
 
     # -- images ------------------------------------------------------------------------
     def build_input(self, request: GenerationRequest) -> dict[str, Any]:
+        """The request body: `output_format` as the model's input defaults ask (png otherwise), one the
+        model offers; `input_fidelity` only for an edit on a model that takes it."""
+        formats = request.capabilities.formats or ["png"]
+        output_format = request.input_defaults.get("output_format", "png" if "png" in formats else formats[0])
+        if output_format not in formats:
+            raise ProviderError(f"output_format {output_format!r} is not one {request.model_key} offers "
+                                f"({', '.join(formats)}); change the model's input defaults", retryable=False,
+                                kind="validation")
         inputs = {**request.input_defaults, "model": request.model_key, "prompt": request.prompt, "n": 1,
-                  "size": _size(request.width, request.height), "output_format": "png",
+                  "size": _size(request.width, request.height), "output_format": output_format,
                   "moderation": "auto" if request.safety_checker else "low"}
-        if not request.references:
+        if not request.references or _SNAPSHOT.sub("", request.model_key) not in INPUT_FIDELITY_MODELS:
             inputs.pop("input_fidelity", None)
         return inputs
 

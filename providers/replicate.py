@@ -1,6 +1,7 @@
 """Replicate through its predictions API: create (official model or version), get, cancel.
 
-A model key `owner/name` uses the official-model route; `owner/name:version` creates by version.
+A model key `owner/name` uses the official-model route; `owner/name:version` or a bare 64-hex
+version id creates by version (`POST /v1/predictions` with `version`).
 A create is never resent once it may have reached Replicate (no idempotency key exists).
 """
 from __future__ import annotations
@@ -22,6 +23,7 @@ _STATES = {"starting": "queued", "processing": "running", "succeeded": "complete
 _RATIOS = {"1:1": 1.0, "16:9": 16 / 9, "9:16": 9 / 16, "4:3": 4 / 3, "3:4": 3 / 4, "3:2": 1.5, "2:3": 2 / 3,
            "21:9": 21 / 9, "9:21": 9 / 21, "4:5": 0.8, "5:4": 1.25}
 _PERCENT = re.compile(r"(\d{1,3})%\|")
+_VERSION_ID = re.compile(r"[0-9a-f]{64}")
 
 
 class ReplicateProvider(Provider):
@@ -81,6 +83,8 @@ class ReplicateProvider(Provider):
     async def submit(self, request: GenerationRequest) -> Submission:
         sent = await self.place_references(self.build_input(request), request)
         owner_name, _, version = request.model_key.partition(":")
+        if not version and _VERSION_ID.fullmatch(owner_name):  # a bare version id is a version
+            version = owner_name
         if version:
             path, body = "v1/predictions", {"version": version, "input": sent}
         else:

@@ -9,21 +9,54 @@ The worker's input is built from the model's `input_defaults`: every string in i
 `{prompt}`, `{seed}`, `{width}`, `{height}` (a string that is exactly a placeholder becomes the
 value itself); `prompt`, `seed`, `width` and `height` are added at the top level unless
 `input_defaults["$map"]` renames them (`{"prompt": "positive_prompt"}`) or drops them (`null`).
+
+`input_defaults["$worker"]` names the worker the endpoint runs, which decides where the reference
+goes (WORKERS): `sdxl` (runpod-workers/worker-sdxl: `image_url`, an http URL it downloads),
+`comfyui` (runpod-workers/worker-comfyui: `images: [{name, image}]`, base64, which the workflow's
+LoadImage node names), `a1111` (the A1111 API's `init_images: [base64]`); without it, the model's
+reference mapping (default `image`, inline). `/run` takes at most 10 MB of body and base64 adds a
+third, so a larger reference goes as a presigned URL where the store signs them (S3) and is refused
+with a clear message otherwise. A self-hosted worker (the SDK's local API) runs the handler inside
+`/status`, so that call waits `self_hosted_timeout` seconds: a client timeout would lose the result.
 """
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
+
+import httpx
 
 from core import redaction
 from core.errors import ProviderError
 from core.hookspecs import hookimpl
 from core.models import Capabilities, ModelSpec, ReferenceMapping
-from core.provider import (GenerationRequest, GenerationResult, Health, Progress, Provider, Submission, host_port,
-                           image_sources)
+from core.provider import (GenerationRequest, GenerationResult, Health, Progress, Provider, ReferenceImage,
+                           Submission, host_port, image_sources)
 
 _STATES = {"IN_QUEUE": "queued", "IN_PROGRESS": "running", "COMPLETED": "completed", "FAILED": "failed",
            "CANCELLED": "canceled", "TIMED_OUT": "failed"}
+
+
+RUN_BODY_LIMIT = 10 * 1024 * 1024  # RunPod's /run request body limit
+COMFYUI_REFERENCE_NAME = "reference.png"  # the file name a LoadImage node of the workflow refers to
+
+
+@dataclass(frozen=True)
+class Worker:
+    """Where a common worker takes the reference: field, list form, and whether it must be a URL."""
+
+    field: str
+    form: str  # "single", "list" or "comfyui" ({name, image} objects)
+    url_only: bool = False
+    raw_base64: bool = False  # base64 without the data: prefix
+
+
+WORKERS = {
+    "sdxl": Worker("image_url", "single", url_only=True),
+    "comfyui": Worker("images", "comfyui"),
+    "a1111": Worker("init_images", "list", raw_base64=True),
+}
 
 
 class RunPodProvider(Provider):
@@ -37,7 +70,9 @@ class RunPodProvider(Provider):
     default_base_url = "https://api.runpod.ai/v2"
     resumable = True
     poll_interval = 2.0
-    max_inline_reference_bytes = 10 * 1024 * 1024  # /run takes up to 10 MB of input
+    # /run takes 10 MB of body and base64 grows bytes by a third; 256 KB is left for the rest of the input.
+    max_inline_reference_bytes = (RUN_BODY_LIMIT - 256 * 1024) * 3 // 4
+    self_hosted_timeout = 900.0  # seconds a self-hosted worker's /status (which runs the job) may take
 
     def __init__(self, secrets=None):
         super().__init__(secrets)
@@ -90,9 +125,53 @@ class RunPodProvider(Provider):
         return model_key.startswith(("http://", "https://"))
 
     # -- the work ----------------------------------------------------------------------------
+    async def place_references(self, payload: dict[str, Any], request: GenerationRequest) -> dict[str, Any]:
+        """The reference where the model's worker takes it (see WORKERS), else where its mapping says."""
+        worker = WORKERS.get(str(request.input_defaults.get("$worker", "")))
+        if worker is None or not request.references:
+            return await super().place_references(payload, request)
+        ref = request.references[0]
+        value = await self._reference(ref, url_only=worker.url_only)
+        if worker.raw_base64 and value.startswith("data:"):
+            value = value.split(",", 1)[1]
+        if worker.form == "comfyui":
+            payload.setdefault("images", []).append({"name": COMFYUI_REFERENCE_NAME, "image": value})
+        else:
+            payload[worker.field] = [value] if worker.form == "list" else value
+        return payload
+
+    async def reference_value(self, ref: ReferenceImage) -> str:
+        return await self._reference(ref, url_only=False)
+
+    async def _reference(self, ref: ReferenceImage, *, url_only: bool) -> str:
+        """Inline when it fits /run's body (workers read base64), else the store's presigned URL; a
+        worker that only downloads URLs always gets the URL. Refused when there is no URL to give."""
+        if not url_only and len(ref.data) <= self.max_inline_reference_bytes:
+            return ref.data_uri()
+        if ref.url:
+            return ref.url
+        if url_only:
+            reason = "this model's worker (worker-sdxl) downloads the reference from an http URL"
+        else:
+            reason = (f"the reference ({len(ref.data) / 1e6:.1f} MB) does not fit RunPod's 10 MB request body "
+                      "once base64-encoded")
+        raise ProviderError(f"RunPod cannot take this reference: {reason}, and the image store cannot sign URLs "
+                            "(a local store). Use an S3 store, or a smaller reference.", retryable=False,
+                            kind="validation")
+
+    def recorded_inputs(self, sent: dict[str, Any], request: GenerationRequest) -> dict[str, Any]:
+        out = super().recorded_inputs(sent, request)
+        worker = WORKERS.get(str(request.input_defaults.get("$worker", "")))
+        if worker is not None and request.references and worker.field in out:
+            named = f"sha256:{request.references[0].sha256}"
+            out[worker.field] = ([{"name": COMFYUI_REFERENCE_NAME, "image": named}] if worker.form == "comfyui"
+                                 else [named] if worker.form == "list" else named)
+        return out
+
     def build_input(self, request: GenerationRequest) -> dict[str, Any]:
         values = {"prompt": request.prompt, "seed": request.seed, "width": request.width, "height": request.height}
         defaults = dict(request.input_defaults)
+        defaults.pop("$worker", None)
         renames = defaults.pop("$map", {}) or {}
         inputs = _fill(defaults, values)
         for name, value in values.items():
@@ -116,11 +195,14 @@ class RunPodProvider(Provider):
         url = f"{self.target(model_key)}/status/{job_id}"
         # The SDK's local server only answers POST /status; the cloud answers GET.
         method = "POST" if self.self_hosted(model_key) else "GET"
+        # The SDK's local server runs the job inside this call: wait for it, or its result is lost.
+        timeout = httpx.Timeout(max(self.self_hosted_timeout, self.timeout), connect=10.0) \
+            if self.self_hosted(model_key) else httpx.USE_CLIENT_DEFAULT
         try:
-            response = await self.request(method, url)
+            response = await self.request(method, url, timeout=timeout)
         except ProviderError as exc:
             if exc.status == 405:
-                response = await self.request("GET" if method == "POST" else "POST", url)
+                response = await self.request("GET" if method == "POST" else "POST", url, timeout=timeout)
             elif exc.status == 404:
                 raise ProviderError("RunPod does not know this job (unknown id, or its result expired)",
                                     retryable=False, status=404, kind="not_found") from None
@@ -141,6 +223,12 @@ class RunPodProvider(Provider):
             if progress.state != "completed":
                 raise ProviderError(progress.error or "RunPod job is not completed", retryable=progress.state != "failed")
         output = self._outputs.pop(request_id)
+        if isinstance(output, dict) and output.get("status") in ("success", "error") and "message" in output:
+            # worker-comfyui before 5.0: {"status": "success", "message": <base64 or URL>}
+            if output["status"] == "error":
+                raise ProviderError(f"RunPod worker failed: {redaction.clip(str(output['message']), 300)}",
+                                    retryable=False)
+            output = {"images": [output["message"]]}
         sources = image_sources(output)
         if not sources:
             raise ProviderError("RunPod worker returned no image (expected worker-comfyui, worker-sdxl or "

@@ -9,6 +9,14 @@ part of the status and result URLs), and its Python client, github.com/fal-ai/fa
 `detail`; the `X-Fal-Error-Type` header names the failure category (docs page "Retries and Error
 Handling", https://fal.ai/docs/documentation/serverless/reliability/retries).
 
+Storage: the upload flow of fal's clients (github.com/fal-ai/fal-js `libs/client/src/storage.ts`,
+and the fal toolkit's `FalFileRepository`): POST {rest}/storage/upload/initiate?storage_type=...
+with `{file_name, content_type}` answers `{upload_url, file_url}`; the bytes are PUT to `upload_url`
+with their Content-Type; `file_url` is what a model input takes. A request that fails on fal's side
+may end COMPLETED with `error` and `error_type` in its status (docs page "Readiness and liveness",
+https://fal.ai/docs/documentation/deployment/readiness-liveness: "the response includes an
+error_type field").
+
 Quirks kept: status answers 202 while waiting and 200 when COMPLETED; there is no FAILED status, a
 failed job is COMPLETED and its error (422, `detail` list) arrives with the result; seeds beyond
 2^53; the request id also in `x-fal-request-id`.
@@ -33,9 +41,19 @@ class FalFake(FakeServer):
     def authorized(self, req: Req) -> bool:
         return req.headers.get("authorization") == f"Key {self.key}"
 
+    complete_with_error: str | None = None  # the next jobs end COMPLETED carrying this error
+
+    @property
+    def uploads(self) -> dict[str, bytes]:
+        return self.__dict__.setdefault("_uploads", {})
+
     def route(self, req: Req) -> str:
         if req.path.startswith("/files/"):
             return "file"
+        if req.path == "/storage/upload/initiate":
+            return "initiate"
+        if req.path.startswith("/upload/"):
+            return "put"
         m = re.match(r"^/[^/]+/[^/]+/requests/[^/]+(/status|/cancel)?$", req.path)
         if m:
             return {"/status": "status", "/cancel": "cancel", None: "result"}[m.group(1)]
@@ -43,12 +61,23 @@ class FalFake(FakeServer):
 
     def dispatch(self, req: Req) -> Reply:
         if req.op == "file":
-            return Reply(raw=png(7), content_type="image/png")
+            return Reply(raw=self.uploads.get(req.path.rsplit("/", 1)[-1]) or png(7), content_type="image/png")
+        if req.op == "put":  # a presigned upload URL: no key needed, the URL itself grants the write
+            if req.method != "PUT" or not req.headers.get("content-type", "").startswith("image/"):
+                return Reply(400, {"detail": "PUT the bytes with their Content-Type"})
+            self.uploads[req.path.rsplit("/", 1)[-1]] = req.body
+            return Reply(200, raw=b"", content_type="text/plain")
         if not self.authorized(req):
             got = req.headers.get("authorization", "")
             return Reply(401, {"detail": f"Invalid authentication credentials: {got}"})
         if req.op == "submit":
             return self._submit(req)
+        if req.op == "initiate":
+            body = req.json() or {}
+            if req.method != "POST" or not body.get("file_name") or not body.get("content_type"):
+                return Reply(422, {"detail": "file_name and content_type are required"})
+            fid = f"{uuid.uuid4().hex[:12]}-{body['file_name']}"
+            return Reply(200, {"upload_url": f"{self.url}/upload/{fid}", "file_url": f"{self.url}/files/{fid}"})
         m = re.match(r"^/([^/]+)/([^/]+)/requests/([^/]+)", req.path)
         if not req.op or m is None:  # e.g. a status URL built with the sub-path, which fal does not serve
             return Reply(404, {"detail": "Not Found"})
@@ -86,7 +115,8 @@ class FalFake(FakeServer):
             return Reply(422, {"detail": [{"loc": ["body", "prompt"], "msg": "field required", "type": "value_error.missing"}]})
         rid = str(uuid.uuid4())
         app = "/".join(parts[:2])  # the returned URLs drop the sub-path, as fal's do
-        self.jobs[rid] = {"app": app, "path": req.path, "input": body, "state": "queued", "fail": self.fail_with}
+        self.jobs[rid] = {"app": app, "path": req.path, "input": body, "state": "queued", "fail": self.fail_with,
+                          "completed_error": self.complete_with_error}
         base = f"{self.url}/{app}/requests/{rid}"
         return Reply(200, {"request_id": rid, "response_url": base, "status_url": f"{base}/status",
                            "cancel_url": f"{base}/cancel", "status": "IN_QUEUE", "queue_position": 0},
@@ -101,4 +131,7 @@ class FalFake(FakeServer):
         if state == "running":
             return Reply(202, {"status": "IN_PROGRESS", "logs": [{"message": "step 3/28", "level": "INFO",
                                                                   "timestamp": "2026-01-01T00:00:00"}]})
+        if job.get("completed_error"):
+            return Reply(200, {"status": "COMPLETED", "logs": [], "error": job["completed_error"],
+                               "error_type": "runner_disconnected"})
         return Reply(200, {"status": "COMPLETED", "logs": [], "metrics": {"inference_time": 0.25}})

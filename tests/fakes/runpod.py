@@ -8,6 +8,14 @@ https://docs.runpod.io/serverless/endpoints/job-states (IN_QUEUE, IN_PROGRESS, C
 CANCELLED, TIMED_OUT). The SDK's own local server (`runpod/serverless/modules/rp_fastapi.py`) is
 tested for real in tests/providers/test_runpod.py, not faked.
 
+The worker shapes follow the runpod-workers repositories: worker-comfyui (`README.md`, API
+specification: input `workflow` + `images: [{name, image}]` with base64 images; output since 5.0
+`{"images": [{"filename", "type": "base64", "data"}]}`, before 5.0 `{"status": "success", "message":
+<base64 or URL>}`), worker-sdxl (`src/schemas.py`: `image_url` for image-to-image; output
+`{"images": [...], "seed"}`), worker-a1111 (the A1111 API: `init_images`; output `{"images": [base64],
+"parameters", "info"}`). `/run` refuses a body over 10 MB (docs.runpod.io/serverless/endpoints/
+operations: "payload limits ... /run 10 MB").
+
 Quirks kept: a failed job answers HTTP 200 with `status: FAILED` and `error` as a JSON-encoded
 string; unknown ids answer 404; output in the worker-comfyui, worker-sdxl or worker-a1111 shape.
 """
@@ -21,6 +29,7 @@ from providers.runpod import RunPodProvider
 from tests.fakes.base import FakeServer, Reply, Req, b64, png
 
 ENDPOINT = "ep-test123"
+RUN_BODY_LIMIT = 10 * 1024 * 1024
 
 
 def worker_output(shape: str, data: bytes) -> dict:
@@ -31,6 +40,8 @@ def worker_output(shape: str, data: bytes) -> dict:
         return {"images": [f"data:image/png;base64,{b64(data)}"], "seed": 42}
     if shape == "a1111":
         return {"images": [b64(data)], "parameters": {}, "info": "{}"}
+    if shape == "comfyui-4":  # worker-comfyui before 5.0
+        return {"status": "success", "message": b64(data)}
     raise ValueError(shape)
 
 
@@ -58,6 +69,8 @@ class RunPodFake(FakeServer):
             return Reply(200, {"jobs": {"completed": 1, "failed": 0, "inProgress": 0, "inQueue": 0, "retried": 0},
                                "workers": {"idle": 1, "running": 0}})
         if action == "run":
+            if len(req.body) > RUN_BODY_LIMIT:
+                return Reply(413, {"error": "request body too large: the limit is 10 MB"})
             body = req.json() if req.body else None
             if not isinstance(body, dict) or not isinstance(body.get("input"), dict):
                 return Reply(400, {"error": "invalid request body: input is required"})

@@ -72,6 +72,28 @@ def test_retry_after(headers, expected):
     assert Provider.retry_after(_response(headers)) == expected
 
 
+@pytest.mark.parametrize("value", ["soon", "in a minute", "Wed, 99 Foo 2026", "", "1e", "Mon, 32 Jan 2026 99:00:00 GMT"])
+def test_retry_after_that_is_neither_a_number_nor_a_date_is_ignored(value):
+    assert Provider.retry_after(_response({"Retry-After": value})) is None
+    assert Provider.retry_after(_response({"Retry-After": value, "ratelimit-reset": "4"})) == 4.0
+
+
+def test_retry_after_garbage_from_a_service_is_a_plain_retryable_error():
+    """A 429 whose Retry-After is neither seconds nor a date: a retryable ProviderError, no ValueError."""
+    from tests.fakes.fal import FalFake
+    from tests.providers.conftest import BASE_ENV, call, make_request
+    from providers.fal import FalProvider
+
+    fal = FalFake(SECRET)
+    try:
+        fal.fault("submit", 429, {"detail": "Too many requests"}, {"Retry-After": "after lunch"})
+        with pytest.raises(ProviderError) as err:
+            call(FalProvider({**fal.env(), **BASE_ENV}), "submit", make_request("fal-ai/flux/dev"))
+        assert err.value.retryable and err.value.retry_after is None and err.value.status == 429
+    finally:
+        fal.close()
+
+
 def test_retry_after_http_date():
     when = email.utils.formatdate(time.time() + 30, usegmt=True)
     assert 25 < Provider.retry_after(_response({"Retry-After": when})) <= 31

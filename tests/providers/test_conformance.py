@@ -1,4 +1,4 @@
-"""The plugin-author conformance kit (core.testing) run against the four built-in providers."""
+"""The plugin-author conformance kit (core.testing) run against the built-in providers."""
 from __future__ import annotations
 
 import importlib
@@ -7,12 +7,13 @@ import pytest
 
 from core.testing import ProviderConformance, run_all
 from tests.fakes.fal import FalFake
+from tests.fakes.gemini import GeminiFake
 from tests.fakes.openai import OpenAIFake
 from tests.fakes.replicate import ReplicateFake
 from tests.fakes.runpod import RunPodFake
 from tests.providers.conftest import SENTINEL
 
-FAKES = {"fal": FalFake, "replicate": ReplicateFake, "openai": OpenAIFake, "runpod": RunPodFake}
+FAKES = {"fal": FalFake, "replicate": ReplicateFake, "openai": OpenAIFake, "runpod": RunPodFake, "gemini": GeminiFake}
 
 
 @pytest.fixture(autouse=True)

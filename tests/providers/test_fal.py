@@ -130,3 +130,63 @@ def test_sync_mode_data_uri_output(fal, open_studio):
     assert job.status == "completed", job.last_error
     assert not [r for r in fal.log if r.op == "file"]  # the image came inline, nothing to download
     assert studio.portraits.image(job.result_id).size == (48, 40)
+
+
+def _large_png() -> bytes:
+    """A reference well above the inline limit (noise does not compress)."""
+    import io
+    import os
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.frombytes("RGB", (400, 400), os.urandom(400 * 400 * 3)).save(out, "PNG")
+    return out.getvalue()
+
+
+def test_a_large_reference_goes_through_fals_storage_upload(fal, open_studio):
+    big = _large_png()
+    assert len(big) > FalProvider.max_inline_reference_bytes
+    studio = open_studio(fal, FAL_REST_URL=fal.url)
+    job = finish(studio, generate(studio, "fal", "fal-ai/flux/dev/image-to-image", reference=big))
+    assert job.status == "completed", job.last_error
+    initiate, = fal.requests("initiate")
+    assert initiate.query == {"storage_type": ["fal-cdn-v3"]}
+    assert initiate.json()["content_type"] == "image/png" and initiate.headers["authorization"] == f"Key {SENTINEL}"
+    put, = fal.requests("put")
+    assert put.body == big and put.headers["content-type"] == "image/png"
+    sent = fal.requests("submit")[0].json()["image_url"]
+    assert sent.startswith(f"{fal.url}/files/") and fal.uploads[sent.rsplit("/", 1)[-1]] == big
+    assert studio.portraits.get(job.result_id).recipe["inputs"]["image_url"].startswith("sha256:")
+
+
+def test_a_small_reference_stays_inline(fal, open_studio):
+    studio = open_studio(fal, FAL_REST_URL=fal.url)
+    assert finish(studio, generate(studio, "fal", "fal-ai/flux/dev/image-to-image", reference=REFERENCE)).status == "completed"
+    assert fal.requests("submit")[0].json()["image_url"].startswith("data:image/png;base64,")
+    assert not fal.requests("initiate")
+
+
+@pytest.mark.parametrize("rating,tolerance", [("sfw", "2"), ("nsfw", "6")])
+def test_kontext_takes_safety_tolerance_not_the_safety_checker(fal, open_studio, rating, tolerance):
+    studio = open_studio(fal)
+    character = studio.characters.create({"name": "Kay", "description": "A pilot.", "content_rating": rating})
+    uploaded = studio.uploads.add(REFERENCE)
+    job = studio.portraits.generate(character.id, {"model_id": model_id(studio, "fal", "fal-ai/flux-pro/kontext"),
+                                                   "reference": "upload", "reference_key": uploaded})[0]
+    assert finish(studio, job).status == "completed"
+    sent = fal.requests("submit")[0].json()
+    assert sent["safety_tolerance"] == tolerance and "enable_safety_checker" not in sent
+
+
+def test_an_admins_stricter_tolerance_holds_for_sfw(fal):
+    call(provider(fal), "submit", _req(input_defaults={"safety_tolerance": "1"}))
+    assert fal.requests("submit")[0].json()["safety_tolerance"] == "1"
+
+
+def test_completed_with_an_error_is_a_failure(fal, open_studio):
+    fal.complete_with_error = "Runner disconnected while processing the request"
+    studio = open_studio(fal)
+    job = finish(studio, generate(studio, "fal", "fal-ai/flux/dev"))
+    assert job.status == "failed" and "Runner disconnected" in job.last_error and "runner_disconnected" in job.last_error
+    assert not fal.requests("result")  # nothing fetched for a failed request

@@ -107,3 +107,18 @@ def test_health(rep):
     assert call(p, "health").state == "ok"
     rep.key = "other"
     assert call(p, "health").state == "rejected"
+
+
+def test_a_bare_version_id_creates_by_version(rep, open_studio):
+    """Replicate's HTTP API: a version id goes to POST /v1/predictions with `version` (there is no
+    /v1/models/{version}/predictions route)."""
+    version = "5599ed30703defd1d160a25a63321b4dec97101d98b4674bcc56e41f62f35637"
+    studio = open_studio(rep)
+    studio.models.add("replicate", {"model_key": version, "display_name": "Pinned version",
+                                    "capabilities": {"supports_txt2img": True}})
+    job = finish(studio, generate(studio, "replicate", version))
+    assert job.status == "completed", job.last_error
+    sent = rep.requests("submit")[0]
+    assert sent.path == "/v1/predictions"
+    assert sent.json()["version"] == version and sent.json()["input"]["prompt"]
+    assert studio.portraits.get(job.result_id).recipe["provider_metadata"]["version"] == version

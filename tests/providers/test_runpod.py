@@ -152,3 +152,90 @@ def test_cloud_key_never_goes_to_a_self_hosted_worker(rp):
                                       "RUNPOD_ENDPOINT_BASE_URL": "https://api.runpod.example/v2"})
     assert call(with_worker_key, "submit", make_request(worker)).request_id.startswith(f"{worker}/")
     assert rp.requests("submit")[1].headers["authorization"] == f"Bearer {SENTINEL}"
+
+
+# -- worker presets, reference size, output shapes -------------------------------------------
+def _ref(data: bytes, url: str | None = None):
+    from core.provider import ReferenceImage, sha256
+
+    return ReferenceImage(data=data, content_type="image/png", sha256=sha256(data), url=url)
+
+
+def _i2i_request(defaults: dict, ref) -> object:
+    from core.models import Capabilities, ReferenceMapping
+
+    request = make_request(ENDPOINT, input_defaults=defaults,
+                           capabilities=Capabilities(supports_i2i=True, max_references=1,
+                                                     reference=ReferenceMapping(field="image")))
+    request.references = [ref]
+    return request
+
+
+def test_comfyui_preset_sends_images_by_name(rp, open_studio):
+    studio = open_studio(rp)
+    mid = model_id(studio, "runpod", ENDPOINT)
+    workflow = {"10": {"class_type": "LoadImage", "inputs": {"image": "reference.png"}},
+                "6": {"class_type": "CLIPTextEncode", "inputs": {"text": "{prompt}"}}}
+    studio.models.update(mid, {"input_defaults": {"$worker": "comfyui", "workflow": workflow,
+                                                  "$map": {"prompt": None, "seed": None, "width": None, "height": None}}})
+    job = finish(studio, generate(studio, "runpod", ENDPOINT, reference=REFERENCE))
+    assert job.status == "completed", job.last_error
+    sent = rp.requests("submit")[0].json()["input"]
+    (image,) = sent["images"]
+    assert image["name"] == "reference.png" and image["image"].startswith("data:image/png;base64,")
+    assert sent["workflow"]["6"]["inputs"]["text"] == job.request["final_prompt"] and "$worker" not in sent
+    recorded = studio.portraits.get(job.result_id).recipe["inputs"]["images"]
+    assert recorded == [{"name": "reference.png", "image": f"sha256:{job.request['reference_hash']}"}]
+
+
+def test_sdxl_preset_needs_a_url_and_a_local_store_refuses_clearly(rp, open_studio):
+    studio = open_studio(rp)
+    studio.models.update(model_id(studio, "runpod", ENDPOINT), {"input_defaults": {"$worker": "sdxl"}})
+    job = finish(studio, generate(studio, "runpod", ENDPOINT, reference=REFERENCE))
+    assert job.status == "failed" and job.attempts == 1
+    assert "worker-sdxl" in job.last_error and "cannot sign URLs" in job.last_error
+    assert not rp.requests("submit")  # refused before anything was paid for
+    signed = "https://bucket.s3.example/ref.png?X-Amz-Signature=abc"
+    call(provider(rp), "submit", _i2i_request({"$worker": "sdxl"}, _ref(REFERENCE, signed)))
+    assert rp.requests("submit")[0].json()["input"]["image_url"] == signed
+
+
+def test_a1111_preset_sends_raw_base64_init_images(rp):
+    import base64
+
+    call(provider(rp), "submit", _i2i_request({"$worker": "a1111"}, _ref(REFERENCE)))
+    (sent,) = rp.requests("submit")[0].json()["input"]["init_images"]
+    assert base64.b64decode(sent) == REFERENCE
+
+
+def test_a_reference_over_the_run_body_limit_goes_as_a_url_or_is_refused(rp):
+    import os
+
+    big = os.urandom(8 * 1024 * 1024)  # 8 MB: 10.7 MB once base64-encoded
+    with pytest.raises(ProviderError) as err:
+        call(provider(rp), "submit", _i2i_request({}, _ref(big)))
+    assert not err.value.retryable and "10 MB" in err.value.message and "S3" in err.value.message
+    assert not rp.requests("submit")
+    signed = "https://bucket.s3.example/big.png?X-Amz-Signature=abc"
+    call(provider(rp), "submit", _i2i_request({}, _ref(big, signed)))
+    assert rp.requests("submit")[0].json()["input"]["image"] == signed
+    small = call(provider(rp), "submit", _i2i_request({}, _ref(REFERENCE, signed)))  # small: inline even with a URL
+    assert rp.requests("submit")[1].json()["input"]["image"].startswith("data:image/png;base64,") and small
+
+
+def test_comfyui_before_5_output_shape(rp, open_studio):
+    rp.shape = "comfyui-4"
+    studio = open_studio(rp)
+    job = finish(studio, generate(studio, "runpod", ENDPOINT))
+    assert job.status == "completed", job.last_error
+    assert studio.portraits.image(job.result_id).size == (48, 40)
+
+
+@pytest.mark.slow
+def test_local_worker_result_longer_than_the_request_timeout_is_kept(local_env, worker, open_studio):
+    """The SDK's local server runs the handler inside /status: the call waits for it, so a job longer
+    than STUDIO_PROVIDER_TIMEOUT still completes instead of losing its result ("Job ID not found")."""
+    studio = open_studio(local_env, STUDIO_PROVIDER_TIMEOUT="0.5")
+    studio.models.update(model_id(studio, "runpod", worker), {"input_defaults": {"sleep": 1.5, "shape": "sdxl"}})
+    job = finish(studio, generate(studio, "runpod", worker))
+    assert job.status == "completed" and job.attempts == 1, job.last_error

@@ -2,10 +2,11 @@
 
 `input.shape` is comfyui, sdxl or a1111 (the three common image workers); a reference image in
 `input.image` (data URI) is returned as the result, so a test can see it arrived; a prompt
-containing `[fail]` raises, as a crashing worker does.
+containing `[fail]` raises, as a crashing worker does; `input.sleep` seconds make a long generation.
 """
 import base64
 import io
+import time
 
 import runpod
 from PIL import Image
@@ -19,6 +20,7 @@ def _png(width: int, height: int) -> bytes:
 
 def handler(job):
     inp = job["input"]
+    time.sleep(float(inp.get("sleep", 0)))  # a long generation
     if "[fail]" in inp.get("prompt", ""):
         raise RuntimeError("worker ran out of VRAM")
     if isinstance(inp.get("image"), str) and inp["image"].startswith("data:"):
