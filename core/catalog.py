@@ -5,7 +5,7 @@ import threading
 from typing import Any
 
 from core.context import Actor, new_id, not_found
-from core.db import Database, dumps, loads, utcnow
+from core.data import Database, dumps, loads, utcnow
 from core.errors import InvalidInput, ModelNotAvailable, NoImageModel, NoImageToImageModel
 from core.models import CatalogModel, ModelSpec, ModelUpdate, ProviderInfo, ProviderUpdate, parse
 from core.provider import Provider

@@ -5,7 +5,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from core.context import Actor, Context, new_id, not_found
-from core.db import dumps, loads, marks, utcnow
+from core.data import Cursor, dumps, loads, marks, utcnow
 from core.errors import StudioError, WaitTimedOut
 from core.models import ACTIVE_STATUSES, Job, JobStatus, Page
 from core.validation import Id, Limit, Offset, Seconds, checked
@@ -26,26 +26,24 @@ def row_to_job(row: dict[str, Any]) -> Job:
     return Job.model_validate(data)
 
 
-def cancel_active(cur: Any, column: str, value: str, reason: str) -> list[Job]:
+def cancel_active(cur: Cursor, column: str, value: str, reason: str) -> list[Job]:
     """Cancel the queued, running and storing jobs of one character or scene (`column` is
     `character_id` or `scene_id`) inside the caller's transaction, with `reason` as their last
     error. Returns them as they were, for `Runner.cancel` once the transaction has committed."""
     if column not in ("character_id", "scene_id"):
         raise ValueError(f"cannot cancel jobs by {column}")
     where = f"{column} = ? AND status IN ({marks(ACTIVE_STATUSES)})"
-    found = cur.execute(f"SELECT * FROM jobs WHERE {where} ORDER BY seq", [value, *ACTIVE_STATUSES])
-    cols = [d[0] for d in found.description]
-    jobs = [row_to_job(dict(zip(cols, row))) for row in found.fetchall()]
+    jobs = [row_to_job(r) for r in cur.rows(f"SELECT * FROM jobs WHERE {where} ORDER BY seq", [value, *ACTIVE_STATUSES])]
     if jobs:
         cur.execute(f"UPDATE jobs SET status = 'canceled', stage = 'canceled', finished_at = ?, last_error = ?, "
                     f"next_attempt_at = NULL WHERE {where}", [utcnow(), reason, value, *ACTIVE_STATUSES])
     return jobs
 
 
-def reference_in_use(cur: Any, key: str) -> bool:
+def reference_in_use(cur: Cursor, key: str) -> bool:
     """Whether a queued, running or storing job will read the reference image `key`."""
     return cur.execute(
-        "SELECT 1 FROM jobs WHERE json_extract_string(request, '$.reference_key') = ? "
+        f"SELECT 1 FROM jobs WHERE {cur.dialect.json_text('request', 'reference_key')} = ? "
         f"AND status IN ({marks(ACTIVE_STATUSES)}) LIMIT 1", [key, *ACTIVE_STATUSES]).fetchone() is not None
 
 
@@ -64,11 +62,10 @@ class JobStore:
             values.append("(?, nextval('job_seq'), ?, ?, ?, ?, ?, 'queued', 'queued', ?, ?, ?, ?, ?, ?)")
             params += [r.get("id") or new_id(), r["kind"], r["owner"], r["character_id"], r.get("scene_id"), r["batch_id"],
                        r["provider_id"], r["model_id"], r["model_key"], dumps(r["request"]), r["max_attempts"], now]
-        cur = self.db.execute(
+        created = sorted(self.db.returning(
             "INSERT INTO jobs (id, seq, kind, owner, character_id, scene_id, batch_id, status, stage, provider_id, "
-            f"model_id, model_key, request, max_attempts, created_at) VALUES {', '.join(values)} RETURNING *", params)
-        cols = [d[0] for d in cur.description]
-        created = sorted((dict(zip(cols, row)) for row in cur.fetchall()), key=lambda r: r["seq"])
+            f"model_id, model_key, request, max_attempts, created_at) VALUES {', '.join(values)} RETURNING *", params),
+            key=lambda r: r["seq"])
         for pid in {r["provider_id"] for r in created}:
             mine = [r for r in created if r["provider_id"] == pid]
             ahead = self._ahead(pid, mine[0]["seq"])
@@ -126,11 +123,13 @@ class JobStore:
         retried (which writes back what `create` wrote). So no job starts from a copy older than its row.
         The stage says what comes next: a `one_shot` provider generates; a resumable one submits,
         or resumes polling when the job already has a request id."""
-        waiting = self.db.cursor().execute(
-            "SELECT id, provider_id, status, next_attempt_at, provider_request_id IS NOT NULL, started_at IS NULL "
-            "FROM jobs WHERE status IN ('queued', 'storing') ORDER BY seq").fetchall()
+        waiting = self.db.fetchall(
+            "SELECT id, provider_id, status, next_attempt_at, provider_request_id IS NOT NULL AS has_request, "
+            "started_at IS NULL AS never_started FROM jobs WHERE status IN ('queued', 'storing') ORDER BY seq")
         storing, stages, room, next_at, backlog, pristine = [], {}, dict(free), None, False, set()
-        for job_id, provider_id, status, due_at, has_request, never_started in waiting:
+        for w in waiting:
+            job_id, provider_id, status, due_at = w["id"], w["provider_id"], w["status"], w["next_attempt_at"]
+            has_request, never_started = w["has_request"], w["never_started"]
             if job_id in exclude:
                 continue
             if due_at is not None and due_at > now:
@@ -157,7 +156,7 @@ class JobStore:
             changed += self.db.execute(
                 "UPDATE jobs SET status = 'running', stage = ?, attempts = attempts + 1, started_at = coalesce(started_at, ?), "
                 f"next_attempt_at = NULL, percent = NULL WHERE id IN ({marks(ids)}) AND status = 'queued'",
-                [stage, now, *ids]).fetchone()[0]
+                [stage, now, *ids])
         if changed == len(stages) and all(i in created for i in stages):
             return [created[i].model_copy(update={  # the runner changes `request`: its own copy
                 "request": dict(created[i].request), "status": "running", "stage": stage,
@@ -178,7 +177,7 @@ class JobStore:
         sets = ", ".join(f"{k} = ?" for k in fields)
         n = self.db.execute(
             f"UPDATE jobs SET {sets} WHERE id = ? AND status IN ({marks(only_if)})",
-            [*fields.values(), job_id, *only_if]).fetchone()[0]
+            [*fields.values(), job_id, *only_if])
         return bool(n)
 
     def status(self, job_id: str) -> str | None:
@@ -190,13 +189,13 @@ class JobStore:
         with self.db.transaction() as cur:
             for job_id in spooled:
                 cur.execute("UPDATE jobs SET status = 'storing', stage = 'storing' WHERE id = ? AND status = 'running'", [job_id])
-            resumed = cur.execute(
+            resumed = cur.changed(
                 "UPDATE jobs SET status = 'queued', stage = 'resuming', next_attempt_at = NULL "
-                "WHERE status = 'running' AND provider_request_id IS NOT NULL").fetchone()[0]
-            resubmitted = cur.execute(
+                "WHERE status = 'running' AND provider_request_id IS NOT NULL")
+            resubmitted = cur.changed(
                 "UPDATE jobs SET status = 'queued', stage = 'queued', attempts = greatest(attempts - 1, 0), next_attempt_at = NULL "
-                "WHERE status = 'running' AND provider_request_id IS NULL").fetchone()[0]
-            storing = cur.execute("UPDATE jobs SET next_attempt_at = NULL WHERE status = 'storing'").fetchone()[0]
+                "WHERE status = 'running' AND provider_request_id IS NULL")
+            storing = cur.changed("UPDATE jobs SET next_attempt_at = NULL WHERE status = 'storing'")
         return {"resumed": resumed, "resubmitted": resubmitted, "storing": storing}
 
 

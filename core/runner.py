@@ -18,11 +18,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import duckdb
-
 from core.context import Context, new_id
-from core.db import dumps, utcnow
-from core.errors import NotFound, ProviderError, StorageError
+from core.data import dumps, utcnow
+from core.errors import ConstraintViolation, NotFound, ProviderError, StorageError
 from core.images import sha256, thumbnail, to_png
 from core.jobs import JobStore
 from core.models import Capabilities, Job
@@ -487,7 +485,7 @@ class Runner:
         be (this runs once per image); raises `_Discarded` when the job may no longer complete."""
         try:
             self._record_result_tx(job, key, thumb_key, width, height, recipe, now, run_again=False)
-        except duckdb.ConstraintException:  # rolled back; ON CONFLICT would cost every insert more
+        except ConstraintViolation:  # rolled back; ON CONFLICT would cost every insert more
             self._record_result_tx(job, key, thumb_key, width, height, recipe, now, run_again=True)
 
     def _record_result_tx(self, job: Job, key: str, thumb_key: str, width: int, height: int,
@@ -499,11 +497,11 @@ class Runner:
         with self.ctx.db.transaction() as cur:
             # Deleting a character deletes its jobs in the same transaction: a job still found
             # running or storing has its character. (Row counts, not RETURNING: that costs more.)
-            if not cur.execute(
+            if not cur.changed(
                     "UPDATE jobs SET status = 'completed', stage = 'completed', percent = 100, result_id = ?, "
                     "finished_at = ?, overhead_ms = ?, provider_ms = ?, last_error = NULL "
                     "WHERE id = ? AND status IN ('running', 'storing')",
-                    [result_id, now, recipe["overhead_ms"], job.provider_ms, job.id]).fetchone()[0]:
+                    [result_id, now, recipe["overhead_ms"], job.provider_ms, job.id]):
                 raise _Discarded
             if run_again:
                 # The job completed before and was run again: its row (same image key, whose file
@@ -525,8 +523,8 @@ class Runner:
             if portrait:
                 cur.execute("UPDATE characters SET primary_portrait_id = ? WHERE id = ? AND primary_portrait_id IS NULL",
                             [result_id, job.character_id])
-            elif not cur.execute("UPDATE character_scenes SET image_id = ?, updated_at = ? WHERE id = ?",
-                                 [result_id, now, job.scene_id]).fetchone()[0]:
+            elif not cur.changed("UPDATE character_scenes SET image_id = ?, updated_at = ? WHERE id = ?",
+                                 [result_id, now, job.scene_id]):
                 raise _Discarded  # the scene was deleted: roll the job's completion back too
 
 

@@ -4,7 +4,10 @@ from __future__ import annotations
 import os
 import statistics
 
-from core.db import utcnow
+import pytest
+
+from core.data import utcnow
+from core.errors import ConstraintViolation
 from tests.engine.conftest import SENTINEL_KEY, until
 
 
@@ -229,15 +232,10 @@ def test_storing_jobs_finish_after_a_restart(open_studio, server):
 def test_a_repeated_store_cannot_duplicate_a_portrait(estudio, echaracter):
     [job] = estudio.jobs.wait([estudio.portraits.generate(echaracter.id)[0].id], timeout=30)
     before = estudio.ctx.db.scalar("SELECT count(*) FROM character_portraits")
-    import duckdb
-    try:
+    with pytest.raises(ConstraintViolation):  # a second portrait for one job is refused
         estudio.ctx.db.execute(
             "INSERT INTO character_portraits SELECT 'dup', character_id, owner, image_key, thumbnail_key, prompt, recipe, "
             "job_id, sort_order, width, height, created_at FROM character_portraits WHERE job_id = ?", [job.id])
-    except duckdb.ConstraintException:
-        pass
-    else:
-        raise AssertionError("a second portrait for one job was accepted")
     assert estudio.ctx.db.scalar("SELECT count(*) FROM character_portraits") == before
 
 

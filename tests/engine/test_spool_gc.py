@@ -10,7 +10,7 @@ from tests.conftest import png_bytes
 from tests.engine.conftest import until
 
 
-def test_gc_reports_and_cleans_leftover_spool_files_but_never_a_storing_jobs(open_studio, server, tmp_path,
+def test_gc_reports_and_cleans_leftover_spool_files_but_never_a_storing_jobs(open_studio, server, tmp_path, db_env,
                                                                             monkeypatch, capsys):
     studio = open_studio()
     character = studio.characters.create({"name": "Ada", "description": "An engineer."})
@@ -61,6 +61,8 @@ def test_gc_reports_and_cleans_leftover_spool_files_but_never_a_storing_jobs(ope
     (spool / f"{failed.id}.img").write_bytes(b"left over")
     studio.close()
     monkeypatch.setenv("STUDIO_LOAD_PLUGINS", "")
+    for name, value in db_env.items():  # the command line finds the same database
+        monkeypatch.setenv(name, value)
     home = str(studio.ctx.settings.home)
     assert cli.main(["--home", home, "gc", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
