@@ -73,6 +73,7 @@ class Settings:
     db_threads: int = 1
     database_url: str | None = None  # PostgreSQL, shared by several servers; None: the DuckDB file `db_path`
     lease_seconds: float = 30.0  # PostgreSQL: how long a server's claim on a job lasts unless renewed
+    runner_slots: int = 0  # PostgreSQL: provider calls one server makes at once (0: only the providers' limits)
 
     @classmethod
     def from_env(
@@ -108,6 +109,7 @@ class Settings:
             db_threads=int(env.get("STUDIO_DB_THREADS", "1")),
             database_url=database_url,
             lease_seconds=float(env.get("STUDIO_LEASE_SECONDS", "30")),
+            runner_slots=int(env.get("STUDIO_RUNNER_SLOTS", "0")),
         )
         values.update(overrides)
         return cls(**values)

@@ -11,6 +11,8 @@ from core.models import ACTIVE_STATUSES, Job, JobStatus, Page
 from core.validation import Id, Limit, Offset, Seconds, checked
 from core.redaction import redact
 
+JOBS_CHANNEL = "studio_jobs"  # NOTIFY channel: payload is the announcing server's id ("" from a facade)
+
 # Jobs with their live place in their provider's queue (one pass over the queued rows).
 _SELECT = """SELECT j.*, q.pos AS queue_position_live FROM jobs j LEFT JOIN (
     SELECT id, row_number() OVER (PARTITION BY provider_id ORDER BY seq) AS pos FROM jobs WHERE status = 'queued'
@@ -47,6 +49,18 @@ def reference_in_use(cur: Cursor, key: str) -> bool:
         f"AND status IN ({marks(ACTIVE_STATUSES)}) LIMIT 1", [key, *ACTIVE_STATUSES]).fetchone() is not None
 
 
+def _requeue(cur: Cursor, where: str, params: list[Any] = ()) -> tuple[int, int]:
+    """Running jobs matching `where` back to the queue: (resumed by request id, to be submitted again)."""
+    resumed = cur.changed(
+        "UPDATE jobs SET status = 'queued', stage = 'resuming', next_attempt_at = NULL, lease_owner = NULL "
+        f"WHERE status = 'running' AND provider_request_id IS NOT NULL AND {where}", params)
+    resubmitted = cur.changed(
+        "UPDATE jobs SET status = 'queued', stage = 'queued', attempts = greatest(attempts - 1, 0), "
+        f"next_attempt_at = NULL, lease_owner = NULL WHERE status = 'running' AND provider_request_id IS NULL AND {where}",
+        params)
+    return resumed, resubmitted
+
+
 class JobStore:
     """All SQL on the jobs table."""
 
@@ -71,6 +85,7 @@ class JobStore:
             ahead = self._ahead(pid, mine[0]["seq"])
             for i, r in enumerate(mine):
                 r["queue_position"] = ahead + i + 1
+        self.announce()  # other servers sharing the database may have a free slot
         return [row_to_job(r) for r in created]
 
     def get(self, job_id: str) -> Job:
@@ -180,23 +195,102 @@ class JobStore:
             [*fields.values(), job_id, *only_if])
         return bool(n)
 
+    def announce(self, server_id: str = "") -> None:
+        """Tell the other servers on a shared database that a job was created or a slot freed."""
+        self.db.notify(JOBS_CHANNEL, server_id)
+
     def status(self, job_id: str) -> str | None:
         return self.db.scalar("SELECT status FROM jobs WHERE id = ?", [job_id])
 
     def recover(self, spooled: set[str] = frozenset()) -> dict[str, int]:
-        """After a crash: running jobs whose image was spooled finish storing; other running jobs go
-        back to the queue (keeping their provider request id, so they are polled, not resubmitted)."""
+        """After a crash (one server): running jobs whose image was spooled finish storing; other running
+        jobs go back to the queue (keeping their provider request id, so they are polled, not resubmitted)."""
         with self.db.transaction() as cur:
             for job_id in spooled:
                 cur.execute("UPDATE jobs SET status = 'storing', stage = 'storing' WHERE id = ? AND status = 'running'", [job_id])
-            resumed = cur.changed(
-                "UPDATE jobs SET status = 'queued', stage = 'resuming', next_attempt_at = NULL "
-                "WHERE status = 'running' AND provider_request_id IS NOT NULL")
-            resubmitted = cur.changed(
-                "UPDATE jobs SET status = 'queued', stage = 'queued', attempts = greatest(attempts - 1, 0), next_attempt_at = NULL "
-                "WHERE status = 'running' AND provider_request_id IS NULL")
+            resumed, resubmitted = _requeue(cur, "TRUE")
             storing = cur.changed("UPDATE jobs SET next_attempt_at = NULL WHERE status = 'storing'")
         return {"resumed": resumed, "resubmitted": resubmitted, "storing": storing}
+
+    # -- the shared queue (PostgreSQL; several servers) --------------------------------
+    def recover_expired(self) -> dict[str, int]:
+        """Jobs of servers that stopped renewing their leases (they died): a running job whose image is
+        in the shared spool finishes storing, other running jobs go back to the queue as in `recover`,
+        and storing jobs become free for any server to claim."""
+        return self._take_back(f"lease_expires_at < {self.db.dialect.now_utc}", [])
+
+    def release(self, server_id: str) -> dict[str, int]:
+        """A server stopping hands its jobs back at once (as `recover_expired` would after the lease)."""
+        return self._take_back("lease_owner = ?", [server_id])
+
+    def _take_back(self, where: str, params: list[Any]) -> dict[str, int]:
+        with self.db.transaction() as cur:
+            storing = cur.changed(
+                "UPDATE jobs SET status = 'storing', stage = 'storing', next_attempt_at = NULL, lease_owner = NULL "
+                f"WHERE status = 'running' AND {where} AND id IN (SELECT job_id FROM job_spool)", params)
+            resumed, resubmitted = _requeue(cur, where, params)
+            storing += cur.changed(f"UPDATE jobs SET lease_owner = NULL WHERE status = 'storing' AND {where}", params)
+        return {"resumed": resumed, "resubmitted": resubmitted, "storing": storing}
+
+    def claim_shared(self, server_id: str, lease: float, limits: dict[str, int], one_shot: set[str],
+                     capacity: int | None) -> tuple[list[Job], datetime | None, bool]:
+        """`claim_due` for servers sharing one PostgreSQL database: expired leases are recovered, then
+        per provider with due jobs, under a transaction-scoped advisory lock that serialises that
+        provider's claims across servers, its running jobs are counted (every server's) and at most
+        the rest of its limit (as stored now; `limits` names the providers this server runs) and of
+        this server's `capacity` is claimed, `FOR UPDATE SKIP LOCKED`,
+        leased to `server_id` for `lease` seconds. Due storing jobs nobody holds are leased too."""
+        self.recover_expired()
+        now_sql, now = self.db.dialect.now_utc, utcnow()
+        until = f"{now_sql} + ? * INTERVAL '1 second'"
+        due = "(next_attempt_at IS NULL OR next_attempt_at <= ?)"
+        waiting = {r["provider_id"]: r["n"] for r in self.db.fetchall(
+            f"SELECT provider_id, count(*) AS n FROM jobs WHERE status = 'queued' AND {due} GROUP BY provider_id", [now])}
+        started: list[dict[str, Any]] = []
+        backlog = False
+        for provider_id in sorted(waiting):
+            room = capacity - len(started) if capacity is not None else waiting[provider_id]
+            if room <= 0:
+                backlog = True
+                break
+            stage = "CASE WHEN provider_request_id IS NOT NULL THEN 'resuming' ELSE 'submitting' END"
+            if provider_id in one_shot:
+                stage = "'generating'"
+            with self.db.transaction() as cur:
+                cur.execute("SELECT pg_advisory_xact_lock(hashtext(?))", [f"studio:claim:{provider_id}"])
+                # The limit as the shared table has it now (another server may have just changed it).
+                limit, running = cur.execute(
+                    "SELECT concurrency_limit, (SELECT count(*) FROM jobs WHERE provider_id = ? AND status = 'running') "
+                    "FROM api_providers WHERE id = ?", [provider_id, provider_id]).fetchone() or (0, 0)
+                n = min(room, limit - running) if provider_id in limits else 0
+                if n > 0:
+                    # The picked rows in a materialised CTE: a subquery under `IN` may be run again by
+                    # the planner, and its LIMIT would then not bound the rows updated.
+                    started += cur.rows(
+                        "WITH picked AS MATERIALIZED (SELECT id FROM jobs WHERE provider_id = ? AND status = 'queued' "
+                        f"AND {due} ORDER BY seq LIMIT ? FOR UPDATE SKIP LOCKED) "
+                        f"UPDATE jobs SET status = 'running', stage = {stage}, attempts = attempts + 1, "
+                        "started_at = coalesce(started_at, ?), next_attempt_at = NULL, percent = NULL, "
+                        f"lease_owner = ?, lease_expires_at = {until} FROM picked WHERE jobs.id = picked.id "
+                        "RETURNING jobs.*", [provider_id, now, n, now, server_id, lease])
+                backlog = backlog or waiting[provider_id] > max(n, 0)
+        storing = self.db.returning(
+            "WITH picked AS MATERIALIZED (SELECT id FROM jobs WHERE status = 'storing' AND lease_owner IS NULL "
+            f"AND {due} FOR UPDATE SKIP LOCKED) UPDATE jobs SET lease_owner = ?, lease_expires_at = {until} "
+            "FROM picked WHERE jobs.id = picked.id RETURNING jobs.*", [now, server_id, lease])
+        next_at = self.db.scalar("SELECT min(next_attempt_at) FROM jobs WHERE status IN ('queued', 'storing') "
+                                 "AND next_attempt_at > ?", [now])
+        jobs = sorted(storing, key=lambda r: r["seq"]) + sorted(started, key=lambda r: r["seq"])
+        return [row_to_job(r) for r in jobs], next_at, backlog
+
+    def renew(self, server_id: str, lease: float, job_ids: list[str]) -> int:
+        """Extend this server's leases on the jobs it is working on."""
+        if not job_ids:
+            return 0
+        return self.db.execute(
+            f"UPDATE jobs SET lease_expires_at = {self.db.dialect.now_utc} + ? * INTERVAL '1 second' "
+            f"WHERE lease_owner = ? AND status IN ('running', 'storing') AND id IN ({marks(job_ids)})",
+            [lease, server_id, *job_ids])
 
 
 class Jobs:

@@ -11,7 +11,7 @@ import json
 import logging
 import re
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -172,6 +172,13 @@ class Database:
     def exclusive(self, name: str) -> Iterator[None]:
         """Hold a database-wide lock called `name` (a no-op where one process owns the database)."""
         yield
+
+    def notify(self, channel: str, payload: str = "") -> None:
+        """Announce an event to the other processes on this database (none where it has one process)."""
+
+    def listen(self, channel: str, timeout: float, stop: Callable[[], bool]) -> Iterator[str]:
+        """Payloads announced on `channel`, until `stop()` (checked every `timeout` seconds)."""
+        raise NotImplementedError(f"{type(self).__name__} has one process: nothing to listen to")
 
     def _in_transaction(self) -> Any | None:
         return self._local.raw if getattr(self._local, "depth", 0) else None
@@ -381,11 +388,26 @@ class PostgresDatabase(Database):
             finally:
                 conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", [f"studio:{name}"])
 
-    @contextmanager
-    def connection(self) -> Iterator[Any]:
-        """A pooled psycopg connection of its own (autocommit), for LISTEN and advisory locks."""
-        with self._pooled() as conn:
-            yield conn
+    def notify(self, channel: str, payload: str = "") -> None:
+        self.scalar("SELECT pg_notify(?, ?)", [channel, payload])
+
+    def listen(self, channel: str, timeout: float, stop: Callable[[], bool]) -> Iterator[str]:
+        """On a connection of its own (LISTEN holds it for good); reconnects after a failure."""
+        import psycopg
+
+        while not stop():
+            try:
+                with psycopg.connect(self.url, autocommit=True, connect_timeout=10) as conn:
+                    conn.execute(f"LISTEN {channel}")
+                    yield ""  # (re)connected: anything announced meanwhile was missed, so look now
+                    while not stop():
+                        for note in conn.notifies(timeout=timeout):
+                            yield note.payload
+            except psycopg.Error as exc:
+                log.warning("listening for jobs on the database failed (retrying): %s", exc)
+                if stop():
+                    return
+                threading.Event().wait(min(timeout, 1.0))
 
     def close(self) -> None:
         if self._closed:

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 
+from core.data import open_database
 from core.studio import Studio
 from tests.conftest import DB_BACKENDS, make_settings
 from tests.engine.scripted import ScriptedServer, plugin
@@ -62,3 +63,22 @@ def until(studio: Studio, predicate, timeout: float = 20.0):
 def db_backend(request: pytest.FixtureRequest) -> str:
     """Every test here that touches the database runs on DuckDB and on PostgreSQL."""
     return request.param
+
+
+def spooled(studio: Studio, job_id: str) -> bool:
+    """Whether a paid-for image waits in the spool: a file of the home (DuckDB), a row of the shared database (PostgreSQL)."""
+    if studio.ctx.db.shared:
+        return studio.ctx.db.scalar("SELECT count(*) FROM job_spool WHERE job_id = ?", [job_id]) == 1
+    return (studio.ctx.settings.spool_dir / f"{job_id}.img").exists()
+
+
+def lose_spool(studio: Studio, job_id: str) -> None:
+    """What a cleaned temp folder (or a dropped row) does to a spooled image."""
+    if studio.ctx.db.shared:
+        db = open_database(studio.ctx.settings)  # the studio may be closed
+        try:
+            assert db.execute("DELETE FROM job_spool WHERE job_id = ?", [job_id]) == 1
+        finally:
+            db.close()
+    else:
+        (studio.ctx.settings.spool_dir / f"{job_id}.img").unlink()

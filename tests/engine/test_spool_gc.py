@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 import os
 
+import pytest
+
 from core import cli
 from tests.conftest import png_bytes
 from tests.engine.conftest import until
 
 
+@pytest.mark.parametrize("db_backend", ["duckdb"])  # spool files: on PostgreSQL the spool is a table
 def test_gc_reports_and_cleans_leftover_spool_files_but_never_a_storing_jobs(open_studio, server, tmp_path, db_env,
                                                                             monkeypatch, capsys):
     studio = open_studio()
