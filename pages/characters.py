@@ -10,7 +10,7 @@ from core.errors import InvalidInput, StudioError
 from core.models import CONTENT_RATINGS, GENDERS, MOODS, VOICE_TONES, Character
 from core.presets import PRESET_KINDS
 from ui import app, autosave
-from ui.widgets import field_error, image
+from ui.widgets import field_error, image, literal
 
 app.require_frame()
 s = app.studio()
@@ -53,14 +53,14 @@ def create_character() -> None:
     for k in ("new.name", "new.description", "new.appearance_tags", "new.gender", "new.content_rating"):
         st.session_state.pop(k, None)
     open_character(character.id)
-    app.flash(f"Created {character.name}.")
+    app.flash(f"Created {literal(character.name)}.")
 
 
 def use_template(template_id: str) -> None:
     character = app.attempt_later(app.studio().templates.create_character, template_id)
     if character is not None:
         open_character(character.id)
-        app.flash(f"Created {character.name} from a template.")
+        app.flash(f"Created {literal(character.name)} from a template.")
         st.session_state.pop("show_templates", None)
 
 
@@ -106,7 +106,7 @@ def template_dialog() -> None:
 def delete_dialog(character: Character, portraits: int, scenes: int) -> None:
     if st.session_state.get("confirm_delete_character") != character.id:
         st.rerun()  # answered: close the dialog
-    st.write(f"Delete **{character.name}** with its {portraits} portrait(s), {scenes} scene(s) and their images? "
+    st.write(f"Delete **{literal(character.name)}** with its {portraits} portrait(s), {scenes} scene(s) and their images? "
              "This cannot be undone.")
     c1, c2 = st.columns(2)
     c1.button("Delete", type="primary", key="confirm_delete_char", on_click=delete_character, args=(character.id,),
@@ -136,7 +136,7 @@ def character_list() -> None:
                 image(s, c.primary_thumbnail_key, width=64)
             with text:
                 public = " :blue-badge[public]" if c.is_public else ""
-                st.markdown(f"**{c.name}**{public}")
+                st.markdown(f"**{literal(c.name)}**{public}")
                 tags = ", ".join((c.appearance_tags + c.clothing_tags)[:5])
                 st.caption(f"{c.portrait_count} portrait(s)" + (f" · {tags}" if tags else ""))
                 is_sel = c.id == selected and st.session_state.get(MODE) != "new"
@@ -199,7 +199,7 @@ def editor(character: Character) -> None:
     except StudioError as exc:
         st.error(exc.message)
         return
-    head.subheader(character.name)
+    head.subheader(literal(character.name))
     pending = autosave.pending(cid)
     errs = autosave.errors(cid)
     state, when = autosave.status(cid)

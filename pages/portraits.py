@@ -10,7 +10,7 @@ from core.errors import InvalidInput, StudioError
 from core.models import PROMPT_MAX, Character, Portrait
 from core.presets import PRESET_KINDS
 from ui import app
-from ui.widgets import image, job_tile, model_label, when
+from ui.widgets import image, job_tile, literal, model_label, when
 
 app.require_frame()
 s = app.studio()
@@ -212,7 +212,7 @@ def view_dialog(cid: str) -> None:
         if p.is_primary:
             st.markdown(":orange-badge[:material/star: Primary portrait]")
         st.markdown("\n".join(f"- **{label}:** {value}" for label, value in recipe_lines(p)))
-        st.markdown("**Prompt:** " + (p.prompt or "_(none)_"))
+        st.markdown("**Prompt:** " + (literal(p.prompt) if p.prompt else "_(none)_"))
         with st.expander("Final prompt sent to the provider"):
             st.code(p.recipe.get("final_prompt") or "", language=None, wrap_lines=True)
         a1, a2 = st.columns(2)
@@ -343,7 +343,7 @@ def summary(character: Character) -> None:
         else:
             image(s, None, width="stretch")
             st.caption("No primary portrait yet")
-        st.markdown(f"### {character.name}")
+        st.markdown(f"### {literal(character.name)}")
         if not character.description.strip():
             st.warning("Add a description on the Characters page: a portrait needs one.")
         try:

@@ -6,7 +6,7 @@ import streamlit as st
 from core.errors import StudioError
 from core.models import Scene
 from ui import app
-from ui.widgets import field_error, image, job_tile, placeholder
+from ui.widgets import field_error, image, job_tile, literal, placeholder
 
 app.require_frame()
 s = app.studio()
@@ -96,7 +96,7 @@ def editor_dialog(cid: str, scene: Scene | None) -> None:
 def delete_dialog(scene: Scene) -> None:
     if st.session_state.get("sc_confirm_delete") != scene.id:
         st.rerun()  # answered: close the dialog
-    st.write(f"Delete the scene **{scene.name}** and its image? This cannot be undone.")
+    st.write(f"Delete the scene **{literal(scene.name)}** and its image? This cannot be undone.")
     c1, c2 = st.columns(2)
     c1.button("Delete", type="primary", key="sc_delete_yes", on_click=delete_scene, args=(scene.id,), width="stretch")
     c2.button("Cancel", key="sc_delete_no", on_click=clear_delete, width="stretch")
@@ -142,7 +142,7 @@ def cards(cid: str, polling: bool) -> None:
                 st.caption(f":material/image: Scene image · seed {scene.recipe.get('seed', '?')}")
             elif job is None:
                 st.caption("No image yet: press **Generate scene image**.")
-            st.markdown(f"**{scene.name}**" + (f"  :gray-badge[priority {scene.priority}]" if scene.priority else ""))
+            st.markdown(f"**{literal(scene.name)}**" + (f"  :gray-badge[priority {scene.priority}]" if scene.priority else ""))
             if scene.description:
                 st.caption(scene.description[:160] + ("…" if len(scene.description) > 160 else ""))
             if scene.starters:
@@ -151,10 +151,14 @@ def cards(cid: str, polling: bool) -> None:
             st.button("Generate scene image", key=f"gen.{scene.id}", on_click=generate, args=(scene.id,),
                       icon=":material/auto_awesome:", type="primary", disabled=busy, width="stretch")
             b1, b2 = st.columns(2)
-            b1.button("Edit", key=f"edit.{scene.id}", on_click=open_editor, args=(scene.id,), width="stretch",
-                      icon=":material/edit:")
-            b2.button("Delete", key=f"del.{scene.id}", on_click=ask_delete, args=(scene.id,), width="stretch",
-                      icon=":material/delete:")
+            # The cards are a fragment and the dialogs belong to the whole page: a click opens its dialog
+            # with a rerun of the page, not of the fragment alone.
+            if b1.button("Edit", key=f"edit.{scene.id}", width="stretch", icon=":material/edit:"):
+                open_editor(scene.id)
+                st.rerun()
+            if b2.button("Delete", key=f"del.{scene.id}", width="stretch", icon=":material/delete:"):
+                ask_delete(scene.id)
+                st.rerun()
 
 
 st.title("Scenes")
@@ -162,7 +166,7 @@ character = app.require_character(s, "add scenes")
 if character is not None:
     cid = character.id
     head, btn = st.columns([4, 1], vertical_alignment="center")
-    head.markdown(f"Scenes of **{character.name}**. A scene image uses the primary portrait as reference when an "
+    head.markdown(f"Scenes of **{literal(character.name)}**. A scene image uses the primary portrait as reference when an "
                   "image-to-image model is available.")
     btn.button("New scene", type="primary", icon=":material/add:", on_click=open_editor, args=(None,),
                width="stretch")

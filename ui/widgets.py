@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import re
 from datetime import datetime, timezone
 from functools import lru_cache
 from typing import Any
@@ -24,6 +25,15 @@ STAGES = {
 }
 STATUS_COLORS = {"queued": "gray", "running": "blue", "storing": "violet", "completed": "green",
                  "failed": "red", "canceled": "orange"}
+
+
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|~<>:$])")
+
+
+def literal(text: str) -> str:
+    """User text (a name, a prompt) for Streamlit's Markdown: shown as typed, not as formatting,
+    colour directives (`:red[...]`) or LaTeX."""
+    return _MARKDOWN.sub(r"\\\1", text)
 
 
 def image(s: Studio, key: str | None, **kwargs: Any) -> None:

@@ -110,6 +110,18 @@ def test_scene_create_and_generate_image(page: Page):
     idle(page)
     page.get_by_role("button", name="Generate scene image").click()
     expect(page.get_by_text(re.compile(r"Scene image · seed \d+"))).to_be_visible(timeout=SLOW)
+    # The card's buttons open their dialogs (the cards are a fragment; the dialogs belong to the page).
+    idle(page)
+    page.get_by_role("button", name="Edit").click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog.get_by_role("textbox", name="Name", exact=True)).to_have_value("Rainy morning")
+    dialog.get_by_role("textbox", name="Name", exact=True).fill("Rainy evening")
+    dialog.get_by_role("button", name="Save scene").click()
+    expect(page.get_by_text("Rainy evening")).to_be_visible()
+    idle(page)
+    page.get_by_role("button", name="Delete", exact=True).click()
+    page.get_by_role("dialog").get_by_role("button", name="Delete", exact=True).click()
+    expect(page.get_by_text("No scenes yet")).to_be_visible()
 
 
 def test_deactivated_model_leaves_the_portrait_selector(page: Page):

@@ -196,3 +196,16 @@ def test_new_character_draft_survives_page_switch(at, studio):
     at.switch_page("pages/characters.py")
     at.run()
     assert at.text_input(key="new.name").value == "Half-typed"
+
+
+def test_a_name_is_shown_as_typed_not_as_markdown(at, studio):
+    """A name with Markdown, a colour directive and LaTeX is escaped wherever the page writes it as
+    Markdown (Streamlit then shows the characters themselves)."""
+    name = "**Bold** :red[x] $y$ <b>"
+    studio.characters.create({"name": name, "description": "Odd."})
+    at.run()
+    assert not at.exception
+    shown = [m.value for m in at.markdown] + [h.value for h in at.subheader]
+    escaped = r"\*\*Bold\*\* \:red\[x\] \$y\$ \<b\>"
+    assert any(escaped in v for v in shown)
+    assert not any(name in v for v in shown)  # never unescaped
