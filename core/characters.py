@@ -8,7 +8,7 @@ from pydantic import Strict
 
 from core.context import Actor, Context, new_id, not_found
 from core.data import dumps, marks, utcnow
-from core.errors import StorageError
+from core.errors import InvalidInput, NotFound, StorageError
 from core.images import validate_upload
 from core.jobs import cancel_active, reference_in_use
 from core.models import Character, CharacterCreate, CharacterSummary, CharacterUpdate, Page, from_row, from_rows, parse
@@ -76,15 +76,23 @@ class Characters:
 
     @checked
     def resolve(self, id_or_name: Id) -> Character:
-        """By id, else by exact (case-insensitive) name among visible characters."""
-        row = self.ctx.db.fetchone(
+        """By id, else by exact (case-insensitive) name among visible characters: the user's own
+        first, then public ones. Two of the same rank with that name are ambiguous (an error naming
+        their ids), never a silent pick: generating for the wrong character costs money."""
+        rows = self.ctx.db.fetchall(
             "SELECT * FROM characters WHERE (id = ? OR lower(name) = lower(?)) AND (owner = ? OR is_public OR ?) "
-            "ORDER BY (id = ?) DESC, (owner = ?) DESC, created_at DESC LIMIT 1",
+            "ORDER BY (id = ?) DESC, (owner = ?) DESC, created_at DESC LIMIT 50",
             [id_or_name, id_or_name, self.actor.id, self.actor.is_admin, id_or_name, self.actor.id],
         )
-        if row is None:
-            raise not_found("character", id_or_name)
-        return row_to_character(row)
+        if not rows:
+            raise NotFound(f"No character with the id or name {id_or_name!r}.")
+        first = rows[0]
+        if first["id"] != id_or_name:
+            same_rank = [r for r in rows if (r["owner"] == self.actor.id) == (first["owner"] == self.actor.id)]
+            if len(same_rank) > 1:
+                ids = ", ".join(r["id"] for r in same_rank[:5])
+                raise InvalidInput({"character": f"{len(same_rank)} characters are named {id_or_name!r}; give the id instead ({ids})"})
+        return row_to_character(first)
 
     @checked
     def update(self, character_id: Id, changes: CharacterUpdate | dict[str, Any]) -> Character:

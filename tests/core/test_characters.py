@@ -100,5 +100,19 @@ def test_resolve_by_id_or_name(studio):
     c = studio.characters.create(GOOD)
     assert studio.characters.resolve(c.id).id == c.id
     assert studio.characters.resolve("mia").id == c.id
-    with pytest.raises(NotFound):
+    with pytest.raises(NotFound, match="id or name 'nobody'"):
         studio.characters.resolve("nobody")
+
+
+def test_a_name_two_of_ones_own_characters_share_is_ambiguous(studio):
+    first = studio.characters.create(GOOD)
+    second = studio.characters.create(GOOD)
+    with pytest.raises(InvalidInput, match="2 characters are named 'mia'") as err:
+        studio.characters.resolve("mia")
+    assert first.id in str(err.value) and second.id in str(err.value)
+    assert studio.characters.resolve(second.id).id == second.id
+    # Another user's public namesake does not make one's own name ambiguous: one's own comes first.
+    bob = studio.as_user("bob")
+    bobs = bob.characters.create({**GOOD, "name": "Ava"})
+    studio.characters.update(first.id, {"name": "Ava", "is_public": True})
+    assert bob.characters.resolve("ava").id == bobs.id
