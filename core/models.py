@@ -348,6 +348,8 @@ class CatalogModel(BaseModel):
     provider_configured: bool = False
     retired_at: datetime | None = None  # when the provider answered that the model is gone
     retired_reason: str | None = None  # the provider's words
+    retired_by: Literal["provider", "plugin"] | None = None  # the service answered it is gone / the plugin dropped it
+    admin_fields: list[str] = []  # fields an admin set: a plugin upgrade leaves them as they are
 
     @property
     def supports_i2i(self) -> bool:
@@ -456,6 +458,7 @@ class Job(BaseModel):
     provider_ms: float | None
     overhead_ms: float | None
     cost: float | None = None  # USD
+    progress_message: str | None = None  # what the provider last said about the work (Progress.message)
 
     @property
     def is_active(self) -> bool:
