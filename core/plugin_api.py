@@ -8,7 +8,7 @@ match and the plugin's minor version is at most the studio's, and refuses it oth
 shown by `studio.plugins()`), loading the others. A minor version adds to the API; a major one
 changes or removes something.
 
-The conformance kit (`check_*`, `run_all`, `ProviderConformance`, `Harness`, `FaultyService`) is
+The conformance kit (`check_*`, `run_all`, `ProviderConformance`, `Harness`) is
 imported from here too; it loads on first use, so a plugin importing this module stays light.
 """
 from __future__ import annotations
@@ -25,7 +25,8 @@ from core.provider import (GeneratedImage, GenerationRequest, GenerationResult, 
 PLUGIN_API_VERSION = "1.1"
 
 KIT = ("Harness", "ProviderConformance", "run_all", "check_registration", "check_catalog", "check_secrets",
-       "check_generation", "check_errors", "check_cancel", "check_resume", "check_health")
+       "check_key_stays_home", "check_generation", "check_image_to_image", "check_seed", "check_failure",
+       "check_errors", "check_cancel", "check_resume", "check_health")
 
 __all__ = ["PLUGIN_API_VERSION", "hookimpl", "Provider", "ModelSpec", "Capabilities", "ReferenceMapping",
            "GenerationRequest", "GenerationResult", "GeneratedImage", "Submission", "Progress", "Health",
