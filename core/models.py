@@ -6,7 +6,7 @@ import logging
 from datetime import datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from core.errors import DatabaseError, InvalidInput
 from core.validation import ID_MAX, SEED_MAX, Text, TextList
@@ -390,7 +390,9 @@ class GenerationOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", protected_namespaces=())
     prompt: Annotated[str, Text(PROMPT_MAX, multiline=True, collapse=True)] = ""
     presets: Presets = Presets()
-    model_id: Annotated[str, Text(ID_MAX, min_len=1, noun="an id")] | None = None
+    # `model=` is accepted too; either takes a catalog id or a model key
+    model_id: Annotated[str, Text(ID_MAX, min_len=1, noun="an id")] | None = Field(
+        None, validation_alias=AliasChoices("model_id", "model"))
     reference: Literal["none", "character", "portrait", "upload"] = "none"
     reference_portrait_id: Annotated[str, Text(ID_MAX, min_len=1, noun="an id")] | None = None
     reference_key: StorageKey | None = None

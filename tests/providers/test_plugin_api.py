@@ -1,6 +1,7 @@
 """The plugin API's front door: one module to import from, and its version checked at load."""
 from __future__ import annotations
 
+import base64
 import logging
 import textwrap
 
@@ -73,3 +74,58 @@ def test_the_version_rule(declared, loads):
 def test_the_front_door_exports_what_the_docs_use():
     for name in core.plugin_api.__all__:
         assert getattr(core.plugin_api, name) is not None, name
+
+
+def test_generate_takes_a_model_key_and_the_job_shows_the_providers_progress_message(sample_plugin, tmp_path):
+    import studio_sample_provider
+
+    from core.plugin_api import hookimpl
+    from tests.fakes.sample import AcmeFake
+    from tests.providers.conftest import SENTINEL
+
+    class Talkative(studio_sample_provider.AcmeProvider):
+        async def poll(self, request_id, request):
+            progress = await super().poll(request_id, request)
+            progress.message = f"warming up the GPU for {request_id[:4]}"
+            return progress
+
+    class Plugin:
+        @hookimpl
+        def register_providers(self, register):
+            register(Talkative)
+
+    server = AcmeFake(SENTINEL)
+    server.hold = True  # the job stays running until released
+    try:
+        from core.config import Settings
+        from tests.providers.conftest import BASE_ENV
+
+        studio = Studio.open(settings=Settings.from_env(home=tmp_path / "home", env={
+            **server.env(), **BASE_ENV, "STUDIO_LOAD_PLUGINS": ""}), plugins=[Plugin()], retry_base=0.01)
+        try:
+            character = studio.characters.create({"name": "Ada", "description": "An engineer."})
+            [job] = studio.portraits.generate(character.id, model="acme-v1")
+            assert job.model_key == "acme-v1" and job.provider_id == "sample"
+            server.wait_for(lambda s: any(j.get("polls", 0) >= 3 for j in s.jobs.values()))
+            seen = studio.engine.runner.generation
+            current = studio.jobs.get(job.id)
+            for _ in range(100):  # each round waits for the runner's next job change (bounded)
+                if current.progress_message:
+                    break
+                seen = studio.engine.runner.wait_for_change(0.2, seen)
+                current = studio.jobs.get(job.id)
+            assert current.progress_message and current.progress_message.startswith("warming up the GPU")
+            server.release()
+            done = studio.jobs.wait(job.id, timeout=20)[0]
+            assert done.status == "completed" and done.progress_message is None
+        finally:
+            studio.close()
+    finally:
+        server.close()
+
+
+def test_bare_base64_helper():
+    from core.plugin_api import ReferenceImage
+
+    ref = ReferenceImage(b"\x89PNG-bytes", "image/png", "abc")
+    assert base64.b64decode(ref.base64()) == b"\x89PNG-bytes" and not ref.base64().startswith("data:")
