@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
 import pluggy
@@ -136,6 +136,13 @@ def collect_providers(pm: pluggy.PluginManager) -> dict[str, type]:
 
     pm.hook.register_providers(register=register)
     return found
+
+
+def scoped_env(settings: Mapping[str, str], provider_cls: type) -> dict[str, str]:
+    """The part of the settings a provider class declares (`Provider.declared_env`): the only
+    mapping it is constructed with, so no plugin is handed another's key or the storage credentials."""
+    declared = provider_cls.declared_env()
+    return {k: v for k, v in settings.items() if k in declared}
 
 
 def plugin_names(pm: pluggy.PluginManager) -> list[str]:

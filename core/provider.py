@@ -31,6 +31,8 @@ from core.images import MAX_IMAGE_BYTES, read_header
 from core.images import sha256  # noqa: F401 - part of the plugin API
 from core.models import Capabilities, ModelSpec
 
+# Tunings every provider reads (seconds): status poll interval, request timeout, result download deadline.
+SHARED_SETTINGS = ("STUDIO_POLL_INTERVAL", "STUDIO_PROVIDER_TIMEOUT", "STUDIO_DOWNLOAD_DEADLINE")
 PollState = Literal["queued", "running", "completed", "failed", "canceled"]
 RETRYABLE_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 IMAGE_FORMATS = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}
@@ -134,6 +136,7 @@ class Provider:
     key_env: ClassVar[tuple[str, ...]] = ()
     secret_env: ClassVar[tuple[str, ...]] = ()
     base_url_env: ClassVar[str | None] = None
+    setting_env: ClassVar[tuple[str, ...]] = ()
     default_base_url: ClassVar[str | None] = None
     resumable: ClassVar[bool] = False
     preview: ClassVar[bool] = False
@@ -145,7 +148,8 @@ class Provider:
     max_redirects: ClassVar[int] = 3
 
     def __init__(self, secrets: Mapping[str, str] | None = None):
-        self._secrets = dict(secrets or {})
+        declared = self.declared_env()
+        self._secrets = {k: v for k, v in (secrets or {}).items() if k in declared}
         # The keys this provider sends: stripped; one with a control character stops the start.
         for name in (*self.key_env, *self.secret_env):
             if value := self._secrets.get(name):
@@ -159,6 +163,14 @@ class Provider:
         self.download_deadline = _float(self.secret("STUDIO_DOWNLOAD_DEADLINE"), type(self).download_deadline)
 
     # -- declaration -----------------------------------------------------------------
+    @classmethod
+    def declared_env(cls) -> frozenset[str]:
+        """The settings this provider may see: its keys (`key_env`, `secret_env`), its base URL
+        variable, the other variables it lists in `setting_env`, and the shared provider tunings.
+        The studio hands a provider only these; the rest of the environment (other providers' keys,
+        storage credentials) is not in its mapping."""
+        return frozenset({*cls.key_env, *cls.secret_env, *cls.setting_env, *SHARED_SETTINGS} | {cls.base_url_env} - {None})
+
     def default_models(self) -> list[ModelSpec]:
         """The models this provider seeds into the catalog."""
         return []

@@ -54,6 +54,7 @@ class Runner:
         self._slots: dict[str, int] = {}  # provider calls in flight, per provider (storing holds none)
         self._request_ids: dict[str, str] = {}
         self._cancels_sent: OrderedDict[str, None] = OrderedDict()  # request ids, on the loop thread only
+        self._background: set[asyncio.Task] = set()  # provider cancels in flight
         self._storing: set[str] = set()  # jobs whose image is being spooled and written right now
         # A claim costs a query, so a slot freed or a job ended only triggers one when it may start
         # something: the last claim left due jobs waiting for a slot, or the job itself went back
@@ -241,17 +242,23 @@ class Runner:
                 self._spool_path(job.id).unlink(missing_ok=True)
         request_id = job.provider_request_id or self._request_ids.get(job.id)
         if request_id and job.status != "storing":
-            self.loop.create_task(self._provider_cancel(job.provider_id, request_id))
+            self._provider_cancel(job.provider_id, request_id)
         self._notify()
 
-    async def _provider_cancel(self, provider_id: str, request_id: str) -> None:
-        """Ask the provider to cancel, once per request: a user's cancel and the poll loop that finds
-        its row canceled can both get here."""
+    def _provider_cancel(self, provider_id: str, request_id: str) -> None:
+        """Ask the provider to cancel, once per request (a user's cancel and the poll loop that finds
+        its row canceled can both get here), in a task of its own: canceling the job's task must not
+        abort the request that tells the provider."""
         if request_id in self._cancels_sent:
             return
         self._cancels_sent[request_id] = None
         if len(self._cancels_sent) > 4096:
             self._cancels_sent.popitem(last=False)
+        task = self.loop.create_task(self._send_cancel(provider_id, request_id))
+        self._background.add(task)  # the loop keeps only a weak reference to a task
+        task.add_done_callback(self._background.discard)
+
+    async def _send_cancel(self, provider_id: str, request_id: str) -> None:
         try:
             provider = self.ctx.catalog.provider(provider_id)
             if provider.resumable:
@@ -327,7 +334,7 @@ class Runner:
             # Stored before polling starts: a restart resumes instead of paying twice.
             job.request.update(inputs=submission.inputs, submitted_at=utcnow().isoformat())
             if not self.jobs.set(job.id, provider_request_id=request_id, stage="submitted", request=job.request):
-                await self._provider_cancel(provider.id, request_id)
+                self._provider_cancel(provider.id, request_id)
                 raise asyncio.CancelledError
             job.provider_request_id = request_id
         errors = 0
@@ -386,7 +393,7 @@ class Runner:
         """A job whose row stopped being `running` (canceled, or deleted with its character or
         scene) stops here even if no `cancel` reached this runner, and the provider is told."""
         if not still_running:
-            await self._provider_cancel(provider.id, request_id)
+            self._provider_cancel(provider.id, request_id)
             raise asyncio.CancelledError
 
     async def _submit(self, provider: Provider, job_id: str, request: GenerationRequest):
@@ -397,7 +404,7 @@ class Runner:
         except asyncio.CancelledError:
             def _cancel_late(fut: asyncio.Future) -> None:
                 if not fut.cancelled() and fut.exception() is None:
-                    self.loop.create_task(self._provider_cancel(provider.id, fut.result().request_id))
+                    self._provider_cancel(provider.id, fut.result().request_id)
             inner.add_done_callback(_cancel_late)
             raise
         self._request_ids[job_id] = submission.request_id

@@ -19,7 +19,7 @@ from core.images import placeholder
 from core.jobs import Jobs, JobStore
 from core.maintenance import Maintenance
 from core.models import CatalogModel, Character, ModelSpec, ModelUpdate, ProviderInfo, ProviderUpdate
-from core.plugins import PluginInfo, collect_providers, make_plugin_manager, plugin_report
+from core.plugins import PluginInfo, collect_providers, make_plugin_manager, plugin_report, scoped_env
 from core.portraits import Generator, Portraits, Uploads
 from core.presets import PresetCatalog
 from core.provider import Health
@@ -55,7 +55,7 @@ class _Engine:
         try:
             store = ImageStore.from_settings(settings)  # startup check: clear StorageError on a bad bucket/credentials
             pm = make_plugin_manager(settings.load_plugins, plugins)
-            providers = {pid: cls_(settings.secrets) for pid, cls_ in collect_providers(pm).items()}
+            providers = {pid: cls_(scoped_env(settings.secrets, cls_)) for pid, cls_ in collect_providers(pm).items()}
             catalog = Catalog(db, providers)
             ctx = Context(settings=settings, db=db, store=store, catalog=catalog, presets=PresetCatalog())
             catalog.seed()

@@ -39,6 +39,7 @@ class FalProvider(Provider):
     key_env = ("FAL_KEY",)
     secret_env = ("FAL_KEY_ID", "FAL_KEY_SECRET")
     base_url_env = "FAL_QUEUE_URL"
+    setting_env = ("FAL_REST_URL",)
     default_base_url = "https://queue.fal.run"
     resumable = True
     poll_interval = 1.0

@@ -30,6 +30,7 @@ class OpenAIProvider(Provider):
     display_name = "OpenAI"
     key_env = ("OPENAI_API_KEY",)
     base_url_env = "OPENAI_BASE_URL"
+    setting_env = ("OPENAI_ORG_ID", "OPENAI_PROJECT_ID")
     default_base_url = "https://api.openai.com/v1"
     timeout = 180.0
 

@@ -67,6 +67,7 @@ class RunPodProvider(Provider):
     key_env = ("RUNPOD_API_KEY",)
     secret_env = ("RUNPOD_WORKER_KEY",)
     base_url_env = "RUNPOD_ENDPOINT_BASE_URL"
+    setting_env = ("RUNPOD_ENDPOINT_ID", "RUNPOD_WORKER_URL")
     default_base_url = "https://api.runpod.ai/v2"
     resumable = True
     poll_interval = 2.0

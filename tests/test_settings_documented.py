@@ -31,7 +31,7 @@ def _names_in_code() -> set[str]:
 def _declared_by_providers() -> set[str]:
     names = set()
     for cls in collect_providers(make_plugin_manager("")).values():
-        names |= set(cls.key_env) | set(getattr(cls, "secret_env", ())) | {cls.base_url_env} - {None}
+        names |= cls.declared_env()
     return names
 
 

@@ -12,6 +12,7 @@ import pytest
 
 from core.errors import ProviderError
 from core.models import Capabilities, ReferenceMapping
+from core.config import Settings
 from core.provider import Provider, ReferenceImage, image_sources, sha256
 from tests.conftest import png_bytes
 from tests.fakes.base import FakeServer, Reply, Req, b64, png
@@ -144,7 +145,12 @@ def test_place_references_single_list_and_refusal(files):
 
 
 def test_scrub_and_secret_values():
+    """A provider's own key is masked from its construction; another secret setting (not handed to the
+    provider) once the settings holding it are loaded."""
     p = Plumbed({"PLUMBED_KEY": SECRET, "OTHER_TOKEN": "tok-123456", "STUDIO_HOME": "visible"})
+    assert p.secret("OTHER_TOKEN") is None
+    assert p.scrub(f"a {SECRET} c visible") == "a *** c visible"
+    Settings.from_env(env={"OTHER_TOKEN": "tok-123456"})
     assert p.scrub(f"a {SECRET} b tok-123456 c visible") == "a *** b *** c visible"
 
 
