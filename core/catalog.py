@@ -5,7 +5,7 @@ import threading
 from typing import Any
 
 from core.context import Actor, new_id, not_found
-from core.db import Database, dumps, loads, utcnow
+from core.data import Database, dumps, loads, utcnow
 from core.errors import InvalidInput, ModelNotAvailable, NoImageModel, NoImageToImageModel
 from core.models import CatalogModel, ModelSpec, ModelUpdate, ProviderInfo, ProviderUpdate, parse
 from core.provider import Provider
@@ -187,8 +187,7 @@ class Catalog:
         """Mark a model its provider answered is gone (not found, retired): no longer routed to,
         shown as retired, until an admin brings it back (`update_model(..., {"retired": False})`)."""
         if self.db.execute("UPDATE api_models SET retired_at = ?, retired_reason = ?, retired_by = 'provider' "
-                           "WHERE id = ? AND retired_at IS NULL",
-                           [utcnow(), reason[:500], model_id]).fetchone()[0]:
+                           "WHERE id = ? AND retired_at IS NULL", [utcnow(), reason[:500], model_id]):
             self._changed()
 
     def route(self, model_id: str | None, *, needs_i2i: bool) -> CatalogModel:

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from pydantic import Strict
 
 from core.context import Actor, Context, new_id, not_found
-from core.db import dumps, marks, utcnow
+from core.data import dumps, marks, utcnow
 from core.errors import StorageError
 from core.images import validate_upload
 from core.jobs import cancel_active, reference_in_use

@@ -5,6 +5,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from core import redaction
 from core.errors import InvalidSetting
@@ -36,6 +37,16 @@ def load_secrets(values: Mapping[str, str]) -> dict[str, str]:
     return out
 
 
+def check_database_url(url: str) -> str:
+    """A PostgreSQL URL (`postgresql://user:password@host:5432/db`); its password is never shown."""
+    parsed = urlsplit(url)
+    if parsed.scheme not in ("postgresql", "postgres"):
+        raise InvalidSetting("STUDIO_DATABASE_URL must be a postgresql:// URL (unset it to use the DuckDB file).")
+    if parsed.password:
+        redaction.register([parsed.password])
+    return url
+
+
 def default_home() -> Path:
     """A git-ignored folder under data/ in a checkout, else a folder in the user's home."""
     if (DATA_DIR / "presets.json").exists() and os.access(DATA_DIR, os.W_OK):
@@ -61,6 +72,9 @@ class Settings:
     gc_grace_seconds: int = 86400
     upload_max_age: int = 7 * 86400
     db_threads: int = 1
+    database_url: str | None = None  # PostgreSQL, shared by several servers; None: the DuckDB file `db_path`
+    lease_seconds: float = 30.0  # PostgreSQL: how long a server's claim on a job lasts unless renewed
+    runner_slots: int = 0  # PostgreSQL: provider calls one server makes at once (0: only the providers' limits)
 
     @classmethod
     def from_env(
@@ -78,6 +92,9 @@ class Settings:
         if secrets:
             merged.update({k: str(v) for k, v in secrets.items() if isinstance(v, (str, int))})
         merged = load_secrets(merged)
+        database_url = (env.get("STUDIO_DATABASE_URL") or "").strip() or None
+        if database_url is not None:
+            database_url = check_database_url(database_url)
         values = dict(
             home=home_path,
             db_path=db_path,
@@ -92,6 +109,9 @@ class Settings:
             gc_grace_seconds=int(env.get("STUDIO_GC_GRACE_SECONDS", "86400")),
             upload_max_age=int(env.get("STUDIO_UPLOAD_MAX_AGE", str(7 * 86400))),
             db_threads=int(env.get("STUDIO_DB_THREADS", "1")),
+            database_url=database_url,
+            lease_seconds=float(env.get("STUDIO_LEASE_SECONDS", "30")),
+            runner_slots=int(env.get("STUDIO_RUNNER_SLOTS", "0")),
         )
         values.update(overrides)
         return cls(**values)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from core.config import Settings
-from core.db import Database
+from core.data import Database
 from core.errors import Forbidden, NotFound
 from core.storage import ImageStore
 

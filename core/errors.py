@@ -103,6 +103,12 @@ class DatabaseError(StudioError):
     code = "database_error"
 
 
+class ConstraintViolation(DatabaseError):
+    """A write broke a constraint (a second row for a unique key): the transaction was rolled back."""
+
+    code = "constraint_violation"
+
+
 class ModelNotAvailable(StudioError):
     """The explicitly chosen model does not exist, is inactive or its provider is not configured."""
 

@@ -5,11 +5,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from core.context import Actor, Context, new_id, not_found
-from core.db import dumps, loads, marks, utcnow
+from core.data import Cursor, dumps, loads, marks, utcnow
 from core.errors import StudioError, WaitTimedOut
 from core.models import ACTIVE_STATUSES, Job, JobStatus, Page
 from core.validation import Id, Limit, Offset, Seconds, checked
 from core.redaction import redact
+
+JOBS_CHANNEL = "studio_jobs"  # NOTIFY channel: payload is the announcing server's id ("" from a facade)
 
 # Jobs with their live place in their provider's queue (one pass over the queued rows).
 _SELECT = """SELECT j.*, q.pos AS queue_position_live FROM jobs j LEFT JOIN (
@@ -26,27 +28,37 @@ def row_to_job(row: dict[str, Any]) -> Job:
     return Job.model_validate(data)
 
 
-def cancel_active(cur: Any, column: str, value: str, reason: str) -> list[Job]:
+def cancel_active(cur: Cursor, column: str, value: str, reason: str) -> list[Job]:
     """Cancel the queued, running and storing jobs of one character or scene (`column` is
     `character_id` or `scene_id`) inside the caller's transaction, with `reason` as their last
     error. Returns them as they were, for `Runner.cancel` once the transaction has committed."""
     if column not in ("character_id", "scene_id"):
         raise ValueError(f"cannot cancel jobs by {column}")
     where = f"{column} = ? AND status IN ({marks(ACTIVE_STATUSES)})"
-    found = cur.execute(f"SELECT * FROM jobs WHERE {where} ORDER BY seq", [value, *ACTIVE_STATUSES])
-    cols = [d[0] for d in found.description]
-    jobs = [row_to_job(dict(zip(cols, row))) for row in found.fetchall()]
+    jobs = [row_to_job(r) for r in cur.rows(f"SELECT * FROM jobs WHERE {where} ORDER BY seq", [value, *ACTIVE_STATUSES])]
     if jobs:
         cur.execute(f"UPDATE jobs SET status = 'canceled', stage = 'canceled', finished_at = ?, last_error = ?, "
                     f"next_attempt_at = NULL WHERE {where}", [utcnow(), reason, value, *ACTIVE_STATUSES])
     return jobs
 
 
-def reference_in_use(cur: Any, key: str) -> bool:
+def reference_in_use(cur: Cursor, key: str) -> bool:
     """Whether a queued, running or storing job will read the reference image `key`."""
     return cur.execute(
-        "SELECT 1 FROM jobs WHERE json_extract_string(request, '$.reference_key') = ? "
+        f"SELECT 1 FROM jobs WHERE {cur.dialect.json_text('request', 'reference_key')} = ? "
         f"AND status IN ({marks(ACTIVE_STATUSES)}) LIMIT 1", [key, *ACTIVE_STATUSES]).fetchone() is not None
+
+
+def _requeue(cur: Cursor, where: str, params: list[Any] = ()) -> tuple[int, int]:
+    """Running jobs matching `where` back to the queue: (resumed by request id, to be submitted again)."""
+    resumed = cur.changed(
+        "UPDATE jobs SET status = 'queued', stage = 'resuming', next_attempt_at = NULL, lease_owner = NULL "
+        f"WHERE status = 'running' AND provider_request_id IS NOT NULL AND {where}", params)
+    resubmitted = cur.changed(
+        "UPDATE jobs SET status = 'queued', stage = 'queued', attempts = greatest(attempts - 1, 0), "
+        f"next_attempt_at = NULL, lease_owner = NULL WHERE status = 'running' AND provider_request_id IS NULL AND {where}",
+        params)
+    return resumed, resubmitted
 
 
 class JobStore:
@@ -64,16 +76,16 @@ class JobStore:
             values.append("(?, nextval('job_seq'), ?, ?, ?, ?, ?, 'queued', 'queued', ?, ?, ?, ?, ?, ?)")
             params += [r.get("id") or new_id(), r["kind"], r["owner"], r["character_id"], r.get("scene_id"), r["batch_id"],
                        r["provider_id"], r["model_id"], r["model_key"], dumps(r["request"]), r["max_attempts"], now]
-        cur = self.db.execute(
+        created = sorted(self.db.returning(
             "INSERT INTO jobs (id, seq, kind, owner, character_id, scene_id, batch_id, status, stage, provider_id, "
-            f"model_id, model_key, request, max_attempts, created_at) VALUES {', '.join(values)} RETURNING *", params)
-        cols = [d[0] for d in cur.description]
-        created = sorted((dict(zip(cols, row)) for row in cur.fetchall()), key=lambda r: r["seq"])
+            f"model_id, model_key, request, max_attempts, created_at) VALUES {', '.join(values)} RETURNING *", params),
+            key=lambda r: r["seq"])
         for pid in {r["provider_id"] for r in created}:
             mine = [r for r in created if r["provider_id"] == pid]
             ahead = self._ahead(pid, mine[0]["seq"])
             for i, r in enumerate(mine):
                 r["queue_position"] = ahead + i + 1
+        self.announce()  # other servers sharing the database may have a free slot
         return [row_to_job(r) for r in created]
 
     def get(self, job_id: str) -> Job:
@@ -126,11 +138,13 @@ class JobStore:
         retried (which writes back what `create` wrote). So no job starts from a copy older than its row.
         The stage says what comes next: a `one_shot` provider generates; a resumable one submits,
         or resumes polling when the job already has a request id."""
-        waiting = self.db.cursor().execute(
-            "SELECT id, provider_id, status, next_attempt_at, provider_request_id IS NOT NULL, started_at IS NULL "
-            "FROM jobs WHERE status IN ('queued', 'storing') ORDER BY seq").fetchall()
+        waiting = self.db.fetchall(
+            "SELECT id, provider_id, status, next_attempt_at, provider_request_id IS NOT NULL AS has_request, "
+            "started_at IS NULL AS never_started FROM jobs WHERE status IN ('queued', 'storing') ORDER BY seq")
         storing, stages, room, next_at, backlog, pristine = [], {}, dict(free), None, False, set()
-        for job_id, provider_id, status, due_at, has_request, never_started in waiting:
+        for w in waiting:
+            job_id, provider_id, status, due_at = w["id"], w["provider_id"], w["status"], w["next_attempt_at"]
+            has_request, never_started = w["has_request"], w["never_started"]
             if job_id in exclude:
                 continue
             if due_at is not None and due_at > now:
@@ -157,7 +171,7 @@ class JobStore:
             changed += self.db.execute(
                 "UPDATE jobs SET status = 'running', stage = ?, attempts = attempts + 1, started_at = coalesce(started_at, ?), "
                 f"next_attempt_at = NULL, percent = NULL WHERE id IN ({marks(ids)}) AND status = 'queued'",
-                [stage, now, *ids]).fetchone()[0]
+                [stage, now, *ids])
         if changed == len(stages) and all(i in created for i in stages):
             return [created[i].model_copy(update={  # the runner changes `request`: its own copy
                 "request": dict(created[i].request), "status": "running", "stage": stage,
@@ -178,26 +192,105 @@ class JobStore:
         sets = ", ".join(f"{k} = ?" for k in fields)
         n = self.db.execute(
             f"UPDATE jobs SET {sets} WHERE id = ? AND status IN ({marks(only_if)})",
-            [*fields.values(), job_id, *only_if]).fetchone()[0]
+            [*fields.values(), job_id, *only_if])
         return bool(n)
+
+    def announce(self, server_id: str = "") -> None:
+        """Tell the other servers on a shared database that a job was created or a slot freed."""
+        self.db.notify(JOBS_CHANNEL, server_id)
 
     def status(self, job_id: str) -> str | None:
         return self.db.scalar("SELECT status FROM jobs WHERE id = ?", [job_id])
 
     def recover(self, spooled: set[str] = frozenset()) -> dict[str, int]:
-        """After a crash: running jobs whose image was spooled finish storing; other running jobs go
-        back to the queue (keeping their provider request id, so they are polled, not resubmitted)."""
+        """After a crash (one server): running jobs whose image was spooled finish storing; other running
+        jobs go back to the queue (keeping their provider request id, so they are polled, not resubmitted)."""
         with self.db.transaction() as cur:
             for job_id in spooled:
                 cur.execute("UPDATE jobs SET status = 'storing', stage = 'storing' WHERE id = ? AND status = 'running'", [job_id])
-            resumed = cur.execute(
-                "UPDATE jobs SET status = 'queued', stage = 'resuming', next_attempt_at = NULL "
-                "WHERE status = 'running' AND provider_request_id IS NOT NULL").fetchone()[0]
-            resubmitted = cur.execute(
-                "UPDATE jobs SET status = 'queued', stage = 'queued', attempts = greatest(attempts - 1, 0), next_attempt_at = NULL "
-                "WHERE status = 'running' AND provider_request_id IS NULL").fetchone()[0]
-            storing = cur.execute("UPDATE jobs SET next_attempt_at = NULL WHERE status = 'storing'").fetchone()[0]
+            resumed, resubmitted = _requeue(cur, "TRUE")
+            storing = cur.changed("UPDATE jobs SET next_attempt_at = NULL WHERE status = 'storing'")
         return {"resumed": resumed, "resubmitted": resubmitted, "storing": storing}
+
+    # -- the shared queue (PostgreSQL; several servers) --------------------------------
+    def recover_expired(self) -> dict[str, int]:
+        """Jobs of servers that stopped renewing their leases (they died): a running job whose image is
+        in the shared spool finishes storing, other running jobs go back to the queue as in `recover`,
+        and storing jobs become free for any server to claim."""
+        return self._take_back(f"lease_expires_at < {self.db.dialect.now_utc}", [])
+
+    def release(self, server_id: str) -> dict[str, int]:
+        """A server stopping hands its jobs back at once (as `recover_expired` would after the lease)."""
+        return self._take_back("lease_owner = ?", [server_id])
+
+    def _take_back(self, where: str, params: list[Any]) -> dict[str, int]:
+        with self.db.transaction() as cur:
+            storing = cur.changed(
+                "UPDATE jobs SET status = 'storing', stage = 'storing', next_attempt_at = NULL, lease_owner = NULL "
+                f"WHERE status = 'running' AND {where} AND id IN (SELECT job_id FROM job_spool)", params)
+            resumed, resubmitted = _requeue(cur, where, params)
+            storing += cur.changed(f"UPDATE jobs SET lease_owner = NULL WHERE status = 'storing' AND {where}", params)
+        return {"resumed": resumed, "resubmitted": resubmitted, "storing": storing}
+
+    def claim_shared(self, server_id: str, lease: float, limits: dict[str, int], one_shot: set[str],
+                     capacity: int | None) -> tuple[list[Job], datetime | None, bool]:
+        """`claim_due` for servers sharing one PostgreSQL database: expired leases are recovered, then
+        per provider with due jobs, under a transaction-scoped advisory lock that serialises that
+        provider's claims across servers, its running jobs are counted (every server's) and at most
+        the rest of its limit (as stored now; `limits` names the providers this server runs) and of
+        this server's `capacity` is claimed, `FOR UPDATE SKIP LOCKED`,
+        leased to `server_id` for `lease` seconds. Due storing jobs nobody holds are leased too."""
+        self.recover_expired()
+        now_sql, now = self.db.dialect.now_utc, utcnow()
+        until = f"{now_sql} + ? * INTERVAL '1 second'"
+        due = "(next_attempt_at IS NULL OR next_attempt_at <= ?)"
+        waiting = {r["provider_id"]: r["n"] for r in self.db.fetchall(
+            f"SELECT provider_id, count(*) AS n FROM jobs WHERE status = 'queued' AND {due} GROUP BY provider_id", [now])}
+        started: list[dict[str, Any]] = []
+        backlog = False
+        for provider_id in sorted(waiting):
+            room = capacity - len(started) if capacity is not None else waiting[provider_id]
+            if room <= 0:
+                backlog = True
+                break
+            stage = "CASE WHEN provider_request_id IS NOT NULL THEN 'resuming' ELSE 'submitting' END"
+            if provider_id in one_shot:
+                stage = "'generating'"
+            with self.db.transaction() as cur:
+                cur.execute("SELECT pg_advisory_xact_lock(hashtext(?))", [f"studio:claim:{provider_id}"])
+                # The limit as the shared table has it now (another server may have just changed it).
+                limit, running = cur.execute(
+                    "SELECT concurrency_limit, (SELECT count(*) FROM jobs WHERE provider_id = ? AND status = 'running') "
+                    "FROM api_providers WHERE id = ?", [provider_id, provider_id]).fetchone() or (0, 0)
+                n = min(room, limit - running) if provider_id in limits else 0
+                if n > 0:
+                    # The picked rows in a materialised CTE: a subquery under `IN` may be run again by
+                    # the planner, and its LIMIT would then not bound the rows updated.
+                    started += cur.rows(
+                        "WITH picked AS MATERIALIZED (SELECT id FROM jobs WHERE provider_id = ? AND status = 'queued' "
+                        f"AND {due} ORDER BY seq LIMIT ? FOR UPDATE SKIP LOCKED) "
+                        f"UPDATE jobs SET status = 'running', stage = {stage}, attempts = attempts + 1, "
+                        "started_at = coalesce(started_at, ?), next_attempt_at = NULL, percent = NULL, "
+                        f"lease_owner = ?, lease_expires_at = {until} FROM picked WHERE jobs.id = picked.id "
+                        "RETURNING jobs.*", [provider_id, now, n, now, server_id, lease])
+                backlog = backlog or waiting[provider_id] > max(n, 0)
+        storing = self.db.returning(
+            "WITH picked AS MATERIALIZED (SELECT id FROM jobs WHERE status = 'storing' AND lease_owner IS NULL "
+            f"AND {due} FOR UPDATE SKIP LOCKED) UPDATE jobs SET lease_owner = ?, lease_expires_at = {until} "
+            "FROM picked WHERE jobs.id = picked.id RETURNING jobs.*", [now, server_id, lease])
+        next_at = self.db.scalar("SELECT min(next_attempt_at) FROM jobs WHERE status IN ('queued', 'storing') "
+                                 "AND next_attempt_at > ?", [now])
+        jobs = sorted(storing, key=lambda r: r["seq"]) + sorted(started, key=lambda r: r["seq"])
+        return [row_to_job(r) for r in jobs], next_at, backlog
+
+    def renew(self, server_id: str, lease: float, job_ids: list[str]) -> int:
+        """Extend this server's leases on the jobs it is working on."""
+        if not job_ids:
+            return 0
+        return self.db.execute(
+            f"UPDATE jobs SET lease_expires_at = {self.db.dialect.now_utc} + ? * INTERVAL '1 second' "
+            f"WHERE lease_owner = ? AND status IN ('running', 'storing') AND id IN ({marks(job_ids)})",
+            [lease, server_id, *job_ids])
 
 
 class Jobs:

@@ -27,7 +27,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from core.context import Actor, Context
-from core.db import marks
+from core.data import marks
 from core.errors import Forbidden, InvalidInput, StorageError
 from core.images import sha256
 from core.models import ACTIVE_STATUSES
@@ -204,8 +204,9 @@ class Maintenance:
     def _in_flight(self) -> set[str]:
         """Keys that jobs still at work will write or read (a storing job's image has no row yet)."""
         keys: set[str] = set()
+        ref = self.ctx.db.dialect.json_text("request", "reference_key")
         rows = self.ctx.db.fetchall(
-            "SELECT id, kind, owner, character_id, json_extract_string(request, '$.reference_key') AS ref "
+            f"SELECT id, kind, owner, character_id, {ref} AS ref "
             f"FROM jobs WHERE status IN ({marks(ACTIVE_STATUSES)})", list(ACTIVE_STATUSES))
         for r in rows:
             keyfn = portrait_key if r["kind"] == "portrait" else scene_key
@@ -217,10 +218,10 @@ class Maintenance:
 
     def _upload_uses(self) -> set[str]:
         """Upload keys in use: a character's reference, or the reference a portrait or scene was made from."""
+        ref = self.ctx.db.dialect.json_text("recipe", "reference_key")
         rows = self.ctx.db.fetchall(
             "SELECT reference_image_key AS k FROM characters WHERE reference_image_key IS NOT NULL "
-            "UNION SELECT json_extract_string(recipe, '$.reference_key') FROM character_portraits "
-            "UNION SELECT json_extract_string(recipe, '$.reference_key') FROM scene_images")
+            f"UNION SELECT {ref} FROM character_portraits UNION SELECT {ref} FROM scene_images")
         return {r["k"] for r in rows if r["k"]}
 
     def _expired_uploads(self, max_age: int) -> list[dict[str, Any]]:

@@ -11,7 +11,7 @@ from pydantic import Strict
 
 from core.characters import Characters, delete_files, store_upload
 from core.context import Actor, Context, new_id, not_found
-from core.db import utcnow
+from core.data import utcnow
 from core.errors import InvalidInput, StudioError
 from core.images import open_image, sha256
 from core.jobs import JobStore

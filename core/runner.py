@@ -1,14 +1,19 @@
 """The job runner: an asyncio loop in one background thread that claims and runs due jobs.
 
 It never touches Streamlit. Per-provider concurrency limits come from the catalog; retryable
-provider errors back off (honouring Retry-After); result bytes are spooled to local disk
+provider errors back off (honouring Retry-After); result bytes are spooled (see `core.spool`)
 before the job enters `storing`, so a storage outage or a crash never loses a paid-for image.
+
+On PostgreSQL several servers share the queue: claims are leased to this server (`server_id`) and
+renewed while it works; per-provider limits hold across all servers; a new job or a freed slot is
+announced with NOTIFY, and the claim loop polls as well (see `JobStore.claim_shared`).
 """
 from __future__ import annotations
 
 import asyncio
 import logging
 import os
+import socket
 import threading
 import time
 import traceback
@@ -16,19 +21,17 @@ from collections import OrderedDict
 from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
-
-import duckdb
 
 from core import redaction
 from core.context import Context, new_id
-from core.db import dumps, utcnow
-from core.errors import NotFound, ProviderError, StorageError
+from core.data import dumps, utcnow
+from core.errors import ConstraintViolation, NotFound, ProviderError, StorageError
 from core.images import sha256, thumbnail, to_png
-from core.jobs import JobStore
+from core.jobs import JOBS_CHANNEL, JobStore
 from core.models import Capabilities, Job
 from core.retry import backoff_delay
+from core.spool import open_spool
 from core.provider import GenerationRequest, GenerationResult, Provider, ReferenceImage
 from core.storage import portrait_key, scene_key, thumbnail_key
 
@@ -66,7 +69,12 @@ class Runner:
         self._changed = threading.Condition()
         self._generation = 0  # bumped on every job state change the runner makes
         self._ready = threading.Event()
-        self.recovered: dict[str, int] = {}
+        self.recovered: dict[str, int] = {}  # what `start` found to resume
+        self.released: dict[str, int] = {}  # what `stop` handed back to the shared queue
+        self.spool = open_spool(ctx.db, ctx.settings.spool_dir)
+        self.shared = ctx.db.shared
+        self.server_id = f"{socket.gethostname()}:{os.getpid()}:{new_id()[:8]}"
+        self._listener: threading.Thread | None = None
 
     # -- lifecycle (caller's thread) ---------------------------------------------------
     def start(self) -> None:
@@ -76,12 +84,16 @@ class Runner:
         self._ready.clear()
         with self._handover:
             self._created.clear()
-        spool = self.ctx.settings.spool_dir
-        spooled = {p.stem for p in spool.glob("*.img")} if spool.exists() else set()
-        self.recovered = self.jobs.recover(spooled)
+        if self.shared:  # other servers' jobs are theirs while their leases last
+            self.recovered = self.jobs.recover_expired()
+        else:
+            self.recovered = self.jobs.recover(self.spool.ids())
         self._thread = threading.Thread(target=self._run_loop, name="studio-runner", daemon=True)
         self._thread.start()
         self._ready.wait(10)
+        if self.shared:
+            self._listener = threading.Thread(target=self._listen, name="studio-listener", daemon=True)
+            self._listener.start()
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop claiming; in-flight jobs stay in the database and resume on the next start."""
@@ -91,6 +103,14 @@ class Runner:
         self.loop.call_soon_threadsafe(self._shutdown)
         self._thread.join(timeout)
         self._thread = None
+        if self._listener is not None:
+            self._listener.join(timeout)
+            self._listener = None
+        if self.shared:  # in-flight jobs go back to the queue now, not when their leases expire
+            try:
+                self.released = self.jobs.release(self.server_id)
+            except Exception:  # noqa: BLE001 - their leases expire anyway
+                log.exception("handing jobs back on stop failed")
 
     @property
     def running(self) -> bool:
@@ -179,6 +199,7 @@ class Runner:
         self._wake.set()
 
     async def _main(self) -> None:
+        renewing = asyncio.get_running_loop().create_task(self._renew_leases()) if self.shared else None
         while not self._stopping:
             self._wake.clear()
             next_at = None
@@ -195,6 +216,8 @@ class Runner:
                 pass
         if self._tasks:
             await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+        if renewing is not None:
+            renewing.cancel()
 
     async def _claim(self) -> datetime | None:
         """Start due jobs up to each provider's free slots; returns when the next waiting job falls due.
@@ -213,11 +236,42 @@ class Runner:
         """Due storing jobs, and queued jobs marked running (at most the free slots per provider).
         Only `_main` claims, one claim at a time, and slots only free up meanwhile: never too many."""
         catalog = self.ctx.catalog
-        free = {pid: limit - slots.get(pid, 0) for pid, limit in catalog.concurrency_limits().items()}
+        limits = catalog.concurrency_limits()
         one_shot = {pid for pid, p in catalog.instances.items() if not p.resumable}
         with self._handover:
             created, self._created = self._created, {}
+        if self.shared:  # the rows tell what every server runs; the claim reads them anyway
+            cap = self.ctx.settings.runner_slots
+            capacity = max(0, cap - sum(slots.values())) if cap else None
+            return self.jobs.claim_shared(self.server_id, self.ctx.settings.lease_seconds, limits, one_shot, capacity)
+        free = {pid: limit - slots.get(pid, 0) for pid, limit in limits.items()}
         return self.jobs.claim_due(utcnow(), free, one_shot, exclude, created)
+
+    # -- several servers (PostgreSQL) ----------------------------------------------------
+    def _lease_released(self) -> dict[str, Any]:
+        """Fields that give a job waiting to be stored back to any server (shared queue only)."""
+        return {"lease_owner": None} if self.shared else {}
+
+    async def _renew_leases(self) -> None:
+        """Renew this server's leases on its jobs, three times per lease: a server that dies stops
+        renewing, and another takes its jobs once their leases expire."""
+        lease = self.ctx.settings.lease_seconds
+        while not self._stopping:
+            try:
+                await asyncio.to_thread(self.jobs.renew, self.server_id, lease, list(self._tasks))
+            except Exception:  # noqa: BLE001 - the next round tries again
+                log.exception("renewing job leases failed")
+            await asyncio.sleep(lease / 3)
+
+    def _listen(self) -> None:
+        """Wake the claim loop whenever another server (or a facade) announces a job or a freed slot."""
+        stop = lambda: self._stopping or not self.running  # noqa: E731
+        try:
+            for payload in self.ctx.db.listen(JOBS_CHANNEL, 0.5, stop):
+                if payload != self.server_id:
+                    self._soon(self._wake.set)
+        except Exception:  # noqa: BLE001 - polling still finds the work
+            log.exception("listening for new jobs failed; the runner polls instead")
 
     def _release_slot(self, provider_id: str) -> None:
         self._slots[provider_id] = max(0, self._slots.get(provider_id, 0) - 1)
@@ -228,6 +282,8 @@ class Runner:
         self._tasks.pop(job_id, None)
         self._request_ids.pop(job_id, None)
         self._notify()
+        if self.shared and not self._stopping:  # a provider slot is free for every server
+            self.loop.run_in_executor(None, self.jobs.announce, self.server_id)
         again = job_id in self._waiting_again
         self._waiting_again.discard(job_id)
         if (again or self._backlog) and self._wake is not None:
@@ -239,7 +295,7 @@ class Runner:
             if task is not None:
                 task.cancel()
             if job.status == "storing":  # nothing will read its spooled image again
-                self._spool_path(job.id).unlink(missing_ok=True)
+                self.loop.run_in_executor(None, self.spool.remove, job.id)
         request_id = job.provider_request_id or self._request_ids.get(job.id)
         if request_id and job.status != "storing":
             self._provider_cancel(job.provider_id, request_id)
@@ -457,16 +513,14 @@ class Runner:
         return delay
 
     # -- storing -------------------------------------------------------------------------
-    def _spool_path(self, job_id: str) -> Path:
-        return self.ctx.settings.spool_dir / f"{job_id}.img"
-
     async def _store_from_spool(self, job: Job) -> None:
-        spool = self._spool_path(job.id)
-        if not spool.exists():
-            self.jobs.set(job.id, only_if=("storing",), status="failed", stage="failed", finished_at=utcnow(),
-                          last_error="The generated image was lost before it could be stored (spool file missing).")
+        data = await asyncio.to_thread(self.spool.read, job.id)
+        if data is None:
+            await asyncio.to_thread(
+                self.jobs.set, job.id, only_if=("storing",), status="failed", stage="failed", finished_at=utcnow(),
+                last_error="The generated image was lost before it could be stored (spool file missing).")
             return
-        await self._store(job, spool.read_bytes(), None, spool=False, started_wall=None, provider_wall=0.0)
+        await self._store(job, data, None, spool=False, started_wall=None, provider_wall=0.0)
 
     async def _store(self, job: Job, data: bytes, thumb: Future | None, *, spool: bool, started_wall: float | None,
                      provider_wall: float, timings: dict[str, float] | None = None) -> None:
@@ -476,7 +530,7 @@ class Runner:
 
         def spool_and_write() -> None:
             if spool:  # fsync'd before the image goes anywhere: a crash from here on loses nothing
-                _, timings["spool"] = _timed(_write_atomic, self._spool_path(job.id), data)
+                _, timings["spool"] = _timed(self.spool.write, job.id, data)
             self._write_result(job, data, thumb, started_wall, provider_wall, timings)
 
         self._storing.add(job.id)
@@ -485,11 +539,12 @@ class Runner:
         except StorageError as exc:
             attempt = (job.request.get("store_attempts") or 0) + 1
             delay = backoff_delay(attempt + 1, self.retry_base, STORE_RETRY_CAP)
-            if not self.jobs.set(job.id, only_if=("running", "storing"), status="storing",
-                                 stage="storing (waiting for storage)", last_error=exc.message, percent=None,
-                                 next_attempt_at=utcnow() + timedelta(seconds=delay), provider_ms=job.provider_ms,
-                                 request={**job.request, "store_attempts": attempt}):
-                self._spool_path(job.id).unlink(missing_ok=True)  # canceled or deleted meanwhile
+            if not await asyncio.to_thread(
+                    self.jobs.set, job.id, only_if=("running", "storing"), status="storing",
+                    stage="storing (waiting for storage)", last_error=exc.message, percent=None,
+                    next_attempt_at=utcnow() + timedelta(seconds=delay), provider_ms=job.provider_ms,
+                    request={**job.request, "store_attempts": attempt}, **self._lease_released()):
+                await asyncio.to_thread(self.spool.remove, job.id)  # canceled or deleted meanwhile
                 return
             self._waiting_again.add(job.id)
             self._notify()
@@ -544,7 +599,7 @@ class Runner:
             # left running for every restart to run again.
             self.jobs.set(job.id, only_if=("running", "storing"), status="canceled", stage="canceled", finished_at=utcnow(),
                           last_error="The image was discarded: what it was made for was deleted meanwhile.")
-        self._spool_path(job.id).unlink(missing_ok=True)
+        self.spool.remove(job.id)
         self._notify()  # from this thread: waiters need not wait for the hop back to the loop
 
     def _record_result(self, job: Job, key: str, thumb_key: str, width: int, height: int,
@@ -553,7 +608,7 @@ class Runner:
         be (this runs once per image); raises `_Discarded` when the job may no longer complete."""
         try:
             self._record_result_tx(job, key, thumb_key, width, height, recipe, now, run_again=False)
-        except duckdb.ConstraintException:  # rolled back; ON CONFLICT would cost every insert more
+        except ConstraintViolation:  # rolled back; ON CONFLICT would cost every insert more
             self._record_result_tx(job, key, thumb_key, width, height, recipe, now, run_again=True)
 
     def _record_result_tx(self, job: Job, key: str, thumb_key: str, width: int, height: int,
@@ -565,11 +620,11 @@ class Runner:
         with self.ctx.db.transaction() as cur:
             # Deleting a character deletes its jobs in the same transaction: a job still found
             # running or storing has its character. (Row counts, not RETURNING: that costs more.)
-            if not cur.execute(
+            if not cur.changed(
                     "UPDATE jobs SET status = 'completed', stage = 'completed', percent = 100, result_id = ?, "
                     "finished_at = ?, overhead_ms = ?, provider_ms = ?, cost = ?, last_error = NULL "
                     "WHERE id = ? AND status IN ('running', 'storing')",
-                    [result_id, now, recipe["overhead_ms"], job.provider_ms, recipe["cost"], job.id]).fetchone()[0]:
+                    [result_id, now, recipe["overhead_ms"], job.provider_ms, recipe["cost"], job.id]):
                 raise _Discarded
             if run_again:
                 # The job completed before and was run again: its row (same image key, whose file
@@ -591,8 +646,8 @@ class Runner:
             if portrait:
                 cur.execute("UPDATE characters SET primary_portrait_id = ? WHERE id = ? AND primary_portrait_id IS NULL",
                             [result_id, job.character_id])
-            elif not cur.execute("UPDATE character_scenes SET image_id = ?, updated_at = ? WHERE id = ?",
-                                 [result_id, now, job.scene_id]).fetchone()[0]:
+            elif not cur.changed("UPDATE character_scenes SET image_id = ?, updated_at = ? WHERE id = ?",
+                                 [result_id, now, job.scene_id]):
                 raise _Discarded  # the scene was deleted: roll the job's completion back too
 
 
@@ -615,14 +670,3 @@ def _lap(timings: dict[str, float], name: str, since: float) -> float:
     now = time.perf_counter()
     timings[name] = (now - since) * 1000
     return now
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-

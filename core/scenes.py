@@ -5,7 +5,7 @@ from typing import Any
 
 from core.characters import Characters, delete_files
 from core.context import Actor, Context, new_id, not_found
-from core.db import dumps, utcnow
+from core.data import dumps, utcnow
 from core.models import Scene, SceneCreate, SceneUpdate, from_row, from_rows, parse
 from core.validation import Id, checked
 from core.jobs import cancel_active

@@ -13,7 +13,7 @@ from core.catalog import Catalog
 from core.characters import Characters
 from core.config import Settings
 from core.context import Actor, Context
-from core.db import Database, utcnow
+from core.data import open_database, utcnow
 from core.errors import InvalidInput, NotFound, StorageError, StudioError
 from core.images import placeholder
 from core.jobs import Jobs, JobStore
@@ -44,22 +44,23 @@ class _Engine:
     jobs: JobStore
     runner: Runner
     plugin_manager: Any
-    key: Path
+    key: Path | str
     opened_with: tuple[Settings, tuple[object, ...], float]  # what a second opening must ask for too
     openings: int = 0
 
     @classmethod
     def create(cls, settings: Settings, plugins: Iterable[object], retry_base: float) -> "_Engine":
         settings.home.mkdir(parents=True, exist_ok=True)
-        db = Database(settings.db_path, threads=settings.db_threads)
+        db = open_database(settings)
         try:
             store = ImageStore.from_settings(settings)  # startup check: clear StorageError on a bad bucket/credentials
             pm = make_plugin_manager(settings.load_plugins, plugins)
             providers = {pid: cls_(scoped_env(settings.secrets, cls_)) for pid, cls_ in collect_providers(pm).items()}
             catalog = Catalog(db, providers)
             ctx = Context(settings=settings, db=db, store=store, catalog=catalog, presets=PresetCatalog())
-            catalog.seed()
-            seed_templates(ctx)
+            with db.exclusive("seed"):  # servers starting together on one database seed it once
+                catalog.seed()
+                seed_templates(ctx)
             jobs = JobStore(ctx)
             return cls(ctx, jobs, Runner(ctx, jobs, retry_base=retry_base), pm, _engine_key(settings),
                        _opened_with(settings, plugins, retry_base))
@@ -86,18 +87,20 @@ class _Engine:
         self.ctx.db.close()
 
 
-_ENGINES: dict[Path, _Engine] = {}
+_ENGINES: dict[Path | str, _Engine] = {}
 _ENGINES_LOCK = threading.Lock()  # held while an engine is made, shared, or shut
 
 
-def _engine_key(settings: Settings) -> Path:
-    return settings.db_path.expanduser().resolve()
+def _engine_key(settings: Settings) -> Path | str:
+    """The database an engine owns: the PostgreSQL URL, or the DuckDB file's resolved path."""
+    return settings.database_url or settings.db_path.expanduser().resolve()
 
 
 def _opened_with(settings: Settings, plugins: Iterable[object], retry_base: float):
     # The database path is the engine's key (compared resolved); secrets are the whole environment
     # and are not compared: the providers keep the keys of the first opening.
-    return replace(settings, secrets={}, db_path=_engine_key(settings)), tuple(plugins), float(retry_base)
+    return (replace(settings, secrets={}, db_path=settings.db_path.expanduser().resolve()), tuple(plugins),
+            float(retry_base))
 
 
 class Models:
@@ -329,7 +332,8 @@ def _ensure_user(ctx: Context, user_id: str, *, display_name: str | None = None,
     admin = ctx.settings.is_admin(user_id, email)
     row = ctx.db.fetchone("SELECT is_admin, email FROM users WHERE id = ?", [user_id])
     if row is None:
-        ctx.db.execute("INSERT INTO users VALUES (?, ?, ?, ?, ?)", [user_id, display_name or user_id, email, admin, utcnow()])
+        ctx.db.execute("INSERT INTO users VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",  # another server may be first
+                       [user_id, display_name or user_id, email, admin, utcnow()])
     elif row["is_admin"] != admin or (email and row["email"] != email):
         ctx.db.execute("UPDATE users SET is_admin = ?, email = coalesce(?, email) WHERE id = ?", [admin, email, user_id])
     return Actor(user_id, admin)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from core.config import DATA_DIR
 from core.context import Context, not_found
-from core.db import dumps, utcnow
+from core.data import dumps, utcnow
 from core.models import Template, from_row, from_rows
 from core.validation import Id, checked
 

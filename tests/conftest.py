@@ -1,4 +1,8 @@
-"""Fixtures shared by every suite: a studio on a real DuckDB file and a real local folder."""
+"""Fixtures shared by every suite: a studio on a real database and a real local folder.
+
+The database is the DuckDB file unless a suite asks for both backends: tests/core, tests/engine and
+tests/storage override `db_backend` with both `duckdb` and `postgresql` (a real server, see tests/pg.py).
+"""
 from __future__ import annotations
 
 import io
@@ -10,7 +14,10 @@ from PIL import Image
 
 from core.config import Settings
 from core.studio import Studio
+from tests.pg import PostgresServer
 from tests.ports import refused_port
+
+DB_BACKENDS = ["duckdb", "postgresql"]
 
 
 def png_bytes(size: tuple[int, int] = (64, 64), color: tuple[int, int, int] = (200, 30, 30), fmt: str = "PNG") -> bytes:
@@ -24,9 +31,35 @@ def make_settings(home: Path, env: dict[str, str] | None = None, **overrides) ->
     return Settings.from_env(home=home, env={"STUDIO_LOAD_PLUGINS": "", **(env or {})}, **overrides)
 
 
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """One PostgreSQL server for the session; it FAILS (never skips) where the package is missing."""
+    try:
+        server = PostgresServer()
+    except RuntimeError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    yield server
+    server.stop()
+
+
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return make_settings(tmp_path / "home")
+def db_backend() -> str:
+    """The database backend: `duckdb` here; the core, engine and storage suites run both."""
+    return "duckdb"
+
+
+@pytest.fixture
+def db_env(db_backend: str, request: pytest.FixtureRequest) -> dict[str, str]:
+    """Environment that selects the backend: nothing for DuckDB, a fresh database's URL for PostgreSQL."""
+    if db_backend == "duckdb":
+        return {}
+    server: PostgresServer = request.getfixturevalue("postgres")
+    return {"STUDIO_DATABASE_URL": server.fresh()}
+
+
+@pytest.fixture
+def settings(tmp_path: Path, db_env: dict[str, str]) -> Settings:
+    return make_settings(tmp_path / "home", db_env)
 
 
 @pytest.fixture

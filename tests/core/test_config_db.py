@@ -8,7 +8,7 @@ import textwrap
 import pytest
 
 from core.config import Settings
-from core.db import Database
+from core.data import DuckDatabase as Database
 from core.errors import DatabaseLocked
 
 

@@ -2,9 +2,9 @@
 raises only the studio's own errors, each naming the field or parameter at fault."""
 from __future__ import annotations
 
-import duckdb
 import pytest
 
+from core.data import open_database
 from core.errors import InvalidInput, NotFound, StudioError
 from core.studio import Studio
 from tests.conftest import make_settings
@@ -74,7 +74,7 @@ def test_rows_damaged_in_the_database_file_never_break_listing_reading_or_deleti
         studio.scenes.create(damaged.id, {"name": "Roof", "prompt": "at night"})
         [job] = studio.portraits.generate(damaged.id)
         studio.jobs.wait([job.id], timeout=30)
-    con = duckdb.connect(str(settings.db_path))
+    con = open_database(settings)  # the file or server as it is, without a studio
     con.execute("UPDATE characters SET appearance_tags = 'null', clothing_tags = 'not json', alternate_greetings = '{\"a\": 1}', "
                 "voice_examples = '[1, 2]', default_presets = '[]', gender = 'robot', mood = 'grumpy' WHERE id = ?", [damaged.id])
     con.execute("ALTER TABLE characters ALTER name DROP NOT NULL")

@@ -4,7 +4,7 @@ another character or an active job uses stays."""
 from __future__ import annotations
 
 from tests.conftest import png_bytes
-from tests.engine.conftest import until
+from tests.engine.conftest import spooled, until
 
 
 def polled(job_id: str):
@@ -66,11 +66,10 @@ def test_a_scene_deleted_while_its_image_waits_for_storage_drops_the_spooled_ima
     open(blocker, "w").close()  # a file where the owner's folder must go: every write fails
     job = studio.scenes.generate_image(scene.id)
     until(studio, lambda: (j := studio.jobs.get(job.id)).status == "storing" and j.last_error)
-    spool = studio.ctx.settings.spool_dir / f"{job.id}.img"
-    assert spool.exists()
+    assert spooled(studio, job.id)
     studio.scenes.delete(scene.id)
     assert studio.jobs.get(job.id).status == "canceled"
-    until(studio, lambda: not spool.exists() and job.id not in studio.engine.runner.in_flight)
+    until(studio, lambda: not spooled(studio, job.id) and job.id not in studio.engine.runner.in_flight)
     import os
     os.remove(blocker)
     studio.close()

@@ -36,6 +36,7 @@ def test_the_same_home_opened_twice_runs_one_runner_and_sends_each_job_once(open
     assert again.engine is not first.engine and again.portraits.list(character.id).total == 9
 
 
+@pytest.mark.parametrize("db_backend", ["duckdb"])  # a file's path spellings: DuckDB only
 def test_the_same_database_under_another_path_spelling_is_the_same_home(tmp_path, open_studio, server):
     first = open_studio()
     link = tmp_path / "link"

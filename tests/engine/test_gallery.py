@@ -120,8 +120,7 @@ def test_a_finished_job_run_again_keeps_one_result_row_with_the_new_recipe(studi
     [job] = studio.jobs.wait([job.id], timeout=30)
     table = "character_portraits" if kind == "portrait" else "scene_images"
     # Edited by hand (or a future admin tool): the completed job is marked failed and retried.
-    studio.engine.jobs.set(job.id, only_if=("completed",), status="failed")
-    studio.ctx.db.execute("UPDATE jobs SET request = json_merge_patch(request, '{\"seed\": 2}') WHERE id = ?", [job.id])
+    studio.engine.jobs.set(job.id, only_if=("completed",), status="failed", request={**job.request, "seed": 2})
     [again] = studio.jobs.wait([studio.jobs.retry(job.id).id], timeout=30)
     rows = studio.ctx.db.fetchall(f"SELECT id, recipe FROM {table} WHERE job_id = ?", [job.id])
     assert again.status == "completed" and [r["id"] for r in rows] == [job.result_id] == [again.result_id]

@@ -6,9 +6,7 @@ attempt. These paths were racy, so each runs many times.
 """
 from __future__ import annotations
 
-import json
-
-from core.db import utcnow
+from core.data import utcnow
 
 RUNS = 20
 
@@ -31,9 +29,8 @@ def test_a_job_run_again_carries_its_new_seed_into_the_recipe(estudio, echaracte
         [job] = estudio.jobs.wait([estudio.portraits.generate(echaracter.id, seed=run)[0].id], timeout=30)
         assert job.status == "completed", job.last_error
         # Edited by hand (or a future admin tool): the completed job is marked failed, gets a new seed, is retried.
-        assert estudio.engine.jobs.set(job.id, only_if=("completed",), status="failed")
-        estudio.ctx.db.execute("UPDATE jobs SET request = json_merge_patch(request, ?) WHERE id = ?",
-                               [json.dumps({"seed": 1000 + run}), job.id])
+        assert estudio.engine.jobs.set(job.id, only_if=("completed",), status="failed",
+                                       request={**job.request, "seed": 1000 + run})
         [again] = estudio.jobs.wait([estudio.jobs.retry(job.id).id], timeout=30)
         assert again.status == "completed", again.last_error
         recipe = estudio.portraits.get(again.result_id).recipe

@@ -7,7 +7,7 @@ import os
 import pytest
 
 from core.errors import StudioError
-from tests.engine.conftest import until
+from tests.engine.conftest import lose_spool, spooled, until
 
 
 def arrived(job_id: str):
@@ -35,7 +35,7 @@ def test_cancel_while_a_one_shot_provider_generates_stores_nothing_and_the_runne
     assert other.status == "completed"
     assert estudio.jobs.get(job.id).status == "canceled"
     assert [p.job_id for p in estudio.portraits.list(echaracter.id).items] == [other.id]
-    assert not (estudio.ctx.settings.spool_dir / f"{job.id}.img").exists()
+    assert not spooled(estudio, job.id)
 
 
 def test_a_storing_job_cannot_be_canceled_and_completes_when_storage_returns(estudio, echaracter, server):
@@ -60,7 +60,7 @@ def test_a_spool_lost_while_the_studio_was_down_fails_the_job_clearly(open_studi
     until(studio, lambda: studio.jobs.get(job.id).status == "storing")
     studio.close()
     os.remove(blocker)
-    (studio.ctx.settings.spool_dir / f"{job.id}.img").unlink()  # e.g. a cleaned temp folder
+    lose_spool(studio, job.id)  # e.g. a cleaned temp folder
     studio = open_studio()
     [job] = studio.jobs.wait([job.id], timeout=30)
     assert job.status == "failed" and "spool file missing" in job.last_error and "lost" in job.last_error

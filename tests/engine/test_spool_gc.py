@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 import os
 
+import pytest
+
 from core import cli
 from tests.conftest import png_bytes
 from tests.engine.conftest import until
 
 
-def test_gc_reports_and_cleans_leftover_spool_files_but_never_a_storing_jobs(open_studio, server, tmp_path,
+@pytest.mark.parametrize("db_backend", ["duckdb"])  # spool files: on PostgreSQL the spool is a table
+def test_gc_reports_and_cleans_leftover_spool_files_but_never_a_storing_jobs(open_studio, server, tmp_path, db_env,
                                                                             monkeypatch, capsys):
     studio = open_studio()
     character = studio.characters.create({"name": "Ada", "description": "An engineer."})
@@ -61,6 +64,8 @@ def test_gc_reports_and_cleans_leftover_spool_files_but_never_a_storing_jobs(ope
     (spool / f"{failed.id}.img").write_bytes(b"left over")
     studio.close()
     monkeypatch.setenv("STUDIO_LOAD_PLUGINS", "")
+    for name, value in db_env.items():  # the command line finds the same database
+        monkeypatch.setenv(name, value)
     home = str(studio.ctx.settings.home)
     assert cli.main(["--home", home, "gc", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)

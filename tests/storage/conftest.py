@@ -20,7 +20,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 
 from core.config import Settings
 from core.studio import Studio
-from tests.conftest import make_settings
+from tests.conftest import DB_BACKENDS, make_settings
 from tests.ports import held_socket
 
 logging.getLogger("werkzeug").setLevel(logging.ERROR)
@@ -150,12 +150,12 @@ class Backend:
 
 
 @pytest.fixture(params=["local", "s3"])
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+def backend(request: pytest.FixtureRequest, tmp_path: Path, db_env: dict[str, str]) -> Iterator[Backend]:
     if request.param == "s3":
         server: MotoServer = request.getfixturevalue("moto")
-        b = Backend("s3", tmp_path, moto=server, bucket=server.new_bucket(), env=aws_env(server.endpoint))
+        b = Backend("s3", tmp_path, moto=server, bucket=server.new_bucket(), env={**aws_env(server.endpoint), **db_env})
     else:
-        b = Backend("local", tmp_path)
+        b = Backend("local", tmp_path, env=dict(db_env))
     yield b
     for studio in b.opened:
         studio.close()
@@ -173,3 +173,9 @@ def wait_until(condition: Callable[[], bool], studio: Studio, timeout: float = 3
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         studio.engine.runner.wait_for_change(0.2)
+
+
+@pytest.fixture(params=DB_BACKENDS)
+def db_backend(request: pytest.FixtureRequest) -> str:
+    """Every test here that touches the database runs on DuckDB and on PostgreSQL."""
+    return request.param

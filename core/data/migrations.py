@@ -1,7 +1,8 @@
 """Ordered schema migrations: (version, name, statements). Append only; never edit a shipped one.
 
-DuckDB shapes this schema (see docs/architecture.md): no foreign keys on rows that get updated, no
-LIST columns (lists and objects are JSON text), indexes only on columns that never change.
+One text serves DuckDB and PostgreSQL (`core.data.dialect` adapts type names). DuckDB shapes this
+schema: no foreign keys on rows that get updated, no LIST columns (lists and objects are JSON text),
+indexes only on columns that never change.
 """
 from __future__ import annotations
 
@@ -155,6 +156,19 @@ INITIAL = [
     )""",
 ]
 
+# Several servers on one PostgreSQL queue: a claimed job is leased to one server until it expires
+# (renewed while the server works on it); a paid-for image waits in the shared database, not on
+# one server's disk (see core/spool.py). Unused with DuckDB.
+SHARED_QUEUE = [
+    "ALTER TABLE jobs ADD COLUMN lease_owner VARCHAR",
+    "ALTER TABLE jobs ADD COLUMN lease_expires_at TIMESTAMP",
+    """CREATE TABLE job_spool (
+        job_id VARCHAR PRIMARY KEY,
+        data BLOB NOT NULL,
+        created_at TIMESTAMP NOT NULL
+    )""",
+]
+
 MIGRATIONS: list[tuple[int, str, list[str]]] = [
     (1, "initial schema", INITIAL),
     (2, "retired models and job costs", [
@@ -162,7 +176,8 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
         "ALTER TABLE api_models ADD COLUMN retired_reason VARCHAR",
         "ALTER TABLE jobs ADD COLUMN cost DOUBLE",  # USD, as the provider reported it (or the catalog price)
     ]),
-    (3, "plugin catalog sync and progress messages", [
+    (3, "job leases and a shared spool", SHARED_QUEUE),
+    (4, "plugin catalog sync and progress messages", [
         # JSON list of the fields an admin set (they win over a plugin's defaults); NULL: rows from
         # before, where `edited` meant every field
         "ALTER TABLE api_models ADD COLUMN admin_fields VARCHAR",
