@@ -12,8 +12,17 @@ from core.provider import Provider
 
 
 _INSERT_MODEL = ("INSERT INTO api_models (id, provider_id, model_key, display_name, modality, capabilities, is_active, "
-                 "priority, input_defaults, notes, edited, created_at, updated_at) "
-                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+                 "priority, input_defaults, notes, edited, admin_fields, declared, created_at, updated_at) "
+                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+# The fields a plugin's ModelSpec seeds, in _INSERT_MODEL's order; an admin's edit of one wins over the plugin's.
+SEEDED_FIELDS = ("display_name", "modality", "capabilities", "is_active", "priority", "input_defaults", "notes")
+
+
+def _spec_values(spec: ModelSpec) -> dict[str, Any]:
+    """A ModelSpec as the api_models columns SEEDED_FIELDS hold it."""
+    return {"display_name": spec.display_name, "modality": spec.modality,
+            "capabilities": dumps(spec.capabilities.model_dump()), "is_active": spec.is_active,
+            "priority": spec.priority, "input_defaults": dumps(spec.input_defaults), "notes": spec.notes}
 
 
 class Catalog:
@@ -51,29 +60,41 @@ class Catalog:
 
     # -- seeding ---------------------------------------------------------------------
     def seed(self) -> None:
-        """Insert registered providers and their default models; refresh models no admin edited."""
+        """Sync the catalog with the loaded plugins (docs/plugins.md, "The catalog"): insert new
+        providers and default models; refresh every field of a declared model that no admin set;
+        retire models a loaded provider no longer declares (and bring them back if it does again)."""
         now = utcnow()
         with self.db.transaction() as cur:
             have = {r[0] for r in cur.execute("SELECT id FROM api_providers").fetchall()}
-            models = {(r[0], r[1]): (r[2], r[3]) for r in cur.execute(
-                "SELECT provider_id, model_key, id, edited FROM api_models").fetchall()}
+            rows = {(r[0], r[1]): r[2:] for r in cur.execute(
+                "SELECT provider_id, model_key, id, edited, admin_fields, declared, retired_by FROM api_models").fetchall()}
             for pid, provider in self.instances.items():
                 if pid not in have:
                     cur.execute("INSERT INTO api_providers VALUES (?, ?, ?, TRUE, ?, ?)",
                                 [pid, provider.display_name, provider.default_concurrency, now, now])
+                declared = set()
                 for spec in provider.default_models():
-                    found = models.get((pid, spec.model_key))
+                    declared.add(spec.model_key)
+                    found = rows.get((pid, spec.model_key))
+                    values = _spec_values(spec)
                     if found is None:
-                        cur.execute(_INSERT_MODEL, [
-                            new_id(), pid, spec.model_key, spec.display_name, spec.modality,
-                            dumps(spec.capabilities.model_dump()), spec.is_active, spec.priority,
-                            dumps(spec.input_defaults), spec.notes, False, now, now])
-                    elif not found[1]:
-                        cur.execute(
-                            "UPDATE api_models SET display_name = ?, modality = ?, capabilities = ?, input_defaults = ?, "
-                            "notes = ? WHERE id = ?",
-                            [spec.display_name, spec.modality, dumps(spec.capabilities.model_dump()),
-                             dumps(spec.input_defaults), spec.notes, found[0]])
+                        cur.execute(_INSERT_MODEL, [new_id(), pid, spec.model_key, *values.values(), False, "[]", True,
+                                                    now, now])
+                        continue
+                    model_id, edited, admin_fields, _, retired_by = found
+                    mine = set(SEEDED_FIELDS if admin_fields is None and edited else loads(admin_fields, []))
+                    changes = {k: v for k, v in values.items() if k not in mine}
+                    sets = "".join(f"{k} = ?, " for k in changes)
+                    back = retired_by == "plugin"  # declared again: the sync's own retirement ends
+                    cur.execute(f"UPDATE api_models SET {sets}declared = TRUE, admin_fields = ?"
+                                + (", retired_at = NULL, retired_reason = NULL, retired_by = NULL" if back else "")
+                                + " WHERE id = ?", [*changes.values(), dumps(sorted(mine)), model_id])
+                for (row_pid, key), (model_id, edited, _, was_declared, retired_by) in rows.items():
+                    seeded = was_declared or (was_declared is None and not edited)
+                    if row_pid == pid and key not in declared and seeded and retired_by is None:
+                        cur.execute("UPDATE api_models SET retired_at = ?, retired_reason = ?, retired_by = 'plugin' "
+                                    "WHERE id = ? AND retired_at IS NULL",
+                                    [now, f"{provider.display_name} no longer declares this model", model_id])
         self._changed()
 
     # -- providers -------------------------------------------------------------------
@@ -137,14 +158,14 @@ class Catalog:
         if any(r["provider_id"] == provider_id and r["model_key"] == spec.model_key for r in self._snapshot()[0]):
             raise InvalidInput({"model_key": f"{provider_id} already has a model {spec.model_key!r}"})
         model_id, now = new_id(), utcnow()
-        self.db.execute(_INSERT_MODEL, [model_id, provider_id, spec.model_key, spec.display_name, spec.modality,
-                                        dumps(spec.capabilities.model_dump()), spec.is_active, spec.priority,
-                                        dumps(spec.input_defaults), spec.notes, True, now, now])
+        self.db.execute(_INSERT_MODEL, [model_id, provider_id, spec.model_key, *_spec_values(spec).values(), True,
+                                        dumps(list(SEEDED_FIELDS)), False, now, now])
         self._changed()
         return self.get_model(model_id)
 
     def update_model(self, actor: Actor, model_id: str, changes: ModelUpdate | dict[str, Any]) -> CatalogModel:
-        """Change a model; it is marked edited so a restart's seeding leaves it alone."""
+        """Change a model; each field set is recorded as the admin's (`admin_fields`), so a plugin's
+        later defaults leave it alone."""
         actor.require_admin()
         given = parse(ModelUpdate, changes).model_dump(exclude_none=True)
         model = self.get_model(model_id)
@@ -154,18 +175,19 @@ class Catalog:
             if k in given:
                 given[k] = dumps(given[k])
         if given.pop("retired", None) is False:
-            given.update(retired_at=None, retired_reason=None)
+            given.update(retired_at=None, retired_reason=None, retired_by=None)
+        admin = sorted(set(model.admin_fields) | (set(given) & set(SEEDED_FIELDS)))
         sets = ", ".join(f"{k} = ?" for k in given)
-        self.db.execute(f"UPDATE api_models SET {sets}, edited = TRUE, updated_at = ? WHERE id = ?",
-                        [*given.values(), utcnow(), model.id])
+        self.db.execute(f"UPDATE api_models SET {sets}, edited = TRUE, admin_fields = ?, updated_at = ? WHERE id = ?",
+                        [*given.values(), dumps(admin), utcnow(), model.id])
         self._changed()
         return self.get_model(model.id)
 
     def retire(self, model_id: str, reason: str) -> None:
         """Mark a model its provider answered is gone (not found, retired): no longer routed to,
         shown as retired, until an admin brings it back (`update_model(..., {"retired": False})`)."""
-        if self.db.execute("UPDATE api_models SET retired_at = ?, retired_reason = ? WHERE id = ? AND retired_at IS NULL",
-                           [utcnow(), reason[:500], model_id]):
+        if self.db.execute("UPDATE api_models SET retired_at = ?, retired_reason = ?, retired_by = 'provider' "
+                           "WHERE id = ? AND retired_at IS NULL", [utcnow(), reason[:500], model_id]):
             self._changed()
 
     def route(self, model_id: str | None, *, needs_i2i: bool) -> CatalogModel:
@@ -178,8 +200,8 @@ class Catalog:
             if not model.is_active or model.modality != "image":
                 raise ModelNotAvailable(f"Model {model.display_name!r} was not found or is inactive.")
             if model.retired:
-                raise ModelNotAvailable(f"Model {model.display_name!r} was retired by its provider "
-                                        f"({model.retired_reason}); pick another model.")
+                raise ModelNotAvailable(f"Model {model.display_name!r} was retired ({model.retired_reason}); "
+                                        "pick another model.")
             if not model.provider_configured:
                 raise ModelNotAvailable(f"Model {model.display_name!r} cannot run: its provider {model.provider_id!r} is not configured or disabled.")
             if needs_i2i and not model.supports_i2i:
@@ -202,6 +224,7 @@ class Catalog:
 
     @staticmethod
     def _row(row: dict[str, Any], usable: set[str]) -> CatalogModel:
+        admin = list(SEEDED_FIELDS) if row["admin_fields"] is None and row["edited"] else loads(row["admin_fields"], [])
         return CatalogModel.model_validate({
             **row, "capabilities": loads(row["capabilities"], {}), "input_defaults": loads(row["input_defaults"], {}),
-            "provider_configured": row["provider_id"] in usable})
+            "admin_fields": admin, "provider_configured": row["provider_id"] in usable})

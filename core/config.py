@@ -64,6 +64,7 @@ class Settings:
     secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
     load_plugins: str | None = None
     max_attempts: int = 3
+    job_deadline: int = 6 * 3600  # seconds a job's transient provider errors are retried (docs/plugins.md)
     start_runner: bool = True
     local_user: str = "local"
     admins: frozenset[str] = frozenset()
@@ -101,6 +102,7 @@ class Settings:
             secrets=merged,
             load_plugins=env.get("STUDIO_LOAD_PLUGINS"),
             max_attempts=int(env.get("STUDIO_MAX_ATTEMPTS", "3")),
+            job_deadline=int(env.get("STUDIO_JOB_DEADLINE", str(6 * 3600))),
             local_user=env.get("STUDIO_LOCAL_USER", "local"),
             admins=frozenset(a.strip().lower() for a in env.get("STUDIO_ADMINS", "").split(",") if a.strip()),
             sign_expiry=int(env.get("STUDIO_SIGN_EXPIRY", "3600")),

@@ -6,7 +6,7 @@ import logging
 from datetime import datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from core.errors import DatabaseError, InvalidInput
 from core.validation import ID_MAX, SEED_MAX, Text, TextList
@@ -348,6 +348,8 @@ class CatalogModel(BaseModel):
     provider_configured: bool = False
     retired_at: datetime | None = None  # when the provider answered that the model is gone
     retired_reason: str | None = None  # the provider's words
+    retired_by: Literal["provider", "plugin"] | None = None  # the service answered it is gone / the plugin dropped it
+    admin_fields: list[str] = []  # fields an admin set: a plugin upgrade leaves them as they are
 
     @property
     def supports_i2i(self) -> bool:
@@ -388,7 +390,9 @@ class GenerationOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", protected_namespaces=())
     prompt: Annotated[str, Text(PROMPT_MAX, multiline=True, collapse=True)] = ""
     presets: Presets = Presets()
-    model_id: Annotated[str, Text(ID_MAX, min_len=1, noun="an id")] | None = None
+    # `model=` is accepted too; either takes a catalog id or a model key
+    model_id: Annotated[str, Text(ID_MAX, min_len=1, noun="an id")] | None = Field(
+        None, validation_alias=AliasChoices("model_id", "model"))
     reference: Literal["none", "character", "portrait", "upload"] = "none"
     reference_portrait_id: Annotated[str, Text(ID_MAX, min_len=1, noun="an id")] | None = None
     reference_key: StorageKey | None = None
@@ -456,6 +460,7 @@ class Job(BaseModel):
     provider_ms: float | None
     overhead_ms: float | None
     cost: float | None = None  # USD
+    progress_message: str | None = None  # what the provider last said about the work (Progress.message)
 
     @property
     def is_active(self) -> bool:

@@ -51,6 +51,11 @@ class ReferenceImage:
     def data_uri(self) -> str:
         return f"data:{self.content_type};base64,{base64.b64encode(self.data).decode()}"
 
+    def base64(self) -> str:
+        """The image as bare base64 (no `data:` prefix), for services that take it so; record it by
+        hash all the same (`recorded_inputs` replaces the mapped field)."""
+        return base64.b64encode(self.data).decode()
+
 
 @dataclass
 class GenerationRequest:

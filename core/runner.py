@@ -23,6 +23,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any
 
+from core import redaction
 from core.context import Context, new_id
 from core.data import dumps, utcnow
 from core.errors import ConstraintViolation, NotFound, ProviderError, StorageError
@@ -377,6 +378,9 @@ class Runner:
                           last_error=f"Internal error: {type(exc).__name__}: {exc}")
 
     async def _call_provider(self, provider: Provider, job: Job, request: GenerationRequest) -> GenerationResult:
+        """Generate (one-shot) or submit, poll and fetch (resumable). Once a submission succeeded the
+        job is paid for: transient poll and fetch errors are retried here, with backoff, until the
+        job's deadline (`_retry_paid`), never by submitting again."""
         if not provider.resumable:
             return await provider.generate(request)
         request_id = job.provider_request_id
@@ -384,14 +388,18 @@ class Runner:
             submission = await self._submit(provider, job.id, request)
             request_id = submission.request_id
             # Stored before polling starts: a restart resumes instead of paying twice.
-            if not self.jobs.set(job.id, provider_request_id=request_id, stage="submitted",
-                                 request={**job.request, "inputs": submission.inputs}):
+            job.request.update(inputs=submission.inputs, submitted_at=utcnow().isoformat())
+            if not self.jobs.set(job.id, provider_request_id=request_id, stage="submitted", request=job.request):
                 self._provider_cancel(provider.id, request_id)
                 raise asyncio.CancelledError
-            job.request["inputs"] = submission.inputs
             job.provider_request_id = request_id
+        errors = 0
         while True:
-            progress = await provider.poll(request_id, request)
+            try:
+                progress = await provider.poll(request_id, request)
+            except ProviderError as exc:
+                errors = await self._retry_paid(provider, job, request_id, exc, errors, "polling")
+                continue
             if progress.state == "completed":
                 break
             if progress.state == "failed":
@@ -399,13 +407,43 @@ class Runner:
             if progress.state == "canceled":
                 raise ProviderError(f"{provider.display_name} canceled the job", retryable=False)
             stage = "in provider queue" if progress.state == "queued" else "generating"
-            still = self.jobs.set(job.id, stage=stage, queue_position=progress.queue_position, percent=progress.percent)
+            message = redaction.clip(provider.scrub(progress.message), 500) if progress.message else None
+            still = self.jobs.set(job.id, stage=stage, queue_position=progress.queue_position, percent=progress.percent,
+                                  progress_message=message)
             await self._stop_unless(still, provider, request_id)
             self._notify()
             await asyncio.sleep(provider.poll_interval)
-        still = self.jobs.set(job.id, stage="downloading", percent=None, queue_position=None)
+        while True:
+            still = self.jobs.set(job.id, stage="downloading", percent=None, queue_position=None, progress_message=None)
+            await self._stop_unless(still, provider, request_id)
+            try:
+                return await provider.result(request_id, request)
+            except ProviderError as exc:
+                errors = await self._retry_paid(provider, job, request_id, exc, errors, "fetching the result")
+
+    async def _retry_paid(self, provider: Provider, job: Job, request_id: str, exc: ProviderError, errors: int,
+                          doing: str) -> int:
+        """After a poll or fetch error of a submitted job: re-raise a permanent error, or one past the
+        job's deadline (STUDIO_JOB_DEADLINE from its submission); else wait (backoff; a 429 waits as
+        asked and does not count as an error) and return the error count so far."""
+        if not exc.retryable:
+            raise exc
+        submitted = job.request.get("submitted_at")
+        since = datetime.fromisoformat(submitted) if submitted else (job.started_at or utcnow())
+        left = (since + timedelta(seconds=self.ctx.settings.job_deadline) - utcnow()).total_seconds()
+        if left <= 0:
+            raise ProviderError(f"{exc.message} (still failing {self.ctx.settings.job_deadline} s after the job was "
+                                f"submitted, while {doing}; gave up)", retryable=False, status=exc.status, kind=exc.kind)
+        if _rate_limited(exc):
+            delay = self.backoff(1, exc.retry_after)
+        else:
+            errors += 1
+            delay = self.backoff(errors, exc.retry_after)
+        still = self.jobs.set(job.id, stage=f"retrying ({doing})", last_error=exc.message)
         await self._stop_unless(still, provider, request_id)
-        return await provider.result(request_id, request)
+        self._notify()
+        await asyncio.sleep(min(delay, left))
+        return errors
 
     async def _stop_unless(self, still_running: bool, provider: Provider, request_id: str) -> None:
         """A job whose row stopped being `running` (canceled, or deleted with its character or
@@ -432,7 +470,7 @@ class Runner:
         r = job.request
         model = self.ctx.catalog.get_model(job.model_id)
         if model.retired and not job.provider_request_id:  # a job already submitted is still fetched
-            raise ProviderError(f"{model.display_name} was retired by its provider: {model.retired_reason}",
+            raise ProviderError(f"{model.display_name} was retired: {model.retired_reason}",
                                 retryable=False, kind="model_retired")
         refs = []
         if r.get("reference_key"):
@@ -454,10 +492,14 @@ class Runner:
             return
         if current.status != "running":
             return
-        if exc.retryable and current.attempts < current.max_attempts:
-            delay = self.backoff(current.attempts, exc.retry_after)
-            if self.jobs.set(job.id, status="queued", stage="retrying", last_error=exc.message,
-                             next_attempt_at=utcnow() + timedelta(seconds=delay)):
+        # A 429 waits as the provider asks without using up an attempt, until the job's deadline.
+        throttled = (exc.retryable and _rate_limited(exc)
+                     and utcnow() < current.created_at + timedelta(seconds=self.ctx.settings.job_deadline))
+        if throttled or (exc.retryable and current.attempts < current.max_attempts):
+            delay = self.backoff(1 if throttled else current.attempts, exc.retry_after)
+            if self.jobs.set(job.id, status="queued", stage="waiting (rate limited)" if throttled else "retrying",
+                             last_error=exc.message, next_attempt_at=utcnow() + timedelta(seconds=delay),
+                             attempts=current.attempts - 1 if throttled else current.attempts):
                 self._waiting_again.add(job.id)
         else:
             self.jobs.set(job.id, status="failed", stage="failed", last_error=exc.message, finished_at=utcnow())
@@ -607,6 +649,10 @@ class Runner:
             elif not cur.changed("UPDATE character_scenes SET image_id = ?, updated_at = ? WHERE id = ?",
                                  [result_id, now, job.scene_id]):
                 raise _Discarded  # the scene was deleted: roll the job's completion back too
+
+
+def _rate_limited(exc: ProviderError) -> bool:
+    return exc.status == 429 or exc.kind == "rate_limited"
 
 
 class _Discarded(Exception):

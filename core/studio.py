@@ -19,7 +19,7 @@ from core.images import placeholder
 from core.jobs import Jobs, JobStore
 from core.maintenance import Maintenance
 from core.models import CatalogModel, Character, ModelSpec, ModelUpdate, ProviderInfo, ProviderUpdate
-from core.plugins import collect_providers, make_plugin_manager, scoped_env
+from core.plugins import PluginInfo, collect_providers, make_plugin_manager, plugin_report, scoped_env
 from core.portraits import Generator, Portraits, Uploads
 from core.presets import PresetCatalog
 from core.provider import Health
@@ -269,6 +269,11 @@ class Studio:
         """The same studio acting for another user (the UI's signed-in user). Whether that user is an
         admin comes from the deployment's configuration (`Settings.is_admin`), never from the caller."""
         return Studio(self.engine, _ensure_user(self.ctx, user_id, display_name=display_name, email=email))
+
+    def plugins(self) -> list[PluginInfo]:
+        """Every plugin this studio considered: built-ins and installed ones, with their version, the
+        plugin API each declares, whether it loaded (or why it was refused) and its providers."""
+        return plugin_report(self.engine.plugin_manager)
 
     def stats(self, *, all_users: bool = False) -> dict[str, Any]:
         return generation_stats(self.ctx.db, None if (all_users and self.actor.is_admin) else self.actor.id)

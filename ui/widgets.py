@@ -71,6 +71,8 @@ def stage_text(job: Job) -> str:
         label += f" (position {job.queue_position})"
     if job.percent is not None and job.status in ACTIVE_STATUSES:
         label += f" · {job.percent:.0f}%"
+    if job.progress_message and job.status == "running":  # the provider's own words (Progress.message)
+        label += f" · {job.progress_message}"
     if stage == "retrying" and job.next_attempt_at is not None:
         wait = (job.next_attempt_at.replace(tzinfo=job.next_attempt_at.tzinfo or timezone.utc)
                 - datetime.now(timezone.utc)).total_seconds()

@@ -177,4 +177,13 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
         "ALTER TABLE jobs ADD COLUMN cost DOUBLE",  # USD, as the provider reported it (or the catalog price)
     ]),
     (3, "job leases and a shared spool", SHARED_QUEUE),
+    (4, "plugin catalog sync and progress messages", [
+        # JSON list of the fields an admin set (they win over a plugin's defaults); NULL: rows from
+        # before, where `edited` meant every field
+        "ALTER TABLE api_models ADD COLUMN admin_fields VARCHAR",
+        # TRUE: seeded from a plugin's default_models; FALSE: added by an admin; NULL: not known
+        "ALTER TABLE api_models ADD COLUMN declared BOOLEAN",
+        "ALTER TABLE api_models ADD COLUMN retired_by VARCHAR",  # 'provider' (it answered gone) or 'plugin' (undeclared)
+        "ALTER TABLE jobs ADD COLUMN progress_message VARCHAR",  # the provider's last Progress.message
+    ]),
 ]

@@ -1,35 +1,54 @@
-"""The conformance checks. Each raises AssertionError (with a reason) when the provider fails it."""
+"""The conformance checks. Each raises AssertionError (with a reason) when the provider fails it.
+
+The generation checks run the provider inside a real studio (a temporary home, the studio's own
+job runner with its retries and backoff), so a fake that answers 429s, 5xx and slow responses
+now and then, as real services do, is fine; the other checks call the provider directly.
+"""
 from __future__ import annotations
 
 import asyncio
+import base64
+import contextlib
+import socket
+import tempfile
 import time
+from collections.abc import Iterator
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import pluggy
 
 from core import hookspecs
-from core.errors import ProviderError
-from core.models import ModelSpec
+from core.errors import ProviderError, StudioError
+from core.models import Job, ModelSpec
 from core.plugins import collect_providers
 from core.provider import GenerationRequest, GenerationResult, Health, Provider, ReferenceImage, image_from_bytes, sha256
 
 T = TypeVar("T")
 ERROR_CASES = ((401, False), (403, False), (422, False), (429, True), (500, True), (503, True))
 POLL_LIMIT_S = 30.0
+SEED = 918273  # unusual enough that finding it in a request means the seed was sent
+FAILURE = "conformance: the service failed this job"
 
 
 @runtime_checkable
 class Harness(Protocol):
     """What the kit needs from your test setup (usually methods on your fake server).
 
-    provider_class  your Provider subclass
-    secrets()       the environment that points it at your fake (key, base URL override; set
-                    STUDIO_POLL_INTERVAL low so polling is quick)
-    inject(status)  make the next job-creating call (submit, or generate for one-shot
-                    providers) answer this HTTP status with your service's error body
-    submissions()   how many jobs your fake has accepted so far
-    model_key       optional: the model to test (default: the first text-to-image default model)
+    provider_class    your Provider subclass
+    secrets()         the environment that points it at your fake (key, base URL override; set
+                      STUDIO_POLL_INTERVAL low so polling is quick)
+    inject(status)    make the next job-creating call (submit, or generate for one-shot
+                      providers) answer this HTTP status with your service's error body
+    submissions()     how many jobs your fake has accepted so far
+    received(value)   whether any request the fake got carried `value`: bytes as they are, or
+                      base64-encoded (an image, however it was sent), text as it is
+    fail_next(msg)    jobs accepted from now on fail at the service with this message (None: they
+                      succeed again), reported the way your service reports failures
+    cancellations()   how many cancel requests the fake has received
+    optional: model_key, i2i_model_key (the models to test; default the first text-to-image and
+    image-to-image default models), has_cancel (False: the service has no cancel API),
+    takes_seed (False: the service takes no seed), poll_limit_s (seconds a job may take, 30)
     """
 
     provider_class: type[Provider]
@@ -39,6 +58,12 @@ class Harness(Protocol):
     def inject(self, status: int) -> None: ...
 
     def submissions(self) -> int: ...
+
+    def received(self, value: bytes | str) -> bool: ...
+
+    def fail_next(self, message: str | None) -> None: ...
+
+    def cancellations(self) -> int: ...
 
 
 def _run(provider: Provider, work: Callable[[], Awaitable[T]]) -> T:
@@ -80,14 +105,6 @@ async def _complete(provider: Provider, request_id: str, request: GenerationRequ
         assert progress.state not in ("failed", "canceled"), f"the job ended {progress.state}: {progress.error}"
         assert time.monotonic() < deadline, f"the job did not complete within {POLL_LIMIT_S}s of polling"
         await asyncio.sleep(provider.poll_interval)
-
-
-async def _generate(provider: Provider, request: GenerationRequest) -> GenerationResult:
-    if not provider.resumable:
-        return await provider.generate(request)
-    submission = await provider.submit(request)
-    assert isinstance(submission.request_id, str) and submission.request_id, "submit must return a request id"
-    return await _complete(provider, submission.request_id, request)
 
 
 def _tiny_png() -> bytes:
@@ -144,27 +161,129 @@ def check_catalog(harness: Harness) -> list[ModelSpec]:
     return models
 
 
-def check_generation(harness: Harness) -> GenerationResult:
-    """Text-to-image (and image-to-image when a model takes a reference) end to end against the fake."""
+class _KitPlugin:
+    """Registers the harness's provider class in the kit's studio."""
+
+    def __init__(self, cls: type[Provider]):
+        from core.plugin_api import PLUGIN_API_VERSION
+
+        self.cls, self.plugin_api_version = cls, PLUGIN_API_VERSION
+
+    @hookspecs.hookimpl
+    def register_providers(self, register):
+        register(self.cls)
+
+
+@contextlib.contextmanager
+def _studio(harness: Harness) -> Iterator[Any]:
+    """A studio in a temporary home running the harness's provider through its own job runner."""
+    from core.config import Settings
+    from core.studio import Studio
+
+    with tempfile.TemporaryDirectory(prefix="studio-kit-") as home:
+        env = {**harness.secrets(), "STUDIO_LOAD_PLUGINS": ""}
+        studio = Studio.open(settings=Settings.from_env(home=home, env=env), plugins=[_KitPlugin(harness.provider_class)],
+                             retry_base=0.05)
+        try:
+            yield studio
+        finally:
+            studio.close()
+
+
+def _run_job(harness: Harness, studio: Any, spec: ModelSpec, reference: bytes | None = None, **options: Any) -> Job:
+    """Queue one portrait on `spec` through the facade and wait for it to end."""
+    pid = harness.provider_class.id
+    model = next((m for m in studio.models.list(modality=None) if m.provider_id == pid and m.model_key == spec.model_key),
+                 None) or studio.models.add(pid, spec)
+    character = studio.characters.create({"name": "Kit", "description": "A conformance test portrait."})
+    if reference is not None:
+        options.update(reference="upload", reference_key=studio.uploads.add(reference))
+    [job] = studio.portraits.generate(character.id, {"model_id": model.id, "width": 512, "height": 512, **options})
+    limit = getattr(harness, "poll_limit_s", POLL_LIMIT_S)
+    try:
+        return studio.jobs.wait(job.id, timeout=limit)[0]
+    except StudioError:
+        current = studio.jobs.get(job.id)
+        raise AssertionError(f"the job did not end within {limit:g} s (stage {current.stage!r}, last error "
+                             f"{current.last_error!r})") from None
+
+
+def _completed(studio: Any, job: Job) -> dict[str, Any]:
+    assert job.status == "completed", f"the job ended {job.status}: {job.last_error}"
+    portrait = studio.portraits.get(job.result_id)
+    image_from_bytes(studio.images.read(portrait.image_key))
+    return portrait.recipe
+
+
+def _no_secrets(provider: Provider, text: str, where: str) -> None:
+    assert not any(v in text for v in provider.secret_values()), f"a key leaked into {where}"
+
+
+def check_generation(harness: Harness) -> dict[str, Any]:
+    """Text-to-image through the studio's engine (its retries included): the job completes with a
+    readable image, the fake accepted exactly one job, and no key reaches the recipe. Returns the recipe."""
     provider = harness.provider_class(harness.secrets())
     spec = _model(harness, provider)
     assert spec is not None, "no text-to-image model to test (set harness.model_key)"
-    before = harness.submissions()
-    result = _run(provider, lambda: _generate(provider, _request(spec)))
-    assert result.images, "the result has no image"
-    image_from_bytes(result.images[0].data)
-    assert harness.submissions() == before + 1, "one generation must be exactly one submission"
-    text = repr(result.inputs) + repr(result.metadata)
-    assert not any(v in text for v in provider.secret_values()), "a key leaked into the recorded inputs"
-    i2i = _model(harness, provider, i2i=True)
-    if i2i is not None and i2i.capabilities.supports_i2i:
-        provider = harness.provider_class(harness.secrets())
-        out = _run(provider, lambda: _generate(provider, _request(i2i, _tiny_png())))
-        assert out.images, "the image-to-image result has no image"
-        field = i2i.capabilities.reference.field
-        if field in out.inputs:
-            assert "base64" not in str(out.inputs[field]), "record references by hash (recorded_inputs), not inline"
-    return result
+    with _studio(harness) as studio:
+        before = harness.submissions()
+        recipe = _completed(studio, _run_job(harness, studio, spec))
+        assert harness.submissions() == before + 1, (
+            f"one generation must be exactly one job at the service, it made {harness.submissions() - before}")
+        _no_secrets(provider, repr(recipe), "the recipe")
+    return recipe
+
+
+def check_image_to_image(harness: Harness) -> None:
+    """Image-to-image (when a default model takes a reference) through the engine: the reference
+    image reaches the service, and the recipe names it by hash (`recorded_inputs`), never inline
+    (no data URI, no bare base64)."""
+    provider = harness.provider_class(harness.secrets())
+    spec = _model(harness, provider, i2i=True)
+    if spec is None or not spec.capabilities.supports_i2i:
+        return
+    with _studio(harness) as studio:
+        job = _run_job(harness, studio, spec, reference=_tiny_png())
+        recipe = _completed(studio, job)
+        sent = studio.images.read(job.request["reference_key"])
+        assert harness.received(sent), "the reference image never reached the service (place_references?)"
+        text = repr(recipe)
+        encoded = base64.b64encode(sent).decode()
+        assert encoded[:64] not in text and "base64," not in text, (
+            "the recipe stores the reference inline (base64): record references by hash with recorded_inputs")
+
+
+def check_seed(harness: Harness) -> None:
+    """The seed a user asks for reaches the service (not checked where the harness says the service
+    takes no seed: `takes_seed = False`). The recipe records the seed the service reports, if any."""
+    if not getattr(harness, "takes_seed", True):
+        return
+    provider = harness.provider_class(harness.secrets())
+    spec = _model(harness, provider)
+    with _studio(harness) as studio:
+        _completed(studio, _run_job(harness, studio, spec, seed=SEED))
+    assert harness.received(str(SEED)), f"the seed {SEED} never reached the service: the provider ignores the seed"
+
+
+def check_failure(harness: Harness) -> None:
+    """A job the service fails ends `failed` (not running forever, not completed), with the
+    service's message, after exactly one submission: poll() maps the service's failure state."""
+    provider = harness.provider_class(harness.secrets())
+    spec = _model(harness, provider)
+    harness.fail_next(FAILURE)
+    try:
+        with _studio(harness) as studio:
+            before = harness.submissions()
+            try:
+                job = _run_job(harness, studio, spec)
+            except AssertionError as exc:
+                raise AssertionError(f"the service failed the job but the studio never learnt it ({exc}): map the "
+                                     "service's failure state to Progress(state='failed', error=...) in poll()") from None
+    finally:
+        harness.fail_next(None)
+    assert job.status == "failed", f"the service failed the job, but it ended {job.status}"
+    assert FAILURE in (job.last_error or ""), f"the job's error does not carry the service's message: {job.last_error!r}"
+    assert harness.submissions() <= before + 1, "a job the service failed was submitted again"
 
 
 def check_errors(harness: Harness) -> None:
@@ -185,12 +304,14 @@ def check_errors(harness: Harness) -> None:
 
 
 def check_cancel(harness: Harness) -> None:
-    """Cancel of a submitted job either succeeds or raises ProviderError (the engine treats it as best effort)."""
+    """Cancel of a submitted job reaches the service (one cancel request), unless the harness says the
+    service has no cancel API (`has_cancel = False`); a ProviderError from cancel is allowed (best effort)."""
     provider = harness.provider_class(harness.secrets())
     if not provider.resumable:
-        _run(provider, lambda: provider.cancel("any"))  # the default is a no-op
+        _run(provider, lambda: provider.cancel("any"))  # one-shot: nothing to cancel
         return
     spec = _model(harness, provider)
+    before = harness.cancellations()
 
     async def work() -> None:
         submission = await provider.submit(_request(spec))
@@ -200,6 +321,9 @@ def check_cancel(harness: Harness) -> None:
             pass
 
     _run(provider, work)
+    if getattr(harness, "has_cancel", True):
+        assert harness.cancellations() == before + 1, (
+            "cancel() sent no cancel request to the service (which has a cancel API: harness.has_cancel)")
 
 
 def check_resume(harness: Harness) -> None:
@@ -212,7 +336,11 @@ def check_resume(harness: Harness) -> None:
     submission = _run(first, lambda: first.submit(request))
     count = harness.submissions()
     fresh = harness.provider_class(harness.secrets())  # as after a restart
-    result = _run(fresh, lambda: _complete(fresh, submission.request_id, request))
+    try:
+        result = _run(fresh, lambda: _complete(fresh, submission.request_id, request))
+    except (AssertionError, ProviderError) as exc:
+        raise AssertionError(f"a fresh provider instance could not finish the job from its request id ({exc}): "
+                             "poll, result and cancel must need only the request id and the request") from None
     assert result.images, "the resumed job has no image"
     assert harness.submissions() == count, "resuming must not submit again"
 
@@ -226,11 +354,82 @@ def check_secrets(harness: Harness) -> None:
         assert key not in provider.scrub(f"error: {key}"), "scrub must remove the key"
 
 
-def check_health(harness: Harness) -> Health:
-    """health() answers a Health without raising."""
+def check_key_stays_home(harness: Harness) -> None:
+    """The key goes only to the provider's own origin: a request to another host (another loopback
+    port, as a result or CDN URL would be) carries no secret, in any header."""
     provider = harness.provider_class(harness.secrets())
+    secrets = provider.secret_values()
+    if not secrets:
+        return
+    seen: list[bytes] = []
+    with _Listener(seen) as url:
+        assert not any(v in repr(provider.auth_headers_for(url)) for v in secrets), (
+            "auth_headers_for() gives the key to another host")
+        try:
+            _run(provider, lambda: provider.request("GET", url + "/elsewhere.png"))
+        except ProviderError:
+            pass
+    heard = b"".join(seen).decode("latin-1")
+    assert heard, "the request to the other host never arrived"
+    assert not any(v in heard for v in secrets), "the key was sent to a host other than the provider's"
+
+
+class _Listener:
+    """A loopback server on its own port that records the raw requests it gets and answers 404."""
+
+    def __init__(self, seen: list[bytes]):
+        import threading
+
+        self.seen = seen
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(4)
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+
+    def _serve(self) -> None:
+        try:
+            conn, _ = self.sock.accept()
+        except OSError:
+            return
+        with conn:
+            conn.settimeout(5)
+            data = b""
+            while b"\r\n\r\n" not in data:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+            self.seen.append(data)
+            conn.sendall(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+
+    def __enter__(self) -> str:
+        self.thread.start()
+        return f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+
+    def __exit__(self, *exc) -> None:
+        self.sock.close()
+        self.thread.join(5)
+
+
+def check_health(harness: Harness) -> Health:
+    """health() says "ok" with the harness's key, "rejected" with a wrong key (when the provider has
+    key_env), and "unreachable" when the base URL points where nothing listens (when it has base_url_env)."""
+    cls = harness.provider_class
+    secrets = harness.secrets()
+    provider = cls(secrets)
     health = _run(provider, provider.health)
-    assert isinstance(health, Health) and health.state in ("ok", "rejected", "unreachable", "not_configured", "unknown")
+    assert isinstance(health, Health), f"health() must return a Health, not {type(health).__name__}"
+    assert health.state == "ok", f"health() with a valid key says {health.state!r}: {health.message}"
+    if cls.key_env:
+        wrong = cls({**secrets, **{n: "wrong-key-for-conformance" for n in cls.key_env if n in secrets}})
+        state = _run(wrong, wrong.health).state
+        assert state == "rejected", f"health() with a key the service refuses says {state!r}, not 'rejected'"
+    if cls.base_url_env and cls.base_url_env in secrets:
+        with socket.socket() as unused:  # bound, not listening: connections are refused
+            unused.bind(("127.0.0.1", 0))
+            away = cls({**secrets, cls.base_url_env: f"http://127.0.0.1:{unused.getsockname()[1]}"})
+            state = _run(away, away.health).state
+        assert state == "unreachable", f"health() with nothing listening at the base URL says {state!r}, not 'unreachable'"
     return health
 
 
@@ -239,10 +438,9 @@ def run_all(harness: Harness, plugin: Any = None) -> None:
     if plugin is not None:
         registered = check_registration(plugin, harness.provider_class.id)
         assert registered is harness.provider_class, "the plugin registers a different class"
-    check_catalog(harness)
-    check_secrets(harness)
-    check_generation(harness)
-    check_errors(harness)
-    check_cancel(harness)
-    check_resume(harness)
-    check_health(harness)
+    for check in CHECKS:
+        check(harness)
+
+
+CHECKS = (check_catalog, check_secrets, check_key_stays_home, check_generation, check_image_to_image, check_seed,
+          check_failure, check_errors, check_cancel, check_resume, check_health)

@@ -21,24 +21,14 @@ class ProviderConformance:
     def test_registration(self, harness, plugin):
         assert checks.check_registration(plugin, harness.provider_class.id) is harness.provider_class
 
-    def test_catalog(self, harness):
-        checks.check_catalog(harness)
 
-    def test_secrets(self, harness):
-        checks.check_secrets(harness)
+def _as_test(check):
+    def test(self, harness):
+        check(harness)
 
-    def test_generation(self, harness):
-        checks.check_generation(harness)
+    test.__doc__ = check.__doc__
+    return test
 
-    def test_error_classification(self, harness):
-        checks.check_errors(harness)
 
-    def test_cancel(self, harness):
-        checks.check_cancel(harness)
-
-    def test_resume(self, harness):
-        checks.check_resume(harness)
-
-    def test_health(self, harness):
-        checks.check_health(harness)
-
+for _check in checks.CHECKS:
+    setattr(ProviderConformance, "test_" + _check.__name__.removeprefix("check_"), _as_test(_check))

@@ -108,6 +108,7 @@ class FakeServer:
     # -- the conformance kit's Harness (core.testing) -------------------------------------------
     provider_class: type | None = None
     model_key: str | None = None
+    takes_seed = True
 
     def secrets(self) -> dict[str, str]:
         return {**self.env(), "STUDIO_POLL_INTERVAL": "0.01", "STUDIO_PROVIDER_TIMEOUT": "5"}
@@ -123,6 +124,19 @@ class FakeServer:
     def submissions(self) -> int:
         with self.lock:
             return len(self.jobs)
+
+    def received(self, value: bytes | str) -> bool:
+        """Whether any request carried `value` (bytes raw or base64-encoded; text as is) in its body or URL."""
+        needles = [value.encode()] if isinstance(value, str) else [value, base64.b64encode(value)]
+        with self.lock:
+            return any(n in r.body or n in r.path.encode() for r in self.log for n in needles)
+
+    def fail_next(self, message: str | None) -> None:
+        with self.lock:
+            self.fail_with = message
+
+    def cancellations(self) -> int:
+        return self.count("cancel")
 
     # -- test API --------------------------------------------------------------------------
     def env(self) -> dict[str, str]:

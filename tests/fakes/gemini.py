@@ -41,6 +41,7 @@ def retry_info(delay: str) -> dict:
 
 
 class GeminiFake(FakeServer):
+    takes_seed = False  # the provider sends no seed (generateContent images take none)
     provider_class = GeminiProvider
     suspended = False  # the key is known but suspended
     block_prompt: str | None = None  # answer promptFeedback.blockReason

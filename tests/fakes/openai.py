@@ -61,6 +61,7 @@ def multipart(req: Req) -> tuple[dict[str, str], list[tuple[str, str, bytes]]]:
 
 
 class OpenAIFake(FakeServer):
+    takes_seed = False  # the Images API has no seed
     provider_class = OpenAIProvider
 
     def error_reply(self, status: int) -> dict:

@@ -92,7 +92,7 @@ def test_rate_limited_retries_after_retry_after(case, fake, open_studio):
     studio = open_studio(fake)
     job = finish(studio, generate(studio, case.provider, case.txt2img))
     assert job.status == "completed", job.last_error
-    assert job.attempts == 2
+    assert job.attempts == 1  # a 429 waits without using up an attempt (docs/plugins.md, Errors and retries)
     first, second = fake.requests("submit")
     waited = second.at - first.at
     assert waited >= case.wait_s * 0.95, f"retried after {waited:.3f}s, the provider asked for {case.wait_s}s"
@@ -112,9 +112,9 @@ def test_timeout_retries_without_paying_twice(case, fake, open_studio):
     studio = open_studio(fake, STUDIO_PROVIDER_TIMEOUT=SHORT_TIMEOUT)
     job = finish(studio, generate(studio, case.provider, case.txt2img))
     assert job.status == "completed", job.last_error
-    assert job.attempts == 2
+    assert job.attempts == (1 if case.resumable else 2)  # a paid job's poll errors are retried in place
     if case.resumable:
-        assert fake.count("submit") == 1  # the retry resumed polling the stored request id
+        assert fake.count("submit") == 1  # the retry kept polling the stored request id
     else:
         assert fake.count("submit") == 2  # one-shot: the only way on is to call again
 

@@ -60,3 +60,50 @@ def test_kit_checks_are_documented():
     for name in core.testing.__all__:
         if name.startswith("check_") or name in ("run_all", "ProviderConformance"):
             assert f"{name}" in DOC, name
+
+
+def test_every_public_field_of_the_plugin_api_is_documented():
+    import dataclasses
+
+    import core.plugin_api as api
+
+    for model in (api.ModelSpec, api.Capabilities, api.ReferenceMapping):
+        missing = [f for f in model.model_fields if f"`{f}`" not in DOC]
+        assert not missing, f"{model.__name__} fields missing from docs/plugins.md: {missing}"
+    for cls in (api.GenerationRequest, api.Submission, api.Progress, api.GenerationResult, api.GeneratedImage,
+                api.ReferenceImage, api.Health):
+        missing = [f.name for f in dataclasses.fields(cls) if f"`{f.name}`" not in DOC]
+        assert not missing, f"{cls.__name__} fields missing from docs/plugins.md: {missing}"
+    harness = [n for n in ("provider_class", "secrets", "inject", "submissions", "received", "fail_next",
+                           "cancellations", "model_key", "i2i_model_key", "has_cancel", "takes_seed", "poll_limit_s")
+               if f"`{n}" not in DOC]
+    assert not harness, harness
+    from core.testing import Harness
+
+    declared = {n for n in vars(Harness) if not n.startswith("_")} | set(Harness.__annotations__)
+    assert not [n for n in declared if f"`{n}" not in DOC]
+
+
+def test_each_check_says_what_it_asserts_and_is_in_the_docs_table():
+    import core.testing
+
+    for check in (core.testing.check_registration, *core.testing.CHECKS):
+        assert check.__doc__ and len(check.__doc__) > 40, check.__name__
+        assert re.search(rf"^\| `{check.__name__}(\(|`)", DOC, re.M), check.__name__
+
+
+def test_the_docs_import_only_from_the_plugin_api():
+    blocks = re.findall(r"```python\n(.*?)```", DOC, re.S)
+    imports = [line for block in blocks for line in block.splitlines() if re.match(r"\s*(from|import) core\b", line)]
+    assert imports and all(line.strip().startswith("from core.plugin_api import") for line in imports), imports
+
+
+def test_the_example_fake_is_the_tested_one():
+    blocks = re.findall(r"```python\n(.*?)```", DOC, re.S)
+    assert (ROOT / "tests" / "fakes" / "sample.py").read_text() in blocks
+
+
+def test_notebook_job_progress_fields_are_documented():
+    readme = (ROOT / "README.md").read_text()
+    for name in ("status", "stage", "percent", "queue_position", "progress_message", "last_error", "attempts"):
+        assert f"`{name}`" in readme, name

@@ -126,7 +126,8 @@ def test_a_result_over_the_upload_byte_limit_is_refused(case, fake, open_studio)
 @pytest.mark.parametrize("case", URL_RESULTS, ids=str)
 def test_a_slow_drip_download_is_cut_at_the_deadline(case, fake, open_studio):
     fake.fault("file", 200, body=bomb()[:80], content_type="image/png", drip=0.25)  # 80 bytes: 20 s if let run
-    studio = open_studio(fake, STUDIO_DOWNLOAD_DEADLINE="1", STUDIO_MAX_ATTEMPTS="1")
+    # a fetch is retried until the job's deadline (docs/plugins.md, Errors and retries): 1 s here
+    studio = open_studio(fake, STUDIO_DOWNLOAD_DEADLINE="1", STUDIO_JOB_DEADLINE="1")
     job = finish(studio, generate(studio, case.provider, case.txt2img))
     assert job.status == "failed" and "longer than 1 s" in job.last_error, job.last_error
     held = (job.finished_at - job.started_at).total_seconds()

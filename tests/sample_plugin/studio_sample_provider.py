@@ -7,10 +7,10 @@
 """
 from __future__ import annotations
 
-from core.errors import ProviderError
-from core.hookspecs import hookimpl
-from core.models import Capabilities, ModelSpec, ReferenceMapping
-from core.provider import GenerationRequest, GenerationResult, Health, Progress, Provider, Submission
+from core.plugin_api import (Capabilities, GenerationRequest, GenerationResult, Health, ModelSpec, Progress, Provider,
+                             ProviderError, ReferenceMapping, Submission, hookimpl)
+
+plugin_api_version = "1.1"  # the plugin API this was written for (a literal, not the imported constant)
 
 STATES = {"queued": "queued", "running": "running", "done": "completed", "error": "failed", "canceled": "canceled"}
 
