@@ -185,6 +185,16 @@ def stats(studio, args):
     _print(data, args, text)
 
 
+# -- the database (no studio is opened: the copy opens the DuckDB file itself) ---------------
+def db_copy(settings, args):
+    from core.data.copy import copy_database
+
+    report = copy_database(settings, args.to)
+    _print(report, args, lambda r: r.summary())
+    if not report.ok:
+        raise SystemExit(1)
+
+
 # -- parser ----------------------------------------------------------------------------
 class _Parser(argparse.ArgumentParser):
     """argparse that reports a usage error in one line."""
@@ -201,9 +211,10 @@ def build_parser() -> argparse.ArgumentParser:
     common = _Parser(add_help=False)
     common.add_argument("--json", action="store_true", help="print JSON")
 
-    def command(parent, name: str, handler: Handler, help: str, runner: bool = False) -> argparse.ArgumentParser:
+    def command(parent, name: str, handler: Handler, help: str, runner: bool = False,
+                studio: bool = True) -> argparse.ArgumentParser:
         p = parent.add_parser(name, parents=[common], help=help, description=help)
-        p.set_defaults(handler=handler, needs_runner=runner)
+        p.set_defaults(handler=handler, needs_runner=runner, needs_studio=studio)
         return p
 
     chars = sub.add_parser("characters", help="list, create, show, delete characters").add_subparsers(dest="action", required=True)
@@ -248,6 +259,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command(sub, "stats", stats, "generation statistics")
     p.add_argument("--all", action="store_true", help="all users (admins)")
+    db = sub.add_parser("db", help="the database: copy a home's DuckDB file to PostgreSQL").add_subparsers(
+        dest="action", required=True)
+    p = command(db, "copy", db_copy, "copy this home's DuckDB database into an empty PostgreSQL database and verify "
+                                     "every table's row count (images stay where STUDIO_STORAGE_URL points)", studio=False)
+    p.add_argument("--to", required=True, metavar="URL", help="postgresql://user:password@host:5432/database")
     from core.maintenance import register_cli  # studio gc, studio storage copy|check
     register_cli(sub, command)
     return parser
@@ -268,10 +284,14 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     debug = args.debug or os.environ.get("STUDIO_DEBUG", "") not in ("", "0")
     _setup_logging(debug)
+    from core.config import Settings
     from core.studio import Studio
 
     studio = None
     try:
+        if not getattr(args, "needs_studio", True):
+            args.handler(Settings.from_env(home=args.home), args)
+            return 0
         studio = Studio.open(args.home, start_runner=getattr(args, "needs_runner", False))
         args.handler(studio, args)
     except StudioError as exc:

@@ -62,6 +62,11 @@ class Cursor:
         self._db._run(self._raw, sql, params)
         return self
 
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> "Cursor":
+        """One statement for each row of parameters (a batch: one round trip where the backend allows)."""
+        self._db._run(self._raw, sql, rows, many=True)
+        return self
+
     def fetchone(self) -> tuple | None:
         return self._raw.fetchone()
 
@@ -110,8 +115,10 @@ class Database:
     def _init_shared(self) -> None:
         self._local = threading.local()  # the transaction's cursor and depth, per thread
 
-    def _run(self, raw: Any, sql: str, params: Sequence[Any] | None) -> Any:
+    def _run(self, raw: Any, sql: str, params: Sequence[Any] | None, many: bool = False) -> Any:
         try:
+            if many:
+                return raw.executemany(self.dialect.sql(sql), [list(p) for p in params or ()])
             return raw.execute(self.dialect.sql(sql), list(params) if params else [])
         except self._constraint_errors as exc:
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
