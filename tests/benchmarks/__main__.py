@@ -9,10 +9,10 @@ import json
 import logging
 import time
 
-from tests.benchmarks import coldstart, gallery, overhead, storage, throughput
+from tests.benchmarks import coldstart, gallery, overhead, shared, storage, throughput
 from tests.benchmarks.harness import as_json, machine_facts, render_table
 
-SECTIONS = ("overhead", "throughput", "gallery", "scaling", "storage", "coldstart")
+SECTIONS = ("overhead", "throughput", "postgresql", "gallery", "scaling", "storage", "coldstart")
 
 
 def main() -> int:
@@ -30,6 +30,8 @@ def main() -> int:
         figures += overhead.run(n=20 if q else 100)
     if "throughput" in wanted:
         figures += throughput.run(jobs=48 if q else 200, serial_sample=4 if q else 10)
+    if "postgresql" in wanted:  # starts its own PostgreSQL server (tests/pg.py)
+        figures += shared.run(jobs=64 if q else 400, limit=8 if q else 32, overhead_n=10 if q else 50)
     if "gallery" in wanted:
         figures += gallery.run(characters=1_000 if q else 10_000, portraits=200 if q else 2_000)
     if "scaling" in wanted:
