@@ -18,6 +18,8 @@ from core.models import Capabilities, ModelSpec, ReferenceMapping
 from core.provider import (GenerationRequest, GenerationResult, Health, Progress, Provider, ReferenceImage,
                            Submission, image_sources)
 
+plugin_api_version = "1.1"  # the plugin API the built-ins are written for, declared as a third party does
+
 _STATES = {"starting": "queued", "processing": "running", "succeeded": "completed",
            "failed": "failed", "canceled": "canceled", "aborted": "failed"}
 _RATIOS = {"1:1": 1.0, "16:9": 16 / 9, "9:16": 9 / 16, "4:3": 4 / 3, "3:4": 3 / 4, "3:2": 1.5, "2:3": 2 / 3,

@@ -63,6 +63,12 @@ def test_a_plugin_for_another_api_version_is_refused_and_the_others_load(two_plu
     assert any("'future' was not loaded" in r.getMessage() for r in caplog.records)
 
 
+def test_the_built_ins_declare_the_api_version_as_a_third_party_does(studio):
+    built_ins = [p for p in studio.plugins() if p.builtin]
+    assert {p.name for p in built_ins} >= {"providers.offline", "providers.fal", "providers.gemini"}
+    assert all(p.loaded and p.api_version == core.plugin_api.PLUGIN_API_VERSION for p in built_ins), built_ins
+
+
 @pytest.mark.parametrize("declared,loads", [("1.0", True), (core.plugin_api.PLUGIN_API_VERSION, True), (None, True),
                                             ("1.99", False), ("2.0", False), ("0.9", False), ("one", False)])
 def test_the_version_rule(declared, loads):
