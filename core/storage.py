@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import fsspec
 
+from core import redaction
 from core.errors import StorageError
 from core.retry import backoff_delay
 
@@ -195,11 +196,11 @@ class ImageStore:
         self.write_attempts = max(1, int(write_attempts))
         self.retry_base = retry_base
         self.retry_cap = retry_cap
-        self._redact = tuple(s for s in redact if s and len(s) >= 4)
+        redaction.register(redact)  # credentials this store sends: masked in every message, as all secrets are
         try:
             self.fs, root = fsspec.core.url_to_fs(url, **storage_options)
         except (ImportError, ValueError, TypeError) as exc:
-            raise StorageError(self._clean(f"cannot open storage {redact_url(url)!r}: {exc}")) from None
+            raise StorageError(redaction.redact(f"cannot open storage {redact_url(url)!r}: {exc}")) from None
         if hasattr(self.fs, "retries"):
             self.fs.retries = 1  # s3fs: the store retries, with its own backoff
         self.root = root.rstrip("/")
@@ -293,16 +294,11 @@ class ImageStore:
             if is_transient(exc) or "EndpointConnectionError" in names:
                 return (f"Storage check failed: cannot reach the S3 endpoint {endpoint or '(AWS default)'} for bucket {bucket!r}. "
                         "Check the network and AWS_ENDPOINT_URL (for S3-compatible stores such as MinIO) and AWS_DEFAULT_REGION.")
-            return self._clean(f"Storage check failed for {where}: {type(exc).__name__}: {exc}. "
+            return redaction.redact(f"Storage check failed for {where}: {type(exc).__name__}: {exc}. "
                                "Check STUDIO_STORAGE_URL and the AWS_* settings.")
         if isinstance(exc, PermissionError):
             return f"Storage check failed: the studio may not write to {where}. Fix the folder's permissions or set STUDIO_STORAGE_URL."
-        return self._clean(f"Storage check failed for {where}: {type(exc).__name__}: {exc}. Check STUDIO_STORAGE_URL.")
-
-    def _clean(self, text: str) -> str:
-        for secret in self._redact:
-            text = text.replace(secret, "***")
-        return text
+        return redaction.redact(f"Storage check failed for {where}: {type(exc).__name__}: {exc}. Check STUDIO_STORAGE_URL.")
 
     # -- retries -------------------------------------------------------------------------
     def _retry(self, what: str, fn: Callable[[], T], attempts: int, counter: str) -> T:
@@ -315,7 +311,7 @@ class ImageStore:
                 delay = backoff_delay(attempt, self.retry_base, self.retry_cap)
                 self.stats[counter] += 1
                 log.warning("storage: %s failed (attempt %d of %d), retrying in %.2fs: %s", what, attempt, attempts,
-                            delay, self._clean(f"{type(exc).__name__}: {exc}"))
+                            delay, redaction.redact(f"{type(exc).__name__}: {exc}"))
                 time.sleep(delay)
         raise AssertionError("unreachable")
 
@@ -326,7 +322,7 @@ class ImageStore:
         try:
             self._retry(f"write {key}", lambda: self._write_once(path, data), self.write_attempts, "write_retries")
         except Exception as exc:  # noqa: BLE001 - every backend raises its own types
-            raise StorageError(self._clean(f"could not write {key}: {_describe(exc)}")) from exc
+            raise StorageError(redaction.redact(f"could not write {key}: {_describe(exc)}")) from exc
         self.stats["writes"] += 1
 
     def _write_once(self, path: str, data: bytes) -> None:
@@ -359,14 +355,14 @@ class ImageStore:
         except StorageError:
             raise
         except Exception as exc:  # noqa: BLE001
-            raise StorageError(self._clean(f"could not read {key}: {_describe(exc)}")) from exc
+            raise StorageError(redaction.redact(f"could not read {key}: {_describe(exc)}")) from exc
 
     def exists(self, key: str) -> bool:
         path = self.path(key)
         try:
             return bool(self._retry(f"check {key}", lambda: self.fs.exists(path), 2, "read_retries"))
         except Exception as exc:  # noqa: BLE001
-            raise StorageError(self._clean(f"could not check {key}: {_describe(exc)}")) from exc
+            raise StorageError(redaction.redact(f"could not check {key}: {_describe(exc)}")) from exc
 
     def info(self, key: str) -> tuple[int, float | None] | None:
         """(size, modification time) of a stored key, or None when it is absent."""
@@ -376,7 +372,7 @@ class ImageStore:
         except FileNotFoundError:
             return None
         except Exception as exc:  # noqa: BLE001
-            raise StorageError(self._clean(f"could not check {key}: {_describe(exc)}")) from exc
+            raise StorageError(redaction.redact(f"could not check {key}: {_describe(exc)}")) from exc
         return int(info.get("size") or 0), _mtime(info)
 
     def delete(self, key: str) -> None:
@@ -385,7 +381,7 @@ class ImageStore:
         try:
             self._retry(f"delete {key}", lambda: self._delete_once(path), self.write_attempts, "write_retries")
         except Exception as exc:  # noqa: BLE001
-            raise StorageError(self._clean(f"could not delete {key}: {_describe(exc)}")) from exc
+            raise StorageError(redaction.redact(f"could not delete {key}: {_describe(exc)}")) from exc
         with self._sign_lock:
             for cache_key in [k for k in self._signed if k[0] == key]:
                 self._signed.pop(cache_key, None)
@@ -408,7 +404,7 @@ class ImageStore:
         except FileNotFoundError:
             return
         except Exception as exc:  # noqa: BLE001
-            raise StorageError(self._clean(f"could not list {prefix or 'the store'}: {_describe(exc)}")) from exc
+            raise StorageError(redaction.redact(f"could not list {prefix or 'the store'}: {_describe(exc)}")) from exc
         for path, info in sorted(found.items()):
             if info.get("type") == "directory":
                 continue
@@ -448,7 +444,7 @@ class ImageStore:
             raise
         except Exception as exc:  # noqa: BLE001 - no credentials, bad region...: show bytes or a placeholder
             self.stats["sign_failures"] += 1
-            log.warning("storage: could not sign a URL for %s: %s", key, self._clean(f"{type(exc).__name__}: {exc}"))
+            log.warning("storage: could not sign a URL for %s: %s", key, redaction.redact(f"{type(exc).__name__}: {exc}"))
             return None
         with self._sign_lock:
             if len(self._signed) >= SIGN_CACHE_MAX:  # drop expired entries, then the oldest half
