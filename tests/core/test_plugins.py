@@ -8,6 +8,7 @@ import pytest
 from core.plugins import collect_providers, make_plugin_manager
 from core.studio import Studio
 from tests.conftest import make_settings
+from tests.plugin_site import install_distribution
 
 
 @pytest.fixture
@@ -31,10 +32,7 @@ def installed_plugin(tmp_path, monkeypatch):
         def register_providers(register):
             register(SampleProvider)
     '''))
-    dist = site / "ep_sample_provider-0.1.dist-info"
-    dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: ep-sample-provider\nVersion: 0.1\n")
-    (dist / "entry_points.txt").write_text("[character_studio]\nep_sample = ep_sample_provider\n")
+    install_distribution(site, "ep-sample-provider", "0.1", {"ep_sample": "ep_sample_provider"})
     monkeypatch.syspath_prepend(str(site))
     return "ep_sample"
 

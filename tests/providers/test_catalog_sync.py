@@ -11,6 +11,7 @@ from core.errors import ModelNotAvailable
 from core.studio import Studio
 from tests.conftest import make_settings
 from tests.providers.conftest import SAMPLE_PLUGIN_DIR
+from tests.plugin_site import install_distribution
 
 SOURCE = (SAMPLE_PLUGIN_DIR / "studio_sample_provider.py").read_text()
 V1_EDIT = "capabilities=Capabilities(supports_i2i=True, max_references=1,"
@@ -21,10 +22,7 @@ def install(site, module: str, source: str, version: str) -> None:
     """The sample plugin under another module name, as distribution `studio-sample-upgrade` `version`."""
     site.mkdir(parents=True)
     (site / f"{module}.py").write_text(source)
-    info = site / f"studio_sample_upgrade-{version}.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: studio-sample-upgrade\nVersion: {version}\n")
-    (info / "entry_points.txt").write_text(f"[character_studio]\nsample-upgrade = {module}\n")
+    install_distribution(site, "studio-sample-upgrade", version, {"sample-upgrade": module})
 
 
 @pytest.fixture

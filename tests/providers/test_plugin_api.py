@@ -10,6 +10,7 @@ import pytest
 import core.plugin_api
 from core.studio import Studio
 from tests.conftest import make_settings
+from tests.plugin_site import install_distribution
 
 PLUGIN = '''
 from core.plugin_api import ModelSpec, Provider, hookimpl
@@ -33,10 +34,7 @@ def install(site, dist: str, module: str, version: str, pid: str) -> None:
     """A real distribution on sys.path with a `character_studio` entry point."""
     (site / module).mkdir(parents=True)
     (site / module / "__init__.py").write_text(textwrap.dedent(PLUGIN.format(version=version, pid=pid)))
-    info = site / f"{module}-0.3.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 0.3\n")
-    (info / "entry_points.txt").write_text(f"[character_studio]\n{pid} = {module}\n")
+    install_distribution(site, dist, "0.3", {pid: module})
 
 
 @pytest.fixture

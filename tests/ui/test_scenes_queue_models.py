@@ -8,6 +8,7 @@ from ui_helpers import page, texts
 
 from tests.engine.conftest import until
 from tests.engine.scripted import ScriptedServer
+from tests.plugin_site import install_distribution
 
 
 def make_character(studio):
@@ -116,10 +117,7 @@ def test_queue_with_jobs_stats_filter_and_retry(at, studio):
 def scripted(home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """The scripted loopback provider, installed as plugins are (an entry point), for the app's studio."""
     server = ScriptedServer()
-    dist = tmp_path / "site" / "studio_scripted_test-0.dist-info"
-    dist.mkdir(parents=True)
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: studio-scripted-test\nVersion: 0\n")
-    (dist / "entry_points.txt").write_text("[character_studio]\nscripted = tests.engine.scripted:plugin\n")
+    install_distribution(tmp_path / "site", "studio-scripted-test", "0", {"scripted": "tests.engine.scripted:plugin"})
     monkeypatch.syspath_prepend(str(tmp_path / "site"))
     monkeypatch.setenv("STUDIO_LOAD_PLUGINS", "scripted")
     monkeypatch.setenv("SCRIPTED_URL", server.url)
