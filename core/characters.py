@@ -10,7 +10,7 @@ from core.context import Actor, Context, new_id, not_found
 from core.data import dumps, marks, utcnow
 from core.errors import InvalidInput, NotFound, StorageError
 from core.images import validate_upload
-from core.jobs import cancel_active, reference_in_use
+from core.engine.jobs import cancel_active, reference_in_use
 from core.models import Character, CharacterCreate, CharacterSummary, CharacterUpdate, Page, from_row, from_rows, parse
 from core.storage import reference_key
 from core.validation import Id, Limit, Offset, Search, checked

@@ -14,7 +14,7 @@ from core.context import Actor, Context, new_id, not_found
 from core.data import utcnow
 from core.errors import InvalidInput, StudioError
 from core.images import open_image, sha256
-from core.jobs import JobStore
+from core.engine.jobs import JobStore
 from core.models import Character, CatalogModel, GenerationOptions, Job, Page, Portrait, from_row, from_rows, parse
 from core.prompting import build_prompt, build_scene_prompt
 from core.validation import Id, Limit, Offset, Seed, checked, fields_of

@@ -8,7 +8,7 @@ from core.context import Actor, Context, new_id, not_found
 from core.data import dumps, utcnow
 from core.models import Scene, SceneCreate, SceneUpdate, from_row, from_rows, parse
 from core.validation import Id, checked
-from core.jobs import cancel_active
+from core.engine.jobs import cancel_active
 
 _SELECT = """SELECT s.*, i.image_key, i.thumbnail_key, i.job_id, i.recipe
              FROM character_scenes s LEFT JOIN scene_images i ON i.id = s.image_id"""

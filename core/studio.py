@@ -16,14 +16,14 @@ from core.context import Actor, Context
 from core.data import open_database, utcnow
 from core.errors import InvalidInput, NotFound, StorageError, StudioError
 from core.images import placeholder
-from core.jobs import Jobs, JobStore
+from core.engine.jobs import Jobs, JobStore
 from core.maintenance import Maintenance
 from core.models import CatalogModel, Character, ModelSpec, ModelUpdate, ProviderInfo, ProviderUpdate
 from core.plugins import PluginInfo, collect_providers, make_plugin_manager, plugin_report, scoped_env
 from core.portraits import Generator, Portraits, Uploads
 from core.presets import PresetCatalog
 from core.provider import Health
-from core.runner import Runner
+from core.engine.runner import Runner
 from core.scenes import Scenes
 from core.stats import generation_stats
 from core.storage import ImageStore

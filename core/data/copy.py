@@ -22,7 +22,7 @@ from core.config import Settings, check_database_url
 from core.data.database import DuckDatabase, PostgresDatabase, display_url, utcnow
 from core.errors import InvalidInput, InvalidSetting, StudioError
 from core.models import ACTIVE_STATUSES
-from core.spool import FileSpool
+from core.engine.spool import FileSpool
 from core.storage import redact_url
 
 BATCH_ROWS = 1000

@@ -158,7 +158,7 @@ INITIAL = [
 
 # Several servers on one PostgreSQL queue: a claimed job is leased to one server until it expires
 # (renewed while the server works on it); a paid-for image waits in the shared database, not on
-# one server's disk (see core/spool.py). Unused with DuckDB.
+# one server's disk (see core/engine/spool.py). Unused with DuckDB.
 SHARED_QUEUE = [
     "ALTER TABLE jobs ADD COLUMN lease_owner VARCHAR",
     "ALTER TABLE jobs ADD COLUMN lease_expires_at TIMESTAMP",

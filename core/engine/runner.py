@@ -1,7 +1,7 @@
 """The job runner: an asyncio loop in one background thread that claims and runs due jobs.
 
 It never touches Streamlit. Per-provider concurrency limits come from the catalog; retryable
-provider errors back off (honouring Retry-After); result bytes are spooled (see `core.spool`)
+provider errors back off (honouring Retry-After); result bytes are spooled (see `core.engine.spool`)
 before the job enters `storing`, so a storage outage or a crash never loses a paid-for image.
 
 On PostgreSQL several servers share the queue: claims are leased to this server (`server_id`) and
@@ -28,10 +28,10 @@ from core.context import Context, new_id
 from core.data import dumps, utcnow
 from core.errors import ConstraintViolation, NotFound, ProviderError, StorageError
 from core.images import sha256, thumbnail, to_png
-from core.jobs import JOBS_CHANNEL, JobStore
+from core.engine.jobs import JOBS_CHANNEL, JobStore
 from core.models import Capabilities, Job
 from core.retry import backoff_delay
-from core.spool import open_spool
+from core.engine.spool import open_spool
 from core.provider import GenerationRequest, GenerationResult, Provider, ReferenceImage
 from core.storage import portrait_key, scene_key, thumbnail_key
 
