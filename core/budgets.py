@@ -2,24 +2,26 @@
 that refuses a generation the rest of the month's budget does not cover (owner of `user_budgets`)."""
 from __future__ import annotations
 
-import math
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import datetime
 
-from pydantic import BaseModel
+from typing import Annotated
+
+from pydantic import BaseModel, Field, Strict
 
 from core.context import Actor, Context
 from core.data import marks, utcnow
-from core.errors import BudgetExceeded, Forbidden, InvalidInput, NotFound
+from core.errors import BudgetExceeded, Forbidden, NotFound
 from core.models import ACTIVE_STATUSES, Capabilities
 from core.validation import Id, checked
 
-# One process: a budget's check and the insert of the jobs it admits run one at a time (with
-# PostgreSQL, a database-wide lock per user does the same across servers).
+# DuckDB (one process): a budget's check and the insert of the jobs it admits run one at a time.
+# PostgreSQL: a transaction-scoped advisory lock per user does that across threads and servers.
 _ADMIT = threading.Lock()
 _EPSILON = 1e-9  # float sums of prices
+Usd = Annotated[float, Strict(), Field(ge=0, allow_inf_nan=False)]  # an amount in US dollars
 
 
 def image_price(capabilities: Capabilities, width: int, height: int) -> float | None:
@@ -101,12 +103,9 @@ class Budgets:
                 for u in users]
 
     @checked
-    def set(self, user_id: Id, monthly_usd: float | None) -> BudgetStatus:
+    def set(self, user_id: Id, monthly_usd: Usd | None) -> BudgetStatus:
         """Give a user their own monthly budget in USD (None: unlimited), instead of the default."""
         self._require_admin()
-        if monthly_usd is not None and (isinstance(monthly_usd, bool) or not isinstance(monthly_usd, (int, float))
-                                        or not math.isfinite(monthly_usd) or monthly_usd < 0):
-            raise InvalidInput({"monthly_usd": "must be zero or more USD, or empty for unlimited"})
         self._require_user(user_id)
         self.ctx.db.execute(
             "INSERT INTO user_budgets VALUES (?, ?, ?, ?) ON CONFLICT (user_id) DO UPDATE SET "
@@ -130,8 +129,11 @@ class Budgets:
         if self._budget(self.actor.id)[0] is None:
             yield
             return
-        with _ADMIT, self.ctx.db.exclusive(f"budget:{self.actor.id}"):
-            status = self._status(self.actor.id)  # read under the lock: earlier admissions are inserted
+        db = self.ctx.db
+        with (nullcontext() if db.shared else _ADMIT), db.transaction() as cur:
+            if db.shared:  # held until the jobs' insert commits, across servers
+                cur.execute("SELECT pg_advisory_xact_lock(hashtext(?))", [f"studio:budget:{self.actor.id}"])
+            status = self._status(self.actor.id)  # read under the lock: earlier admissions are committed
             if status.remaining is not None and cost > 0 and cost > status.remaining + _EPSILON:
                 raise BudgetExceeded(
                     f"This would cost about {usd(cost)} ({what}), more than the {usd(max(status.remaining, 0))} "
