@@ -61,6 +61,20 @@ def set_primary(pid: str) -> None:
     app.attempt_later(app.studio().portraits.set_primary, pid, success="Primary portrait set.")
 
 
+def set_public(pid: str, key: str) -> None:
+    public = bool(st.session_state.get(key))
+    app.attempt_later(app.studio().portraits.set_public, pid, public,
+                      success="Portrait shown to others." if public else "Portrait private: only you see it.")
+
+
+def visibility_toggle(p, key: str) -> None:
+    """The owner's switch between showing a portrait to others and keeping it private."""
+    if p.owner == s.actor.id or s.actor.is_admin:
+        st.toggle("Public", value=p.is_public, key=key, on_change=set_public, args=(p.id, key),
+                  help="Others see a public character's portraits unless made private here. "
+                       "Off: only you see this portrait.")
+
+
 def use_as_reference(pid: str) -> None:
     if app.attempt_later(app.studio().portraits.use_as_reference, pid, success="Reference image set.") is not None:
         st.session_state.pop("pt_pick_ref", None)
@@ -215,6 +229,7 @@ def view_dialog(cid: str) -> None:
         st.markdown("**Prompt:** " + (literal(p.prompt) if p.prompt else "_(none)_"))
         with st.expander("Final prompt sent to the provider"):
             st.code(p.recipe.get("final_prompt") or "", language=None, wrap_lines=True)
+        visibility_toggle(p, f"view_public.{p.id}")
         a1, a2 = st.columns(2)
         a1.button("Set as primary", icon=":material/star:", disabled=p.is_primary, key="view_primary",
                   on_click=set_primary, args=(p.id,), width="stretch")
@@ -441,6 +456,7 @@ def gallery(character: Character) -> None:
                                    mime="image/png", key=f"dl.{p.id}", icon=":material/download:", width="stretch")
                 st.button("Delete", key=f"del.{p.id}", on_click=ask_delete, args=(p.id,),
                           icon=":material/delete:", width="stretch")
+                visibility_toggle(p, f"public.{p.id}")
 
 
 # -- page ------------------------------------------------------------------------------
