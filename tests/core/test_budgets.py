@@ -113,8 +113,11 @@ def test_queued_jobs_count_until_they_finish_and_the_default_budget_applies(open
     assert status.reserved == pytest.approx(0.20)
     with pytest.raises(BudgetExceeded):
         alice.portraits.generate(ada.id, model="priced/flat")
-    alice.jobs.cancel(alice.jobs.list().items[0].id)  # a canceled job reserves nothing
+    canceled = alice.jobs.cancel(alice.jobs.list().items[0].id)  # a canceled job reserves nothing
     assert alice.portraits.generate(ada.id, model="priced/flat")
+    with pytest.raises(BudgetExceeded):  # a retry is a generation too (here, an admin's retry on her month)
+        studio.jobs.retry(canceled.id)
+    assert alice.jobs.get(canceled.id).status == "canceled"
     studio.budgets.set("alice", None)  # unlimited for her
     assert alice.portraits.generate(ada.id, n=8, model="priced/flat")
     assert studio.budgets.reset("alice").monthly_budget == 0.25
