@@ -31,6 +31,7 @@ DESCRIPTION_MAX = 2000
 TAG_MAX_COUNT = 20
 TAG_MAX_LEN = 40
 PROMPT_MAX = 200
+BATCH_MAX = 8  # images one generate call may ask for (the UI offers the same)
 
 # Every text field is a `Text`: control characters are refused, line breaks only where the field
 # is multi-line text (descriptions, persona, prompts, greetings...).
@@ -400,7 +401,7 @@ class GenerationOptions(BaseModel):
     reference_key: StorageKey | None = None
     width: int = Field(1024, ge=64, le=4096)
     height: int = Field(1024, ge=64, le=4096)
-    n: int = Field(1, ge=1, le=8)
+    n: int = Field(1, ge=1, le=BATCH_MAX)
     seed: int | None = Field(None, ge=0, le=SEED_MAX)  # after n: its check reads n
 
     @field_validator("prompt", "presets", mode="before")

@@ -15,7 +15,7 @@ from core.config import Settings
 from core.context import Actor, Context
 from core.data import open_database, utcnow
 from core.budgets import Budgets
-from core.errors import Forbidden, InvalidInput, NotFound, StorageError, StudioError
+from core.errors import Forbidden, InvalidInput, InvalidSetting, NotFound, StorageError, StudioError
 from core.images import placeholder
 from core.engine.jobs import Jobs, JobStore
 from core.maintenance import Maintenance
@@ -31,6 +31,19 @@ from core.storage import ImageStore
 from core.templates import Templates, seed_templates
 
 log = logging.getLogger(__name__)
+
+
+def _make_home(home: Path) -> None:
+    """Create the studio home folder; a path that is a file or cannot be made is a setting to fix."""
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise InvalidSetting(f"The studio home {home} is not a folder (it, or a folder above it, is a file): give --home "
+                             "or STUDIO_HOME a folder "
+                             "(it is created if missing).") from None
+    except OSError as exc:
+        raise InvalidSetting(f"The studio home {home} cannot be created ({exc.strerror or exc}): give --home or "
+                             "STUDIO_HOME a folder this user may write.") from None
 
 
 @dataclass
@@ -51,7 +64,7 @@ class _Engine:
 
     @classmethod
     def create(cls, settings: Settings, plugins: Iterable[object], retry_base: float) -> "_Engine":
-        settings.home.mkdir(parents=True, exist_ok=True)
+        _make_home(settings.home)
         db = open_database(settings)
         try:
             store = ImageStore.from_settings(settings)  # startup check: clear StorageError on a bad bucket/credentials

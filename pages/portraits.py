@@ -7,7 +7,7 @@ from typing import Any
 import streamlit as st
 
 from core.errors import InvalidInput, StudioError
-from core.models import PROMPT_MAX, Character, Portrait
+from core.models import BATCH_MAX, PROMPT_MAX, Character, Portrait
 from core.presets import PRESET_KINDS
 from ui import app
 from ui.widgets import image, job_tile, literal, model_label, when
@@ -338,7 +338,7 @@ def controls(character: Character) -> None:
     c1.selectbox("Model", ids, key="pt.model",
                  format_func=lambda i: "Automatic (best available)" if i == AUTO else labels.get(i, i),
                  help="Models marked image-to-image can use the reference image.", **keep)
-    c2.number_input("Images", min_value=1, max_value=4, value=1, step=1, key="pt.n", **keep)
+    c2.number_input("Images", min_value=1, max_value=BATCH_MAX, value=1, step=1, key="pt.n", **keep)
     c3.number_input("Seed", min_value=0, value=None, step=1, key="pt.seed", placeholder="random", **keep)
     if not models:
         st.warning("No active model can run: activate one on the **Models** page or configure a provider key.")

@@ -195,6 +195,7 @@ TABLE: list[Row] = [
     R("jobs.active", "of a character", lambda s, w: s.jobs.active(character_id=w.private.id), EVERYONE),
     R("jobs.cancel", "private", lambda s, w: s.jobs.cancel(w.queued_job().id), PRIVATE),
     R("jobs.retry", "private", lambda s, w: s.jobs.retry(w.canceled_job().id), PRIVATE),
+    R("jobs.retryable", "private", lambda s, w: s.jobs.retryable([w.canceled_job()]), EVERYONE),  # others: none
     R("jobs.wait", "private", lambda s, w: s.jobs.wait([w.done_job.id], timeout=5), PRIVATE),
     # images: bytes and URLs only for what the actor may see
     R("images.read", "private portrait", lambda s, w: s.images.read(w.pp.image_key), PRIVATE),
@@ -297,3 +298,12 @@ def test_every_public_method_has_a_row(studio):
     assert not missing, f"public methods without a row in the isolation table: {missing}"
     unknown = sorted({row.method for row in TABLE} - _public_methods(studio))
     assert not unknown, f"rows for methods that do not exist: {unknown}"
+
+
+def test_retryable_says_nothing_of_another_users_jobs(studio, tmp_path):
+    alice = studio.as_user("alice")
+    world = World(alice, tmp_path)
+    world.build()
+    job = world.canceled_job()
+    assert alice.jobs.retryable([job]) == {job.id}
+    assert studio.as_user("bob").jobs.retryable([job]) == set()
