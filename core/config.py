@@ -47,6 +47,20 @@ def check_database_url(url: str) -> str:
     return url
 
 
+def _number(env: Mapping[str, str], name: str, default, kind: type, *, minimum: float):
+    """A numeric setting; a value that is not a number, or under `minimum`, names the variable."""
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    try:
+        value = kind(raw)
+    except ValueError:
+        value = None
+    if value is None or value < minimum:
+        raise InvalidSetting(f"{name} must be a {'whole ' if kind is int else ''}number of at least {minimum:g}.")
+    return value
+
+
 def default_home() -> Path:
     """A git-ignored folder under data/ in a checkout, else a folder in the user's home."""
     if (DATA_DIR / "presets.json").exists() and os.access(DATA_DIR, os.W_OK):
@@ -75,6 +89,8 @@ class Settings:
     database_url: str | None = None  # PostgreSQL, shared by several servers; None: the DuckDB file `db_path`
     lease_seconds: float = 30.0  # PostgreSQL: how long a server's claim on a job lasts unless renewed
     runner_slots: int = 0  # PostgreSQL: provider calls one server makes at once (0: only the providers' limits)
+    assist_rate: int = 30  # AI assist calls per user per minute (0: no limit)
+    assist_timeout: float = 60.0  # seconds one AI assist call may take, streamed or not
 
     @classmethod
     def from_env(
@@ -112,6 +128,8 @@ class Settings:
             database_url=database_url,
             lease_seconds=float(env.get("STUDIO_LEASE_SECONDS", "30")),
             runner_slots=int(env.get("STUDIO_RUNNER_SLOTS", "0")),
+            assist_rate=_number(env, "STUDIO_ASSIST_RATE", 30, int, minimum=0),
+            assist_timeout=_number(env, "STUDIO_ASSIST_TIMEOUT", 60.0, float, minimum=0.1),
         )
         values.update(overrides)
         return cls(**values)

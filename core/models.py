@@ -303,6 +303,7 @@ class Capabilities(BaseModel):
     aspect_ratios: list[str] = []
     formats: list[str] = ["png"]
     price_per_image: float | None = Field(None, ge=0)  # USD; recorded as the cost where the provider reports none
+    max_prompt_chars: int | None = Field(None, ge=16, le=100000)  # the budget of an enhanced prompt (AI assist)
 
 
 class ModelSpec(BaseModel):
@@ -372,6 +373,8 @@ class ProviderInfo(BaseModel):
     preview: bool
     concurrency_limit: int
     is_enabled: bool
+    text: bool = False  # a text (chat) provider, for AI assist
+    offline: bool = False  # runs locally without a service (the offline suggester)
 
 
 class ProviderUpdate(BaseModel):
