@@ -45,14 +45,16 @@ class Calls:
         self.actor = actor
         self._runner_loop = loop_of_runner  # () -> the runner's running loop, or None
 
-    def check_rate(self) -> None:
-        """Refuse a call over the user's rate (STUDIO_ASSIST_RATE calls per minute) before anything is sent."""
+    def check_rate(self, offline: set[str]) -> None:
+        """Refuse a call over the user's rate (STUDIO_ASSIST_RATE calls per minute) before anything is sent.
+        Calls to the `offline` providers (local, free) are neither limited nor counted."""
         limit = self.ctx.settings.assist_rate
         if not limit:
             return
         since = utcnow() - timedelta(minutes=1)
+        skip = "".join(" AND provider_id <> ?" for _ in offline)
         row = self.ctx.db.fetchone("SELECT count(*) AS n, min(created_at) AS first FROM assist_calls "
-                                   "WHERE owner = ? AND created_at >= ?", [self.actor.id, since])
+                                   f"WHERE owner = ? AND created_at >= ?{skip}", [self.actor.id, since, *sorted(offline)])
         if row and row["n"] >= limit:
             wait = max(1, int(60 - (utcnow() - row["first"]).total_seconds()) + 1) if row["first"] else 60
             raise AssistRateLimited(f"You made {row['n']} AI assist calls in the last minute (the limit is {limit}); "

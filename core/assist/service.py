@@ -86,7 +86,7 @@ class Assist:
             raise InvalidInput({"field": f"must be one of {', '.join(SUGGEST_FIELDS)} (got {field!r})"})
         character = self._context(character_id, draft)
         text_model = self.route(model)
-        self._calls.check_rate()
+        self._check_rate(text_model)
         subject = fields.subject_of(character)
         request = self._request(text_model, f"suggest:{field}", fields.messages(field, subject), subject,
                                 character["content_rating"], max_tokens=500 if field != "traits" else 120)
@@ -151,7 +151,7 @@ class Assist:
         chosen = self.templates.choose(target, rating, template)
         budget = self.prompt_budget(image_model)
         text_model = self.route(model)
-        self._calls.check_rate()
+        self._check_rate(text_model)
         subject = fields.subject_of(character)
         look = ", ".join([*subject["appearance_tags"][:8], *(f"wearing {c}" for c in subject["clothing_tags"][:4])])
         base = ", ".join(p for p in (redaction.redact(prompt.strip()), look) if p)
@@ -178,6 +178,10 @@ class Assist:
             changes = parse(CharacterUpdate, draft, name="draft").model_dump(exclude_unset=True)
             character.update({k: v for k, v in changes.items() if k not in ("default_presets",)})
         return character
+
+    def _check_rate(self, model: CatalogModel) -> None:
+        if not self.is_offline(model):
+            self._calls.check_rate({pid for pid, p in self.ctx.catalog.instances.items() if getattr(p, "offline", False)})
 
     def _provider(self, model: CatalogModel) -> TextProvider:
         return self.ctx.catalog.provider(model.provider_id)
