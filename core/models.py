@@ -386,6 +386,16 @@ class ProviderUpdate(BaseModel):
 Size = tuple[int, int]
 
 
+class Enhancement(BaseModel):
+    """An enhanced prompt (AI assist) a generation uses instead of the typed one; the recipe records it."""
+
+    model_config = ConfigDict(extra="forbid")
+    prompt: Annotated[str, Text(4000, min_len=1, multiline=True, collapse=True, noun="a prompt")]
+    template: Annotated[str, Text(60, min_len=1, noun="a template id")]
+    text_model: Annotated[str, Text(ID_MAX, min_len=1, noun="an id")]
+    original_prompt: Annotated[str, Text(1000, multiline=True)] = ""
+
+
 class GenerationOptions(BaseModel):
     """What a user asks for when generating portraits. Image i of a batch uses seed + i, so the
     largest seed allowed is SEED_MAX - (n - 1)."""
@@ -403,6 +413,7 @@ class GenerationOptions(BaseModel):
     height: int = Field(1024, ge=64, le=4096)
     n: int = Field(1, ge=1, le=8)
     seed: int | None = Field(None, ge=0, le=SEED_MAX)  # after n: its check reads n
+    enhancement: Enhancement | None = None  # an AI-enhanced prompt (studio.assist.enhance_prompt) used as the prompt
 
     @field_validator("prompt", "presets", mode="before")
     @classmethod

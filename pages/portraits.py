@@ -9,7 +9,7 @@ import streamlit as st
 from core.errors import InvalidInput, StudioError
 from core.models import PROMPT_MAX, Character, Portrait
 from core.presets import PRESET_KINDS
-from ui import app
+from ui import app, assist
 from ui.widgets import image, job_tile, literal, model_label, when
 
 app.require_frame()
@@ -41,6 +41,7 @@ def options_for(cid: str, character: Character) -> dict[str, Any]:
         "reference": "character" if use_ref else "none",
         "seed": int(seed) if seed is not None else None,
         "n": int(st.session_state.get("pt.n", 1) or 1),
+        "enhancement": assist.enhancement_for(cid),
     }
 
 
@@ -281,6 +282,8 @@ def controls(character: Character) -> None:
     prompt = st.text_area("Custom prompt", key=k(cid, "prompt"), max_chars=PROMPT_MAX, height=80,
                           placeholder="e.g. golden hour light, rooftop garden", **keep)
     st.caption(f"{len(prompt or '')}/{PROMPT_MAX} characters")
+    model_choice = st.session_state.get("pt.model")
+    assist.prompt_enhancer(s, cid, k(cid, "prompt"), None if model_choice in (None, AUTO) else model_choice)
 
     # Reference image
     i2i = s.models.i2i_count()

@@ -163,6 +163,7 @@ def prompt_enhancer(s: Studio, cid: str, prompt_key: str, image_model: str | Non
         st.caption(f"Enhanced with {literal(source)}, template {literal(found['template_id'])}, "
                    f"{len(found['enhanced'])}/{found['budget']} characters")
         st.markdown(diff_markdown(found["original"], found["enhanced"]))
+        st.caption("Generate uses the enhanced prompt (with the chosen presets) until you discard it.")
         st.button("Discard enhanced prompt", key=f"as.{cid}.enhance_discard",
                   on_click=lambda: st.session_state.get(ENHANCED, {}).pop(cid, None))
 
@@ -170,3 +171,12 @@ def prompt_enhancer(s: Studio, cid: str, prompt_key: str, image_model: str | Non
 def diff_markdown(before: str, after: str) -> str:
     colours = {"added": ":green[{}]", "removed": ":red[~~{}~~]", "same": "{}"}
     return " ".join(colours[op].format(literal(words)) for op, words in word_diff(before, after))
+
+
+def enhancement_for(cid: str) -> dict[str, Any] | None:
+    """The enhanced prompt the next generation uses (GenerationOptions.enhancement), if one is shown."""
+    found = st.session_state.get(ENHANCED, {}).get(cid)
+    if not found:
+        return None
+    return {"prompt": found["enhanced"], "template": found["template_id"], "text_model": found["model_id"],
+            "original_prompt": found["original"]}

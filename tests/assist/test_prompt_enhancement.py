@@ -87,3 +87,21 @@ def test_word_diff_marks_added_and_removed_words():
     assert word_diff("red hair smiling outdoors", "red hair laughing outdoors at dusk") == [
         ("same", "red hair"), ("removed", "smiling"), ("added", "laughing"), ("same", "outdoors"),
         ("added", "at dusk")]
+
+
+def test_a_portrait_from_an_enhanced_prompt_records_the_template_and_text_model(open_studio):
+    studio = open_studio()
+    mia = studio.characters.create({**SPARSE, "appearance_tags": ["red hair"]})
+    enhanced = studio.assist.enhance_prompt(mia.id, "in the rain")
+    jobs = studio.portraits.generate(mia.id, {"prompt": "in the rain", "presets": {"pose": "closeup"},
+                                              "enhancement": {"prompt": enhanced.enhanced, **{
+                                                  k: v for k, v in enhanced.recipe().items()
+                                                  if k in ("template", "text_model", "original_prompt")}}})
+    studio.jobs.wait([j.id for j in jobs], timeout=30)
+    [portrait] = studio.portraits.list(mia.id).items
+    assert portrait.recipe["enhancement"] == {"prompt": enhanced.enhanced, "template": "portrait-sfw",
+                                              "text_model": enhanced.model_id, "original_prompt": "in the rain"}
+    final = portrait.recipe["final_prompt"]
+    assert final.startswith(enhanced.enhanced) and "head and shoulders" in final  # the pose preset still applies
+    with pytest.raises(InvalidInput, match="enhancement"):
+        studio.portraits.generate(mia.id, {"enhancement": {"prompt": "", "template": "x", "text_model": "y"}})

@@ -87,3 +87,24 @@ def test_a_text_model_failure_leaves_the_fields_as_they_were(failing_text_model,
     at.button(key=f"as.{mia.id}.all").click().run()
     assert any("Nothing was changed" in e.value for e in at.error)
     assert studio.characters.get(mia.id).first_message is None
+
+
+def test_portraits_enhance_prompt_shows_a_diff_and_the_portrait_records_it(at, studio):
+    from ui_helpers import page
+
+    mia = studio.characters.create({"name": "Mia", "description": "A cheerful barista", "appearance_tags": ["red hair"]})
+    at.query_params["character"] = mia.id
+    page(at, "portraits")
+    at.text_area(key=f"pt.{mia.id}.prompt").set_value("golden hour light")
+    at.button(key=f"as.{mia.id}.enhance").click().run()
+    assert not at.exception and not at.error
+    shown = texts(at)
+    assert "Enhanced with the offline suggester" in shown and ":green[" in shown  # the added words, coloured
+    at.button(key="generate_portrait").click().run()
+    [job] = studio.jobs.list(character_id=mia.id).items
+    done = studio.jobs.wait([job.id], timeout=60)[0]
+    recipe = studio.portraits.get(done.result_id).recipe
+    assert recipe["enhancement"]["template"] == "portrait-sfw"
+    assert recipe["enhancement"]["original_prompt"] == "golden hour light"
+    assert recipe["final_prompt"].startswith(recipe["enhancement"]["prompt"])
+    assert "fully clothed" in recipe["final_prompt"]  # the SFW template's wording
