@@ -180,3 +180,47 @@ def enhancement_for(cid: str) -> dict[str, Any] | None:
         return None
     return {"prompt": found["enhanced"], "template": found["template_id"], "text_model": found["model_id"],
             "original_prompt": found["original"]}
+
+
+# -- Models page: prompt templates (admins) -------------------------------------------------------
+def _save_template(template_id: str | None) -> None:
+    prefix = f"tpl.{template_id or 'new'}"
+    get = st.session_state.get
+    data = {"name": get(f"{prefix}.name", ""), "target": get(f"{prefix}.target"),
+            "content_rating": get(f"{prefix}.rating"), "instruction": get(f"{prefix}.instruction", ""),
+            "style": get(f"{prefix}.style", "")}
+    studio = app.studio()
+    if template_id is None:
+        app.attempt_later(studio.assist.templates.add, {**data, "id": get(f"{prefix}.id", "")}, success="Template added.")
+    else:
+        app.attempt_later(studio.assist.templates.update, template_id, data, success="Template saved.")
+
+
+def templates_admin(s: Studio) -> None:
+    """The prompt-enhancement templates: each target and rating; admins edit them and add new ones."""
+    from core.assist.models import TARGETS
+    from core.models import CONTENT_RATINGS
+
+    st.subheader("Prompt templates")
+    st.caption("Prompt enhancement on the Portraits page picks a template by the character's content rating.")
+    admin = s.actor.is_admin
+    for t in [*s.assist.templates.list(), None]:
+        if t is None and not admin:
+            break
+        label = "Add a template" if t is None else f"{t.name} · {t.target} · {t.content_rating.upper()}"
+        with st.expander(label, icon=":material/add:" if t is None else ":material/description:"):
+            prefix = f"tpl.{t.id if t else 'new'}"
+            with st.form(f"{prefix}.form", border=False):
+                if t is None:
+                    st.text_input("Id", key=f"{prefix}.id", placeholder="e.g. portrait-watercolour")
+                st.text_input("Name", value=t.name if t else "", key=f"{prefix}.name", disabled=not admin)
+                c1, c2 = st.columns(2)
+                c1.selectbox("Target", TARGETS, index=TARGETS.index(t.target) if t else 0, key=f"{prefix}.target",
+                             disabled=not admin)
+                c2.selectbox("Content rating", CONTENT_RATINGS, index=CONTENT_RATINGS.index(t.content_rating) if t else 0,
+                             key=f"{prefix}.rating", format_func=str.upper, disabled=not admin)
+                st.text_area("Instruction for the text model", value=t.instruction if t else "",
+                             key=f"{prefix}.instruction", disabled=not admin)
+                st.text_input("Style wording", value=t.style if t else "", key=f"{prefix}.style", disabled=not admin)
+                st.form_submit_button("Save template" if t else "Add template", on_click=_save_template,
+                                      args=(t.id if t else None,), disabled=not admin)

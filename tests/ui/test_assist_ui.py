@@ -108,3 +108,17 @@ def test_portraits_enhance_prompt_shows_a_diff_and_the_portrait_records_it(at, s
     assert recipe["enhancement"]["original_prompt"] == "golden hour light"
     assert recipe["final_prompt"].startswith(recipe["enhancement"]["prompt"])
     assert "fully clothed" in recipe["final_prompt"]  # the SFW template's wording
+
+
+def test_models_page_lists_text_models_and_admins_edit_prompt_templates(at, studio):
+    from ui_helpers import page
+
+    page(at, "models")
+    assert not at.exception
+    assert "Offline suggester" in texts(at) and "text model" in texts(at)
+    at.segmented_control(key="m_modality").set_value("chat").run()
+    assert "offline/suggester" in texts(at)
+    at.text_input(key="tpl.portrait-sfw.style").set_value("pastel watercolour")
+    at.button(key="FormSubmitter:tpl.portrait-sfw.form-Save template").click().run()
+    assert not at.exception
+    assert studio.assist.templates.get("portrait-sfw").style == "pastel watercolour"
