@@ -282,8 +282,6 @@ def controls(character: Character) -> None:
     prompt = st.text_area("Custom prompt", key=k(cid, "prompt"), max_chars=PROMPT_MAX, height=80,
                           placeholder="e.g. golden hour light, rooftop garden", **keep)
     st.caption(f"{len(prompt or '')}/{PROMPT_MAX} characters")
-    model_choice = st.session_state.get("pt.model")
-    assist.prompt_enhancer(s, cid, k(cid, "prompt"), None if model_choice in (None, AUTO) else model_choice)
 
     # Reference image
     i2i = s.models.i2i_count()
@@ -330,6 +328,8 @@ def controls(character: Character) -> None:
     c3.number_input("Seed", min_value=0, value=None, step=1, key="pt.seed", placeholder="random", **keep)
     if not models:
         st.warning("No active model can run: activate one on the **Models** page or configure a provider key.")
+    model_choice = st.session_state.get("pt.model")
+    assist.prompt_enhancer(s, cid, k(cid, "prompt"), None if model_choice in (None, AUTO) else model_choice)
     st.button("Generate portrait", type="primary", icon=":material/auto_awesome:", on_click=generate, args=(cid,),
               width="stretch", key="generate_portrait")
     err = st.session_state.get(k(cid, "gen_error"))

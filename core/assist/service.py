@@ -36,7 +36,8 @@ class SuggestionStream:
         for piece in self._pieces:
             self._text.append(piece)
             yield piece
-        self.suggestion = self._finish("".join(self._text))
+        if self.suggestion is None:
+            self.suggestion = self._finish("".join(self._text))
 
     def result(self):
         """Consume what is left and return the suggestion."""
