@@ -134,3 +134,15 @@ def test_the_cli_suggests_and_saves_only_when_asked(tmp_path, capsys, monkeypatc
     with Studio.open(settings=make_settings(home), start_runner=False) as studio:
         assert studio.characters.get(studio.characters.list().items[0].id).traits
     assert main(["--home", str(home), "assist", "suggest", "Mia", "password"]) == 2
+
+
+@pytest.mark.parametrize("name, value", [("STUDIO_ASSIST_RATE", "many"), ("STUDIO_ASSIST_RATE", "-1"),
+                                         ("STUDIO_ASSIST_TIMEOUT", "0"), ("STUDIO_ASSIST_TIMEOUT", "soon")])
+def test_a_bad_assist_setting_names_its_variable(tmp_path, name, value):
+    from core.config import Settings
+    from core.errors import InvalidSetting
+
+    with pytest.raises(InvalidSetting, match=name):
+        Settings.from_env(home=tmp_path, env={name: value})
+    assert Settings.from_env(home=tmp_path, env={name: "5"}).__getattribute__(
+        "assist_rate" if name.endswith("RATE") else "assist_timeout") == 5
