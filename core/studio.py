@@ -9,6 +9,8 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
+from core.assist.service import Assist
+from core.assist.templates import seed_prompt_templates
 from core.catalog import Catalog
 from core.characters import Characters
 from core.config import Settings
@@ -75,6 +77,7 @@ class _Engine:
             with db.exclusive("seed"):  # servers starting together on one database seed it once
                 catalog.seed()
                 seed_templates(ctx)
+                seed_prompt_templates(ctx)
             jobs = JobStore(ctx)
             return cls(ctx, jobs, Runner(ctx, jobs, retry_base=retry_base), pm, _engine_key(settings),
                        _opened_with(settings, plugins, retry_base))
@@ -156,7 +159,7 @@ class Models:
 
     def only_preview(self) -> bool:
         """True when the offline preview provider is the only configured one."""
-        return all(p.preview for p in self.providers() if p.configured)
+        return all(p.preview for p in self.providers() if p.configured and not p.text)
 
     def health(self, provider_id: str, timeout: float = 15.0) -> Health:
         """Ask a provider whether its key is accepted (runs on the runner's loop; admins only: it
@@ -249,6 +252,7 @@ class Studio:
         self.images = Images(self.ctx, actor)
         self.maintenance = Maintenance(self.ctx, actor)
         self.budgets = Budgets(self.ctx, actor)
+        self.assist = Assist(self.ctx, actor, self.characters, engine.runner)
 
     @classmethod
     def open(cls, home: str | Path | None = None, *, settings: Settings | None = None, plugins: Iterable[object] = (),

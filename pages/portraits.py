@@ -9,7 +9,7 @@ import streamlit as st
 from core.errors import InvalidInput, StudioError
 from core.models import BATCH_MAX, PROMPT_MAX, Character, Portrait
 from core.presets import PRESET_KINDS
-from ui import app
+from ui import app, assist
 from ui.widgets import image, job_tile, literal, model_label, when
 
 app.require_frame()
@@ -41,6 +41,7 @@ def options_for(cid: str, character: Character) -> dict[str, Any]:
         "reference": "character" if use_ref else "none",
         "seed": int(seed) if seed is not None else None,
         "n": int(st.session_state.get("pt.n", 1) or 1),
+        "enhancement": assist.enhancement_for(cid),
     }
 
 
@@ -342,6 +343,8 @@ def controls(character: Character) -> None:
     c3.number_input("Seed", min_value=0, value=None, step=1, key="pt.seed", placeholder="random", **keep)
     if not models:
         st.warning("No active model can run: activate one on the **Models** page or configure a provider key.")
+    model_choice = st.session_state.get("pt.model")
+    assist.prompt_enhancer(s, cid, k(cid, "prompt"), None if model_choice in (None, AUTO) else model_choice)
     st.button("Generate portrait", type="primary", icon=":material/auto_awesome:", on_click=generate, args=(cid,),
               width="stretch", key="generate_portrait")
     err = st.session_state.get(k(cid, "gen_error"))

@@ -21,7 +21,7 @@ from core.models import Capabilities, ModelSpec, ReferenceMapping
 from core.provider import (GenerationRequest, GenerationResult, Health, Progress, Provider, ReferenceImage,
                            Submission, host_port, image_sources)
 
-plugin_api_version = "1.1"  # the plugin API the built-ins are written for, declared as a third party does
+plugin_api_version = "1.2"  # the plugin API the built-ins are written for, declared as a third party does
 
 _STATES = {"IN_QUEUE": "queued", "IN_PROGRESS": "running", "COMPLETED": "completed"}
 SAFETY_TOLERANCE = {"sfw": "2", "nsfw": "6"}  # fal's Kontext scale: "1" strictest, "2" its default, "6" most permissive

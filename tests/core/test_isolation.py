@@ -243,6 +243,18 @@ TABLE: list[Row] = [
     R("stats", "alice's", lambda s, w: s.stats(user_id="alice"), dict(owner=OK, other=FB, admin=OK)),
     R("stats", "everyone's", lambda s, w: s.stats(all_users=True), ADMIN_ONLY),
     R("plugins", "shared", lambda s, w: s.plugins(), EVERYONE),
+    # AI assist (the offline suggester): reads a character the actor may see, writes nothing
+    R("assist.text_models", "shared", lambda s, w: s.assist.text_models(), EVERYONE),
+    R("assist.route", "shared", lambda s, w: s.assist.route(), EVERYONE),
+    R("assist.is_offline", "shared", lambda s, w: s.assist.is_offline(s.assist.route()), EVERYONE),
+    R("assist.prompt_budget", "shared", lambda s, w: s.assist.prompt_budget(), EVERYONE),
+    R("assist.suggest", "private", lambda s, w: s.assist.suggest(w.private.id, "persona"), PRIVATE),
+    R("assist.suggest", "public", lambda s, w: s.assist.suggest(w.public.id, "persona"), PUBLIC_READ),
+    R("assist.stream", "private", lambda s, w: s.assist.stream(w.private.id, "traits").result(), PRIVATE),
+    R("assist.empty_fields", "private", lambda s, w: s.assist.empty_fields(w.private.id), PRIVATE),
+    R("assist.enhance_all", "private", lambda s, w: s.assist.enhance_all(w.private.id), PRIVATE),
+    R("assist.enhance_prompt", "private", lambda s, w: s.assist.enhance_prompt(w.private.id, "smiling"), PRIVATE),
+    R("assist.enhance_prompt", "public", lambda s, w: s.assist.enhance_prompt(w.public.id, "smiling"), PUBLIC_READ),
     R("as_user", "another user", lambda s, w: s.as_user("carol"), ADMIN_ONLY),
 ]
 
