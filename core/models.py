@@ -225,6 +225,71 @@ class Template(BaseModel):
     character: dict[str, Any] = {}
 
 
+class JobRequest(BaseModel):
+    """What a job asks of its provider, stored as JSON in `jobs.request`. Rows written by older
+    versions load as well: keys this model does not know are ignored, missing ones take these defaults."""
+
+    model_config = ConfigDict(extra="ignore")
+    prompt: str = ""  # the user's own words
+    presets: dict[str, str] = {}  # preset kind -> key, as chosen
+    final_prompt: str = ""  # what the provider is sent
+    reference_key: str | None = None  # the reference image in the store (image-to-image)
+    reference_hash: str | None = None
+    width: int = 1024
+    height: int = 1024
+    content_rating: ContentRating = "sfw"
+    seed: int = 0
+    mode: Literal["txt2img", "i2i"] = "txt2img"
+    model_name: str | None = None  # the model's display name when the job was created
+    batch_index: int = 0
+    # Written by the runner: what was submitted and when (the job's deadline counts from then), and
+    # the provider's answer kept with the job while its image waits in the spool to be stored.
+    inputs: dict[str, Any] = {}
+    submitted_at: datetime | None = None
+    store_attempts: int = 0
+    provider_metadata: dict[str, Any] = {}
+    cost: float | None = None  # USD
+
+    def stored(self) -> dict[str, Any]:
+        """The JSON-ready form written to `jobs.request`."""
+        return self.model_dump(mode="json")
+
+
+class Recipe(BaseModel):
+    """How an image was made, stored with it (`recipe` of `character_portraits` and `scene_images`).
+    Older rows load as well: unknown keys are ignored, missing ones take these defaults."""
+
+    model_config = ConfigDict(extra="ignore", protected_namespaces=())
+    provider: str | None = None
+    model_id: str | None = None
+    model_key: str | None = None
+    model_name: str | None = None
+    mode: Literal["txt2img", "i2i"] | None = None
+    prompt: str = ""
+    final_prompt: str = ""
+    presets: dict[str, str] = {}
+    inputs: dict[str, Any] = {}  # what the provider was sent, references named by hash
+    seed: int | None = None
+    width: int | None = None
+    height: int | None = None
+    reference_key: str | None = None
+    reference_hash: str | None = None
+    provider_ms: float | None = None
+    provider_request_id: str | None = None
+    job_id: str | None = None
+    batch_id: str | None = None
+    content_rating: ContentRating | None = None
+    provider_metadata: dict[str, Any] = {}
+    cost: float | None = None  # USD
+    sha256: str | None = None  # of the stored PNG
+    overhead_ms: float | None = None  # the studio's own time for this image
+    timings_ms: dict[str, float] = {}
+
+    def stored(self) -> dict[str, Any]:
+        """The JSON-ready form written to the `recipe` column."""
+        return self.model_dump(mode="json")
+
+
 SCENE_REQUIRED = ("name", "type", "priority")
 
 
@@ -279,7 +344,7 @@ class Scene(BaseModel):
     image_key: str | None
     thumbnail_key: str | None
     job_id: str | None
-    recipe: dict[str, Any] = {}
+    recipe: Recipe = Recipe()
     created_at: datetime
     updated_at: datetime
 
@@ -422,13 +487,29 @@ class Portrait(BaseModel):
     image_key: str
     thumbnail_key: str
     prompt: str
-    recipe: dict[str, Any] = {}
+    recipe: Recipe = Recipe()
     job_id: str
     sort_order: int = 0
     width: int
     height: int
     created_at: datetime
     is_primary: bool = False
+
+
+class NewJob(BaseModel):
+    """A job row to insert (`JobStore.create`)."""
+
+    model_config = ConfigDict(protected_namespaces=())
+    kind: JobKind
+    owner: str
+    character_id: str
+    scene_id: str | None = None
+    batch_id: str
+    provider_id: str
+    model_id: str
+    model_key: str
+    request: JobRequest
+    max_attempts: int
 
 
 class Job(BaseModel):
@@ -447,7 +528,7 @@ class Job(BaseModel):
     provider_id: str
     model_key: str
     model_id: str
-    request: dict[str, Any]
+    request: JobRequest
     provider_request_id: str | None
     attempts: int
     max_attempts: int

@@ -1,7 +1,6 @@
 """Portraits: the generation pipeline and the gallery operations."""
 from __future__ import annotations
 
-import json
 import re
 import secrets
 from typing import Annotated, Any
@@ -15,11 +14,13 @@ from core.data import utcnow
 from core.errors import InvalidInput, StudioError
 from core.images import open_image, sha256
 from core.engine.jobs import JobStore
-from core.models import Character, CatalogModel, GenerationOptions, Job, Page, Portrait, from_row, from_rows, parse
+from core.models import (Character, CatalogModel, GenerationOptions, Job, JobKind, JobRequest, NewJob, Page, Portrait,
+                         Recipe, from_row, from_rows, parse)
 from core.prompting import build_prompt, build_scene_prompt
 from core.validation import Id, Limit, Offset, Seed, checked, fields_of
 
 _JSON = {"recipe": {}}
+SCENE_SIZE = (1344, 768)  # width, height of a scene image
 
 
 def row_to_portrait(row: dict[str, Any], primary_id: str | None = None) -> Portrait:
@@ -64,8 +65,8 @@ class Generator:
         if row is None:
             return None
         try:
-            digest = json.loads(row["recipe"]).get("sha256")
-        except (TypeError, ValueError, AttributeError):  # a damaged recipe: hash the file
+            digest = Recipe.model_validate_json(row["recipe"]).sha256
+        except ValueError:  # a damaged recipe (pydantic's ValidationError is one): hash the file
             digest = None
         digest = digest or sha256(self.ctx.store.read(row["image_key"]))
         return row["image_key"], digest
@@ -88,9 +89,9 @@ class Generator:
         if missing:
             raise InvalidInput(missing)
         model, prompt, ref_key, ref_hash = self.plan(character, options)
-        request = {"prompt": options.prompt, "presets": options.presets.model_dump(exclude_none=True),
-                   "final_prompt": prompt, "reference_key": ref_key, "reference_hash": ref_hash,
-                   "width": options.width, "height": options.height, "content_rating": character.content_rating}
+        request = JobRequest(prompt=options.prompt, presets=options.presets.model_dump(exclude_none=True),
+                             final_prompt=prompt, reference_key=ref_key, reference_hash=ref_hash,
+                             width=options.width, height=options.height, content_rating=character.content_rating)
         return self._enqueue("portrait", character, model, request, options.n, options.seed)
 
     @checked
@@ -106,21 +107,22 @@ class Generator:
         prompt = build_scene_prompt(gender=character.gender, appearance_tags=character.appearance_tags,
                                     clothing_tags=character.clothing_tags, scene_prompt=row["prompt"],
                                     scene_description=row["description"], has_reference=ref_key is not None)
-        request = {"prompt": row["prompt"], "presets": {}, "final_prompt": prompt, "reference_key": ref_key,
-                   "reference_hash": ref_hash, "width": 1344, "height": 768, "content_rating": character.content_rating}
+        request = JobRequest(prompt=row["prompt"], final_prompt=prompt, reference_key=ref_key, reference_hash=ref_hash,
+                             width=SCENE_SIZE[0], height=SCENE_SIZE[1], content_rating=character.content_rating)
         return self._enqueue("scene", character, model, request, 1, seed, scene_id=scene_id)[0]
 
-    def _enqueue(self, kind: str, character: Character, model: CatalogModel, request: dict[str, Any], n: int,
+    def _enqueue(self, kind: JobKind, character: Character, model: CatalogModel, request: JobRequest, n: int,
                  seed: int | None, scene_id: str | None = None) -> list[Job]:
         batch_id = new_id()
         base_seed = seed if seed is not None else secrets.randbelow(2**31)
-        rows = [{
-            "kind": kind, "owner": self.actor.id, "character_id": character.id, "scene_id": scene_id,
-            "batch_id": batch_id, "provider_id": model.provider_id, "model_id": model.id, "model_key": model.model_key,
-            "max_attempts": self.ctx.settings.max_attempts,
-            "request": {**request, "seed": base_seed + i, "mode": "i2i" if request["reference_key"] else "txt2img",
-                        "model_name": model.display_name, "batch_index": i},
-        } for i in range(n)]
+        rows = [NewJob(
+            kind=kind, owner=self.actor.id, character_id=character.id, scene_id=scene_id, batch_id=batch_id,
+            provider_id=model.provider_id, model_id=model.id, model_key=model.model_key,
+            max_attempts=self.ctx.settings.max_attempts,
+            request=request.model_copy(update={
+                "seed": base_seed + i, "mode": "i2i" if request.reference_key else "txt2img",
+                "model_name": model.display_name, "batch_index": i}),
+        ) for i in range(n)]
         jobs = self.jobs.create(rows)
         self.runner.wake(jobs)
         return jobs
@@ -244,14 +246,13 @@ class Portraits:
         """The portrait's recipe as new generation options (the character is not changed)."""
         recipe = self.get(portrait_id).recipe
         reference = {}
-        if recipe.get("reference_key"):
-            owned_upload = self.ctx.db.fetchone("SELECT 1 FROM uploads WHERE key = ? AND owner = ?", [recipe["reference_key"], self.actor.id])
+        if recipe.reference_key:
+            owned_upload = self.ctx.db.fetchone("SELECT 1 FROM uploads WHERE key = ? AND owner = ?", [recipe.reference_key, self.actor.id])
             if owned_upload:
-                reference = {"reference": "upload", "reference_key": recipe["reference_key"]}
-        return parse(GenerationOptions, {
-            "prompt": recipe.get("prompt", ""), "presets": recipe.get("presets", {}), "model_id": recipe.get("model_id"),
-            "seed": recipe.get("seed"), "width": recipe.get("width", 1024), "height": recipe.get("height", 1024), **reference},
-            name="recipe")
+                reference = {"reference": "upload", "reference_key": recipe.reference_key}
+        # What the recipe does not record (older rows) takes the options' own defaults.
+        recorded = recipe.model_dump(include={"prompt", "presets", "model_id", "seed", "width", "height"}, exclude_none=True)
+        return parse(GenerationOptions, {**recorded, **reference}, name="recipe")
 
     @checked
     def regenerate(self, portrait_id: Id, *, prompt: str | None = None, new_seed: bool = False) -> list[Job]:

@@ -7,7 +7,7 @@ from typing import Any
 from core.context import Actor, Context, new_id, not_found
 from core.data import Cursor, dumps, loads, marks, utcnow
 from core.errors import StudioError, WaitTimedOut
-from core.models import ACTIVE_STATUSES, Job, JobStatus, Page
+from core.models import ACTIVE_STATUSES, Job, JobStatus, NewJob, Page
 from core.validation import Id, Limit, Offset, Seconds, checked
 from core.redaction import redact
 
@@ -68,14 +68,14 @@ class JobStore:
         self.ctx = ctx
         self.db = ctx.db
 
-    def create(self, rows: list[dict[str, Any]]) -> list[Job]:
+    def create(self, rows: list[NewJob]) -> list[Job]:
         """Insert queued jobs in one statement; returns them in order, with their queue positions."""
         now = utcnow()
         values, params = [], []
         for r in rows:
             values.append("(?, nextval('job_seq'), ?, ?, ?, ?, ?, 'queued', 'queued', ?, ?, ?, ?, ?, ?)")
-            params += [r.get("id") or new_id(), r["kind"], r["owner"], r["character_id"], r.get("scene_id"), r["batch_id"],
-                       r["provider_id"], r["model_id"], r["model_key"], dumps(r["request"]), r["max_attempts"], now]
+            params += [new_id(), r.kind, r.owner, r.character_id, r.scene_id, r.batch_id,
+                       r.provider_id, r.model_id, r.model_key, dumps(r.request.stored()), r.max_attempts, now]
         created = sorted(self.db.returning(
             "INSERT INTO jobs (id, seq, kind, owner, character_id, scene_id, batch_id, status, stage, provider_id, "
             f"model_id, model_key, request, max_attempts, created_at) VALUES {', '.join(values)} RETURNING *", params),
@@ -174,7 +174,7 @@ class JobStore:
                 [stage, now, *ids])
         if changed == len(stages) and all(i in created for i in stages):
             return [created[i].model_copy(update={  # the runner changes `request`: its own copy
-                "request": dict(created[i].request), "status": "running", "stage": stage,
+                "request": created[i].request.model_copy(deep=True), "status": "running", "stage": stage,
                 "attempts": created[i].attempts + 1, "queue_position": None,
                 "started_at": created[i].started_at or now, "next_attempt_at": None, "percent": None,
             }) for i, stage in stages.items()]
@@ -186,7 +186,7 @@ class JobStore:
     def set(self, job_id: str, *, only_if: tuple[str, ...] = ("running",), **fields: Any) -> bool:
         """Update fields of a job still in one of `only_if` states (a cancel wins a race)."""
         if "request" in fields:
-            fields["request"] = dumps(fields["request"])
+            fields["request"] = dumps(fields["request"].stored())
         if fields.get("last_error"):  # any error text, a crash's included, is stored without secrets
             fields["last_error"] = redact(fields["last_error"])
         sets = ", ".join(f"{k} = ?" for k in fields)

@@ -29,7 +29,7 @@ from core.data import dumps, utcnow
 from core.errors import ConstraintViolation, NotFound, ProviderError, StorageError
 from core.images import sha256, thumbnail, to_png
 from core.engine.jobs import JOBS_CHANNEL, JobStore
-from core.models import Capabilities, Job
+from core.models import Job, Recipe
 from core.retry import backoff_delay
 from core.engine.spool import open_spool
 from core.provider import GenerationRequest, GenerationResult, Provider, ReferenceImage
@@ -333,7 +333,7 @@ class Runner:
                 return
             try:
                 provider = self.ctx.catalog.provider(job.provider_id)
-                if job.request.get("reference_key"):  # reads the reference from storage
+                if job.request.reference_key:  # reads the reference from storage
                     request = await asyncio.to_thread(self._build_request, job)
                 else:
                     request = self._build_request(job)
@@ -355,12 +355,12 @@ class Runner:
             # decoding and encoding, like the file writes, run outside the GIL.
             thumb = self._executor.submit(_timed, thumbnail, image.pixels if image.pixels is not None else image.data)
             provider_ms = result.provider_ms if result.provider_ms is not None else provider_wall * 1000
-            recipe_extra = {"inputs": result.inputs or job.request.get("inputs", {}),
-                            "seed": result.seed if result.seed is not None else request.seed,
-                            "provider_metadata": result.metadata,
-                            "cost": result.cost if result.cost is not None else request.capabilities.price_per_image}
-            request_data = {**job.request, **recipe_extra}
-            stored_job = job.model_copy(update={"request": request_data, "provider_ms": provider_ms})
+            answered = job.request.model_copy(update={
+                "inputs": result.inputs or job.request.inputs,
+                "seed": result.seed if result.seed is not None else request.seed,
+                "provider_metadata": result.metadata,
+                "cost": result.cost if result.cost is not None else request.capabilities.price_per_image})
+            stored_job = job.model_copy(update={"request": answered, "provider_ms": provider_ms})
             await self._store(stored_job, image.data, thumb, spool=True, started_wall=started, provider_wall=provider_wall,
                               timings=timings)
         except asyncio.CancelledError:
@@ -388,7 +388,7 @@ class Runner:
             submission = await self._submit(provider, job.id, request)
             request_id = submission.request_id
             # Stored before polling starts: a restart resumes instead of paying twice.
-            job.request.update(inputs=submission.inputs, submitted_at=utcnow().isoformat())
+            job.request = job.request.model_copy(update={"inputs": submission.inputs, "submitted_at": utcnow()})
             if not self.jobs.set(job.id, provider_request_id=request_id, stage="submitted", request=job.request):
                 self._provider_cancel(provider.id, request_id)
                 raise asyncio.CancelledError
@@ -428,8 +428,7 @@ class Runner:
         asked and does not count as an error) and return the error count so far."""
         if not exc.retryable:
             raise exc
-        submitted = job.request.get("submitted_at")
-        since = datetime.fromisoformat(submitted) if submitted else (job.started_at or utcnow())
+        since = job.request.submitted_at or job.started_at or utcnow()
         left = (since + timedelta(seconds=self.ctx.settings.job_deadline) - utcnow()).total_seconds()
         if left <= 0:
             raise ProviderError(f"{exc.message} (still failing {self.ctx.settings.job_deadline} s after the job was "
@@ -473,17 +472,15 @@ class Runner:
             raise ProviderError(f"{model.display_name} was retired: {model.retired_reason}",
                                 retryable=False, kind="model_retired")
         refs = []
-        if r.get("reference_key"):
-            data = self.ctx.store.read(r["reference_key"])
-            content_type = "image/webp" if r["reference_key"].endswith(".webp") else "image/png"
-            refs.append(ReferenceImage(data=data, content_type=content_type, sha256=r.get("reference_hash") or "",
-                                       url=self.ctx.store.signed_url(r["reference_key"])))
+        if r.reference_key:
+            data = self.ctx.store.read(r.reference_key)
+            content_type = "image/webp" if r.reference_key.endswith(".webp") else "image/png"
+            refs.append(ReferenceImage(data=data, content_type=content_type, sha256=r.reference_hash or "",
+                                       url=self.ctx.store.signed_url(r.reference_key)))
         return GenerationRequest(
-            job_id=job.id, model_key=job.model_key, prompt=r["final_prompt"], width=r.get("width", 1024),
-            height=r.get("height", 1024), seed=r.get("seed", 0), references=refs,
-            capabilities=model.capabilities if model else Capabilities(),
-            input_defaults=model.input_defaults if model else {},
-            safety_checker=r.get("content_rating", "sfw") == "sfw", content_rating=r.get("content_rating", "sfw"))
+            job_id=job.id, model_key=job.model_key, prompt=r.final_prompt, width=r.width, height=r.height,
+            seed=r.seed, references=refs, capabilities=model.capabilities, input_defaults=model.input_defaults,
+            safety_checker=r.content_rating == "sfw", content_rating=r.content_rating)
 
     def _provider_failed(self, job: Job, exc: ProviderError) -> None:
         try:
@@ -537,13 +534,13 @@ class Runner:
         try:
             await asyncio.to_thread(spool_and_write)
         except StorageError as exc:
-            attempt = (job.request.get("store_attempts") or 0) + 1
+            attempt = job.request.store_attempts + 1
             delay = backoff_delay(attempt + 1, self.retry_base, STORE_RETRY_CAP)
             if not await asyncio.to_thread(
                     self.jobs.set, job.id, only_if=("running", "storing"), status="storing",
                     stage="storing (waiting for storage)", last_error=exc.message, percent=None,
                     next_attempt_at=utcnow() + timedelta(seconds=delay), provider_ms=job.provider_ms,
-                    request={**job.request, "store_attempts": attempt}, **self._lease_released()):
+                    request=job.request.model_copy(update={"store_attempts": attempt}), **self._lease_released()):
                 await asyncio.to_thread(self.spool.remove, job.id)  # canceled or deleted meanwhile
                 return
             self._waiting_again.add(job.id)
@@ -571,22 +568,18 @@ class Runner:
         self.ctx.store.write(thumb_key, thumb_bytes)
         _lap(timings, "store_thumbnail", t)
         r = job.request
-        recipe = {
-            "provider": job.provider_id, "model_id": job.model_id, "model_key": job.model_key,
-            "model_name": r.get("model_name"), "mode": r.get("mode"), "prompt": r.get("prompt", ""),
-            "final_prompt": r.get("final_prompt"), "presets": r.get("presets", {}), "inputs": r.get("inputs", {}),
-            "seed": r.get("seed"), "width": width, "height": height, "reference_key": r.get("reference_key"),
-            "reference_hash": r.get("reference_hash"), "provider_ms": job.provider_ms,
-            "provider_request_id": job.provider_request_id, "job_id": job.id, "batch_id": job.batch_id,
-            "content_rating": r.get("content_rating"), "provider_metadata": r.get("provider_metadata") or {},
-            "cost": r.get("cost"), "sha256": sha256(png),
-        }
         now = utcnow()
         overhead_ms = None
         if started_wall is not None:
             overhead_ms = max(0.0, (time.perf_counter() - started_wall - provider_wall) * 1000)
-        recipe["overhead_ms"] = overhead_ms
-        recipe["timings_ms"] = {k: round(v, 3) for k, v in timings.items()}
+        recipe = Recipe(
+            provider=job.provider_id, model_id=job.model_id, model_key=job.model_key, model_name=r.model_name,
+            mode=r.mode, prompt=r.prompt, final_prompt=r.final_prompt, presets=r.presets, inputs=r.inputs,
+            seed=r.seed, width=width, height=height, reference_key=r.reference_key, reference_hash=r.reference_hash,
+            provider_ms=job.provider_ms, provider_request_id=job.provider_request_id, job_id=job.id,
+            batch_id=job.batch_id, content_rating=r.content_rating, provider_metadata=r.provider_metadata,
+            cost=r.cost, sha256=sha256(png), overhead_ms=overhead_ms,
+            timings_ms={k: round(v, 3) for k, v in timings.items()})
         try:
             self._record_result(job, key, thumb_key, width, height, recipe, now)
         except _Discarded:  # canceled, or its character or scene deleted, while it was generating
@@ -603,7 +596,7 @@ class Runner:
         self._notify()  # from this thread: waiters need not wait for the hop back to the loop
 
     def _record_result(self, job: Job, key: str, thumb_key: str, width: int, height: int,
-                       recipe: dict[str, Any], now: datetime) -> None:
+                       recipe: Recipe, now: datetime) -> None:
         """The result row and the job's completion, in one transaction of as few statements as can
         be (this runs once per image); raises `_Discarded` when the job may no longer complete."""
         try:
@@ -612,7 +605,7 @@ class Runner:
             self._record_result_tx(job, key, thumb_key, width, height, recipe, now, run_again=True)
 
     def _record_result_tx(self, job: Job, key: str, thumb_key: str, width: int, height: int,
-                          recipe: dict[str, Any], now: datetime, run_again: bool) -> None:
+                          recipe: Recipe, now: datetime, run_again: bool) -> None:
         r = job.request
         result_id = new_id()
         portrait = job.kind == "portrait"
@@ -624,25 +617,25 @@ class Runner:
                     "UPDATE jobs SET status = 'completed', stage = 'completed', percent = 100, result_id = ?, "
                     "finished_at = ?, overhead_ms = ?, provider_ms = ?, cost = ?, last_error = NULL "
                     "WHERE id = ? AND status IN ('running', 'storing')",
-                    [result_id, now, recipe["overhead_ms"], job.provider_ms, recipe["cost"], job.id]):
+                    [result_id, now, recipe.overhead_ms, job.provider_ms, recipe.cost, job.id]):
                 raise _Discarded
             if run_again:
                 # The job completed before and was run again: its row (same image key, whose file
                 # was just rewritten) stays, with this run's recipe.
                 row = cur.execute(f"UPDATE {table} SET recipe = ?, width = ?, height = ? WHERE job_id = ? RETURNING id",
-                                  [dumps(recipe), width, height, job.id]).fetchone()
+                                  [dumps(recipe.stored()), width, height, job.id]).fetchone()
                 if row is None:  # deleted since the insert failed
                     raise _Discarded
                 result_id = row[0]
                 cur.execute("UPDATE jobs SET result_id = ? WHERE id = ?", [result_id, job.id])
             elif portrait:
                 cur.execute("INSERT INTO character_portraits VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)",
-                            [result_id, job.character_id, job.owner, key, thumb_key, r.get("prompt", ""),
-                             dumps(recipe), job.id, width, height, now])
+                            [result_id, job.character_id, job.owner, key, thumb_key, r.prompt,
+                             dumps(recipe.stored()), job.id, width, height, now])
             else:
                 cur.execute("INSERT INTO scene_images VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                             [result_id, job.scene_id, job.character_id, job.owner, key, thumb_key,
-                             r.get("final_prompt", ""), dumps(recipe), job.id, width, height, now])
+                             r.final_prompt, dumps(recipe.stored()), job.id, width, height, now])
             if portrait:
                 cur.execute("UPDATE characters SET primary_portrait_id = ? WHERE id = ? AND primary_portrait_id IS NULL",
                             [result_id, job.character_id])
