@@ -8,12 +8,13 @@ from typing import Annotated, Any
 from PIL import Image
 from pydantic import Strict
 
-from core.characters import Characters, delete_files, store_upload
+from core.characters import Characters, delete_files, pass_primary, set_primary_portrait, store_upload
 from core.context import Actor, Context, new_id, not_found
 from core.data import utcnow
 from core.errors import InvalidInput, StudioError
 from core.images import open_image, sha256
 from core.engine.jobs import JobStore
+from core.gallery import delete_portrait, reorder_portraits
 from core.models import (Character, CatalogModel, GenerationOptions, Job, JobKind, JobRequest, NewJob, Page, Portrait,
                          Recipe, from_row, from_rows, parse)
 from core.prompting import build_prompt, build_scene_prompt
@@ -186,8 +187,8 @@ class Portraits:
     def set_primary(self, portrait_id: Id) -> Portrait:
         """Make this portrait its character's primary (one UPDATE)."""
         portrait = self._owned(portrait_id)
-        self.ctx.db.execute("UPDATE characters SET primary_portrait_id = ?, updated_at = ? WHERE id = ?",
-                            [portrait.id, utcnow(), portrait.character_id])
+        with self.ctx.db.transaction() as cur:
+            set_primary_portrait(cur, portrait.character_id, portrait.id, utcnow())
         return self.get(portrait_id)
 
     @checked
@@ -207,20 +208,15 @@ class Portraits:
         if unknown:
             raise InvalidInput({"ordered_ids": f"not portraits of this character: {', '.join(unknown[:3])}"})
         with self.ctx.db.transaction() as cur:
-            cur.execute("UPDATE character_portraits SET sort_order = ? WHERE character_id = ?", [len(ordered_ids) + 1, character_id])
-            for i, pid in enumerate(ordered_ids, start=1):
-                cur.execute("UPDATE character_portraits SET sort_order = ? WHERE id = ?", [i, pid])
+            reorder_portraits(cur, character_id, ordered_ids)
 
     @checked
     def delete(self, portrait_id: Id) -> None:
         """Delete image, thumbnail and row; a deleted primary passes to the newest remaining portrait."""
         portrait = self._owned(portrait_id)
         with self.ctx.db.transaction() as cur:
-            cur.execute("DELETE FROM character_portraits WHERE id = ?", [portrait_id])
-            cur.execute(
-                "UPDATE characters SET primary_portrait_id = (SELECT id FROM character_portraits WHERE character_id = ? "
-                "ORDER BY created_at DESC, id LIMIT 1) WHERE id = ? AND primary_portrait_id = ?",
-                [portrait.character_id, portrait.character_id, portrait_id])
+            delete_portrait(cur, portrait_id)
+            pass_primary(cur, portrait.character_id, portrait_id)
         delete_files(self.ctx, [portrait.image_key, portrait.thumbnail_key])
 
     @checked

@@ -7,7 +7,7 @@ from typing import Any
 from core.context import Actor, Context, new_id, not_found
 from core.data import Cursor, dumps, loads, marks, utcnow
 from core.errors import StudioError, WaitTimedOut
-from core.models import ACTIVE_STATUSES, Job, JobStatus, NewJob, Page
+from core.models import ACTIVE_STATUSES, FINAL_STATUSES, Job, JobStatus, NewJob, Page
 from core.validation import Id, Limit, Offset, Seconds, checked
 from core.redaction import redact
 
@@ -42,6 +42,39 @@ def cancel_active(cur: Cursor, column: str, value: str, reason: str) -> list[Job
     return jobs
 
 
+def delete_ended(cur: Cursor, column: str, value: str) -> None:
+    """Delete the jobs of a character or scene (`column`: `character_id` or `scene_id`) that have ended."""
+    if column not in ("character_id", "scene_id"):
+        raise ValueError(f"cannot delete jobs by {column}")
+    cur.execute(f"DELETE FROM jobs WHERE {column} = ? AND status IN ({marks(FINAL_STATUSES)})", [value, *FINAL_STATUSES])
+
+
+def delete_all_of_character(cur: Cursor, character_id: str) -> None:
+    """Delete every job of a character (its active ones canceled first with `cancel_active`)."""
+    cur.execute("DELETE FROM jobs WHERE character_id = ?", [character_id])
+
+
+def complete(cur: Cursor, job_id: str, *, result_id: str, now: datetime, overhead_ms: float | None,
+             provider_ms: float | None, cost: float | None) -> bool:
+    """Mark a running or storing job completed with its result (inside the result's transaction);
+    False when it is no longer active (canceled, or deleted with its character)."""
+    return bool(cur.changed(
+        "UPDATE jobs SET status = 'completed', stage = 'completed', percent = 100, result_id = ?, "
+        "finished_at = ?, overhead_ms = ?, provider_ms = ?, cost = ?, last_error = NULL "
+        "WHERE id = ? AND status IN ('running', 'storing')",
+        [result_id, now, overhead_ms, provider_ms, cost, job_id]))
+
+
+def set_result(cur: Cursor, job_id: str, result_id: str) -> None:
+    cur.execute("UPDATE jobs SET result_id = ? WHERE id = ?", [result_id, job_id])
+
+
+def lease_to(cur: Cursor, job_ids: list[str], owner: str, expires_at: datetime) -> None:
+    """Set the lease of jobs (`studio db copy` hands in-flight jobs over as expired leases)."""
+    for job_id in job_ids:
+        cur.execute("UPDATE jobs SET lease_owner = ?, lease_expires_at = ? WHERE id = ?", [owner, expires_at, job_id])
+
+
 def reference_in_use(cur: Cursor, key: str) -> bool:
     """Whether a queued, running or storing job will read the reference image `key`."""
     return cur.execute(
@@ -62,7 +95,9 @@ def _requeue(cur: Cursor, where: str, params: list[Any] = ()) -> tuple[int, int]
 
 
 class JobStore:
-    """All SQL on the jobs table."""
+    """The jobs table: every write to it is in this module (this class, and the functions above that
+    work inside another module's transaction); so are the queue's reads. (Statistics and
+    maintenance read it too.)"""
 
     def __init__(self, ctx: Context):
         self.ctx = ctx

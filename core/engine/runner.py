@@ -25,10 +25,13 @@ from typing import Any
 
 from core import redaction
 from core.context import Context, new_id
-from core.data import dumps, utcnow
+from core.data import utcnow
 from core.errors import ConstraintViolation, NotFound, ProviderError, StorageError
 from core.images import sha256, thumbnail, to_png
-from core.engine.jobs import JOBS_CHANNEL, JobStore
+from core.characters import adopt_first_portrait
+from core.engine.jobs import JOBS_CHANNEL, JobStore, complete, set_result
+from core.gallery import insert_image, rerecord_image
+from core.scenes import set_scene_image
 from core.models import Job, Recipe
 from core.retry import backoff_delay
 from core.engine.spool import open_spool
@@ -608,39 +611,27 @@ class Runner:
                           recipe: Recipe, now: datetime, run_again: bool) -> None:
         r = job.request
         result_id = new_id()
-        portrait = job.kind == "portrait"
-        table = "character_portraits" if portrait else "scene_images"
         with self.ctx.db.transaction() as cur:
             # Deleting a character deletes its jobs in the same transaction: a job still found
             # running or storing has its character. (Row counts, not RETURNING: that costs more.)
-            if not cur.changed(
-                    "UPDATE jobs SET status = 'completed', stage = 'completed', percent = 100, result_id = ?, "
-                    "finished_at = ?, overhead_ms = ?, provider_ms = ?, cost = ?, last_error = NULL "
-                    "WHERE id = ? AND status IN ('running', 'storing')",
-                    [result_id, now, recipe.overhead_ms, job.provider_ms, recipe.cost, job.id]):
+            if not complete(cur, job.id, result_id=result_id, now=now, overhead_ms=recipe.overhead_ms,
+                            provider_ms=job.provider_ms, cost=recipe.cost):
                 raise _Discarded
             if run_again:
                 # The job completed before and was run again: its row (same image key, whose file
                 # was just rewritten) stays, with this run's recipe.
-                row = cur.execute(f"UPDATE {table} SET recipe = ?, width = ?, height = ? WHERE job_id = ? RETURNING id",
-                                  [dumps(recipe.stored()), width, height, job.id]).fetchone()
-                if row is None:  # deleted since the insert failed
+                result_id = rerecord_image(cur, job.kind, job.id, recipe, width, height)
+                if result_id is None:  # deleted since the insert failed
                     raise _Discarded
-                result_id = row[0]
-                cur.execute("UPDATE jobs SET result_id = ? WHERE id = ?", [result_id, job.id])
-            elif portrait:
-                cur.execute("INSERT INTO character_portraits VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)",
-                            [result_id, job.character_id, job.owner, key, thumb_key, r.prompt,
-                             dumps(recipe.stored()), job.id, width, height, now])
+                set_result(cur, job.id, result_id)
             else:
-                cur.execute("INSERT INTO scene_images VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                            [result_id, job.scene_id, job.character_id, job.owner, key, thumb_key,
-                             r.final_prompt, dumps(recipe.stored()), job.id, width, height, now])
-            if portrait:
-                cur.execute("UPDATE characters SET primary_portrait_id = ? WHERE id = ? AND primary_portrait_id IS NULL",
-                            [result_id, job.character_id])
-            elif not cur.changed("UPDATE character_scenes SET image_id = ?, updated_at = ? WHERE id = ?",
-                                 [result_id, now, job.scene_id]):
+                insert_image(cur, job.kind, image_id=result_id, character_id=job.character_id, scene_id=job.scene_id,
+                             owner=job.owner, key=key, thumb_key=thumb_key,
+                             prompt=r.prompt if job.kind == "portrait" else r.final_prompt, recipe=recipe,
+                             job_id=job.id, width=width, height=height, now=now)
+            if job.kind == "portrait":
+                adopt_first_portrait(cur, job.character_id, result_id)
+            elif not set_scene_image(cur, job.scene_id, result_id, now):
                 raise _Discarded  # the scene was deleted: roll the job's completion back too
 
 
