@@ -55,14 +55,28 @@ def delete_all_of_character(cur: Cursor, character_id: str) -> None:
 
 
 def complete(cur: Cursor, job_id: str, *, result_id: str, now: datetime, overhead_ms: float | None,
-             provider_ms: float | None, cost: float | None) -> bool:
+             provider_ms: float | None, cost: float | None, owner: str | None = None) -> bool:
     """Mark a running or storing job completed with its result (inside the result's transaction);
-    False when it is no longer active (canceled, or deleted with its character)."""
+    False when it is no longer active (canceled, or deleted with its character) or, with `owner`
+    (a server on the shared queue), no longer leased to that server."""
+    held, params = _held_by(owner)
     return bool(cur.changed(
         "UPDATE jobs SET status = 'completed', stage = 'completed', percent = 100, result_id = ?, "
         "finished_at = ?, overhead_ms = ?, provider_ms = ?, cost = ?, last_error = NULL "
-        "WHERE id = ? AND status IN ('running', 'storing')",
-        [result_id, now, overhead_ms, provider_ms, cost, job_id]))
+        f"WHERE id = ? AND status IN ('running', 'storing'){held}",
+        [result_id, now, overhead_ms, provider_ms, cost, job_id, *params]))
+
+
+def taken_over(cur: Cursor, job_id: str, owner: str) -> bool:
+    """Whether a job is still active but no longer leased to `owner`: its lease expired and the
+    queue took it back, or another server holds it now. That server finishes it; `owner` only stops."""
+    return cur.execute(f"SELECT 1 FROM jobs WHERE id = ? AND status IN ({marks(ACTIVE_STATUSES)}) "
+                       "AND (lease_owner IS NULL OR lease_owner <> ?)", [job_id, *ACTIVE_STATUSES, owner]).fetchone() is not None
+
+
+def _held_by(owner: str | None) -> tuple[str, list[str]]:
+    """The condition that keeps a server's write to the jobs it leased (none off the shared queue)."""
+    return (" AND lease_owner = ?", [owner]) if owner is not None else ("", [])
 
 
 def set_result(cur: Cursor, job_id: str, result_id: str) -> None:
@@ -218,17 +232,26 @@ class JobStore:
         return [row_to_job(r) for r in self.db.fetchall(
             f"SELECT * FROM jobs WHERE id IN ({marks(ids)}) AND status = 'running' ORDER BY seq", ids)]
 
-    def set(self, job_id: str, *, only_if: tuple[str, ...] = ("running",), **fields: Any) -> bool:
-        """Update fields of a job still in one of `only_if` states (a cancel wins a race)."""
+    def set(self, job_id: str, *, only_if: tuple[str, ...] = ("running",), owner: str | None = None,
+            **fields: Any) -> bool:
+        """Update fields of a job still in one of `only_if` states (a cancel wins a race) and, with
+        `owner` (a server on the shared queue), still leased to that server: a server that lost its
+        lease never overwrites the new holder's progress."""
         if "request" in fields:
             fields["request"] = dumps(fields["request"].stored())
         if fields.get("last_error"):  # any error text, a crash's included, is stored without secrets
             fields["last_error"] = redact(fields["last_error"])
         sets = ", ".join(f"{k} = ?" for k in fields)
+        held, params = _held_by(owner)
         n = self.db.execute(
-            f"UPDATE jobs SET {sets} WHERE id = ? AND status IN ({marks(only_if)})",
-            [*fields.values(), job_id, *only_if])
+            f"UPDATE jobs SET {sets} WHERE id = ? AND status IN ({marks(only_if)}){held}",
+            [*fields.values(), job_id, *only_if, *params])
         return bool(n)
+
+    def taken_over(self, job_id: str, owner: str) -> bool:
+        """See `taken_over`."""
+        with self.db.transaction() as cur:
+            return taken_over(cur, job_id, owner)
 
     def announce(self, server_id: str = "") -> None:
         """Tell the other servers on a shared database that a job was created or a slot freed."""
