@@ -2,15 +2,17 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import Strict
 
 from core.context import Actor, Context, new_id, not_found
-from core.data import dumps, marks, utcnow
+from core.data import Cursor, dumps, marks, utcnow
 from core.errors import InvalidInput, NotFound, StorageError
 from core.images import validate_upload
-from core.engine.jobs import cancel_active, reference_in_use
+from core.engine.jobs import cancel_active, delete_all_of_character, reference_in_use
+from core.gallery import delete_character_images
 from core.models import Character, CharacterCreate, CharacterSummary, CharacterUpdate, Page, from_row, from_rows, parse
 from core.storage import reference_key
 from core.validation import Id, Limit, Offset, Search, checked
@@ -189,19 +191,42 @@ class Characters:
             "UNION ALL SELECT image_key, thumbnail_key FROM scene_images WHERE character_id = ?",
             [character_id, character_id]) for k in (r["image_key"], r["thumbnail_key"])]
         reference = character.reference_image_key
+        from core.scenes import delete_scenes_of  # scenes build on characters: imported here, not at the top
+
         with db.transaction() as cur:
             canceled = cancel_active(cur, "character_id", character_id, "Canceled: its character was deleted.")
-            cur.execute("DELETE FROM portrait_visibility WHERE portrait_id IN "
-                        "(SELECT id FROM character_portraits WHERE character_id = ?)", [character_id])
-            for table in ("character_portraits", "scene_images", "character_scenes", "jobs"):
-                cur.execute(f"DELETE FROM {table} WHERE character_id = ?", [character_id])
+            delete_character_images(cur, character_id)
+            delete_scenes_of(cur, character_id)
+            delete_all_of_character(cur, character_id)
             cur.execute("DELETE FROM characters WHERE id = ?", [character_id])
             if reference and not _upload_in_use(cur, reference):
                 keys.append(reference)
-                cur.execute("DELETE FROM uploads WHERE key = ?", [reference])
+                delete_upload(cur, reference)
         if self.runner is not None:
             self.runner.cancel(canceled)
         delete_files(self.ctx, keys)
+
+
+def set_primary_portrait(cur: Cursor, character_id: str, portrait_id: str, now: datetime) -> None:
+    cur.execute("UPDATE characters SET primary_portrait_id = ?, updated_at = ? WHERE id = ?", [portrait_id, now, character_id])
+
+
+def adopt_first_portrait(cur: Cursor, character_id: str, portrait_id: str) -> None:
+    """A new portrait becomes the primary of a character that has none."""
+    cur.execute("UPDATE characters SET primary_portrait_id = ? WHERE id = ? AND primary_portrait_id IS NULL",
+                [portrait_id, character_id])
+
+
+def pass_primary(cur: Cursor, character_id: str, deleted_id: str) -> None:
+    """After the portrait `deleted_id` was deleted: if it was the primary, the newest remaining one is."""
+    cur.execute(
+        "UPDATE characters SET primary_portrait_id = (SELECT id FROM character_portraits WHERE character_id = ? "
+        "ORDER BY created_at DESC, id LIMIT 1) WHERE id = ? AND primary_portrait_id = ?",
+        [character_id, character_id, deleted_id])
+
+
+def delete_upload(cur: Cursor, key: str) -> None:
+    cur.execute("DELETE FROM uploads WHERE key = ?", [key])
 
 
 def _upload_in_use(cur, key: str) -> bool:

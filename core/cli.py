@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -285,17 +284,19 @@ def _setup_logging(debug: bool) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    debug = args.debug or os.environ.get("STUDIO_DEBUG", "") not in ("", "0")
-    _setup_logging(debug)
+    debug = args.debug
     from core.config import Settings
     from core.studio import Studio
 
     studio = None
     try:
+        settings = Settings.from_env(home=args.home)  # a bad setting is one line, like any bad input
+        debug = debug or settings.debug
+        _setup_logging(debug)
         if not getattr(args, "needs_studio", True):
-            args.handler(Settings.from_env(home=args.home), args)
+            args.handler(settings, args)
             return 0
-        studio = Studio.open(args.home, start_runner=getattr(args, "needs_runner", False))
+        studio = Studio.open(settings=settings, start_runner=getattr(args, "needs_runner", False))
         args.handler(studio, args)
     except StudioError as exc:
         _say(exc.message)

@@ -59,20 +59,6 @@ def parse_budget(value: str, name: str) -> float | None:
     if not amount >= 0 or amount == float("inf"):
         raise InvalidSetting(f"{name} must be zero or more USD (empty: unlimited).")
     return amount
-def _number(env: Mapping[str, str], name: str, default, kind: type, *, minimum: float):
-    """A numeric setting; a value that is not a number, or under `minimum`, names the variable."""
-    raw = (env.get(name) or "").strip()
-    if not raw:
-        return default
-    try:
-        value = kind(raw)
-    except ValueError:
-        value = None
-    if value is None or value < minimum:
-        raise InvalidSetting(f"{name} must be a {'whole ' if kind is int else ''}number of at least {minimum:g}.")
-    return value
-
-
 def default_home() -> Path:
     """A git-ignored folder under data/ in a checkout, else a folder in the user's home."""
     if (DATA_DIR / "presets.json").exists() and os.access(DATA_DIR, os.W_OK):
@@ -80,30 +66,105 @@ def default_home() -> Path:
     return Path.home() / ".character-studio"
 
 
+def _env(name: str) -> dict[str, str]:
+    """Field metadata: the environment variable a setting comes from (tests/test_settings_documented.py)."""
+    return {"env": name}
+
+
+def number(env: Mapping[str, str], name: str, default: float, kind: type = int, minimum: float = 0):
+    """A numeric setting: unset or empty gives `default`; anything else must be a `kind` of at least
+    `minimum`, or InvalidSetting names the variable."""
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    try:
+        value = kind(raw)
+    except ValueError:
+        what = "a whole number" if kind is int else "a number"
+        raise InvalidSetting(f"{name} must be {what} (it is {raw[:40]!r}).") from None
+    if value != value or value < minimum:  # NaN, or too small
+        raise InvalidSetting(f"{name} must be at least {minimum:g} (it is {raw[:40]!r}).")
+    return value
+
+
+def flag(env: Mapping[str, str], name: str) -> bool:
+    """A switch: set and not `0` is on."""
+    return (env.get(name) or "").strip() not in ("", "0")
+
+
+@dataclass(frozen=True)
+class StorageSettings:
+    """The image store's settings: S3 credentials, endpoint and tunings (docs/storage.md)."""
+
+    access_key_id: str | None = field(default=None, metadata=_env("AWS_ACCESS_KEY_ID"))
+    secret_access_key: str | None = field(default=None, repr=False, metadata=_env("AWS_SECRET_ACCESS_KEY"))
+    session_token: str | None = field(default=None, repr=False, metadata=_env("AWS_SESSION_TOKEN"))
+    profile: str | None = field(default=None, metadata=_env("AWS_PROFILE"))
+    region: str | None = field(default=None, metadata=_env("AWS_DEFAULT_REGION"))  # or AWS_REGION
+    endpoint_url: str | None = field(default=None, metadata=_env("AWS_ENDPOINT_URL"))  # or _S3 / STUDIO_S3_ENDPOINT_URL
+    addressing_style: str | None = field(default=None, metadata=_env("STUDIO_S3_ADDRESSING_STYLE"))
+    connect_timeout: float = field(default=5.0, metadata=_env("STUDIO_STORAGE_CONNECT_TIMEOUT"))
+    read_timeout: float = field(default=30.0, metadata=_env("STUDIO_STORAGE_READ_TIMEOUT"))
+    write_attempts: int = field(default=4, metadata=_env("STUDIO_STORAGE_WRITE_ATTEMPTS"))
+    retry_base: float = field(default=0.25, metadata=_env("STUDIO_STORAGE_RETRY_BASE"))
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> "StorageSettings":
+        """From the environment as loaded (secrets already stripped, see `load_secrets`)."""
+        return cls(
+            access_key_id=env.get("AWS_ACCESS_KEY_ID") or None,
+            secret_access_key=env.get("AWS_SECRET_ACCESS_KEY") or None,
+            session_token=env.get("AWS_SESSION_TOKEN") or None,
+            profile=env.get("AWS_PROFILE") or None,
+            region=env.get("AWS_DEFAULT_REGION") or env.get("AWS_REGION") or None,
+            endpoint_url=(env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL")
+                          or env.get("STUDIO_S3_ENDPOINT_URL") or None),
+            addressing_style=env.get("STUDIO_S3_ADDRESSING_STYLE") or None,
+            connect_timeout=number(env, "STUDIO_STORAGE_CONNECT_TIMEOUT", 5.0, float),
+            read_timeout=number(env, "STUDIO_STORAGE_READ_TIMEOUT", 30.0, float),
+            write_attempts=number(env, "STUDIO_STORAGE_WRITE_ATTEMPTS", 4, int, 1),
+            retry_base=number(env, "STUDIO_STORAGE_RETRY_BASE", 0.25, float),
+        )
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the core reads from outside. Build with `Settings.from_env()`."""
 
-    home: Path
-    db_path: Path
-    storage_url: str
-    secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
-    load_plugins: str | None = None
-    max_attempts: int = 3
-    job_deadline: int = 6 * 3600  # seconds a job's transient provider errors are retried (docs/plugins.md)
-    start_runner: bool = True
-    local_user: str = "local"
-    admins: frozenset[str] = frozenset()
-    sign_expiry: int = 3600
-    gc_grace_seconds: int = 86400
-    upload_max_age: int = 7 * 86400
-    db_threads: int = 1
-    database_url: str | None = None  # PostgreSQL, shared by several servers; None: the DuckDB file `db_path`
-    lease_seconds: float = 30.0  # PostgreSQL: how long a server's claim on a job lasts unless renewed
-    runner_slots: int = 0  # PostgreSQL: provider calls one server makes at once (0: only the providers' limits)
-    default_budget: float | None = None  # USD each user may spend per calendar month (UTC); None: unlimited
-    assist_rate: int = 30  # AI assist calls per user per minute (0: no limit)
-    assist_timeout: float = 60.0  # seconds one AI assist call may take, streamed or not
+    home: Path = field(metadata=_env("STUDIO_HOME"))
+    db_path: Path = field(metadata=_env("STUDIO_DB"))
+    storage_url: str = field(metadata=_env("STUDIO_STORAGE_URL"))
+    # The environment as loaded (provider keys stripped and registered for redaction): each provider
+    # is handed only its declared part of it (core.plugins.scoped_env).
+    secrets: Mapping[str, str] = field(default_factory=dict, repr=False, metadata={"env": None})
+    load_plugins: str | None = field(default=None, metadata=_env("STUDIO_LOAD_PLUGINS"))
+    max_attempts: int = field(default=3, metadata=_env("STUDIO_MAX_ATTEMPTS"))
+    # seconds a job's transient provider errors are retried (docs/plugins.md)
+    job_deadline: int = field(default=6 * 3600, metadata=_env("STUDIO_JOB_DEADLINE"))
+    start_runner: bool = field(default=True, metadata={"env": None})  # a caller's choice (the CLI runs none)
+    local_user: str = field(default="local", metadata=_env("STUDIO_LOCAL_USER"))
+    admins: frozenset[str] = field(default=frozenset(), metadata=_env("STUDIO_ADMINS"))
+    sign_expiry: int = field(default=3600, metadata=_env("STUDIO_SIGN_EXPIRY"))
+    gc_grace_seconds: int = field(default=86400, metadata=_env("STUDIO_GC_GRACE_SECONDS"))
+    upload_max_age: int = field(default=7 * 86400, metadata=_env("STUDIO_UPLOAD_MAX_AGE"))
+    db_threads: int = field(default=1, metadata=_env("STUDIO_DB_THREADS"))
+    # PostgreSQL, shared by several servers; None: the DuckDB file `db_path`
+    database_url: str | None = field(default=None, metadata=_env("STUDIO_DATABASE_URL"))
+    # PostgreSQL: how long a server's claim on a job lasts unless renewed
+    lease_seconds: float = field(default=30.0, metadata=_env("STUDIO_LEASE_SECONDS"))
+    # PostgreSQL: provider calls one server makes at once (0: only the providers' limits)
+    runner_slots: int = field(default=0, metadata=_env("STUDIO_RUNNER_SLOTS"))
+    storage: StorageSettings = field(default_factory=StorageSettings, metadata={"env": None})  # its own fields say
+    debug: bool = field(default=False, metadata=_env("STUDIO_DEBUG"))
+    # Tunings every provider gets (through `secrets`, as declared); checked here, None: the provider's own
+    poll_interval: float | None = field(default=None, metadata=_env("STUDIO_POLL_INTERVAL"))
+    provider_timeout: float | None = field(default=None, metadata=_env("STUDIO_PROVIDER_TIMEOUT"))
+    download_deadline: float | None = field(default=None, metadata=_env("STUDIO_DOWNLOAD_DEADLINE"))
+    # USD each user may spend per calendar month (UTC); None: unlimited
+    default_budget: float | None = field(default=None, metadata=_env("STUDIO_DEFAULT_BUDGET"))
+    assist_rate: int = field(default=30, metadata=_env("STUDIO_ASSIST_RATE"))  # AI assist calls per user per minute (0: no limit)
+    # seconds one AI assist call may take, streamed or not
+    assist_timeout: float = field(default=60.0, metadata=_env("STUDIO_ASSIST_TIMEOUT"))
 
     @classmethod
     def from_env(
@@ -130,20 +191,25 @@ class Settings:
             storage_url=storage_url,
             secrets=merged,
             load_plugins=env.get("STUDIO_LOAD_PLUGINS"),
-            max_attempts=int(env.get("STUDIO_MAX_ATTEMPTS", "3")),
-            job_deadline=int(env.get("STUDIO_JOB_DEADLINE", str(6 * 3600))),
+            max_attempts=number(env, "STUDIO_MAX_ATTEMPTS", 3, int, 1),
+            job_deadline=number(env, "STUDIO_JOB_DEADLINE", 6 * 3600, int, 1),
             local_user=env.get("STUDIO_LOCAL_USER", "local"),
             admins=frozenset(a.strip().lower() for a in env.get("STUDIO_ADMINS", "").split(",") if a.strip()),
-            sign_expiry=int(env.get("STUDIO_SIGN_EXPIRY", "3600")),
-            gc_grace_seconds=int(env.get("STUDIO_GC_GRACE_SECONDS", "86400")),
-            upload_max_age=int(env.get("STUDIO_UPLOAD_MAX_AGE", str(7 * 86400))),
-            db_threads=int(env.get("STUDIO_DB_THREADS", "1")),
+            sign_expiry=number(env, "STUDIO_SIGN_EXPIRY", 3600),
+            gc_grace_seconds=number(env, "STUDIO_GC_GRACE_SECONDS", 86400),
+            upload_max_age=number(env, "STUDIO_UPLOAD_MAX_AGE", 7 * 86400),
+            db_threads=number(env, "STUDIO_DB_THREADS", 1, int, 1),
             database_url=database_url,
-            lease_seconds=float(env.get("STUDIO_LEASE_SECONDS", "30")),
-            runner_slots=int(env.get("STUDIO_RUNNER_SLOTS", "0")),
+            lease_seconds=number(env, "STUDIO_LEASE_SECONDS", 30.0, float, 1),
+            runner_slots=number(env, "STUDIO_RUNNER_SLOTS", 0),
+            storage=StorageSettings.from_env(merged),
+            debug=flag(env, "STUDIO_DEBUG"),
+            poll_interval=number(merged, "STUDIO_POLL_INTERVAL", None, float),
+            provider_timeout=number(merged, "STUDIO_PROVIDER_TIMEOUT", None, float),
+            download_deadline=number(merged, "STUDIO_DOWNLOAD_DEADLINE", None, float),
             default_budget=parse_budget(env.get("STUDIO_DEFAULT_BUDGET", ""), "STUDIO_DEFAULT_BUDGET"),
-            assist_rate=_number(env, "STUDIO_ASSIST_RATE", 30, int, minimum=0),
-            assist_timeout=_number(env, "STUDIO_ASSIST_TIMEOUT", 60.0, float, minimum=0.1),
+            assist_rate=number(env, "STUDIO_ASSIST_RATE", 30),
+            assist_timeout=number(env, "STUDIO_ASSIST_TIMEOUT", 60.0, float, 0.1),
         )
         values.update(overrides)
         return cls(**values)

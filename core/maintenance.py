@@ -26,6 +26,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from core.characters import delete_upload
 from core.context import Actor, Context
 from core.data import marks
 from core.errors import Forbidden, InvalidInput, StorageError
@@ -311,7 +312,7 @@ class Maintenance:
             if upload.key not in still_expired:
                 continue
             with self.ctx.db.transaction() as cur:
-                cur.execute("DELETE FROM uploads WHERE key = ?", [upload.key])
+                delete_upload(cur, upload.key)
             if upload.present:
                 try:
                     store.delete(upload.key)

@@ -226,6 +226,84 @@ class Template(BaseModel):
     character: dict[str, Any] = {}
 
 
+class Enhancement(BaseModel):
+    """An enhanced prompt (AI assist) a generation uses instead of the typed one; the recipe records it."""
+
+    model_config = ConfigDict(extra="forbid")
+    prompt: Annotated[str, Text(4000, min_len=1, multiline=True, collapse=True, noun="a prompt")]
+    template: Annotated[str, Text(60, min_len=1, noun="a template id")]
+    text_model: Annotated[str, Text(ID_MAX, min_len=1, noun="an id")]
+    original_prompt: Annotated[str, Text(1000, multiline=True)] = ""
+
+
+class JobRequest(BaseModel):
+    """What a job asks of its provider, stored as JSON in `jobs.request`. Rows written by older
+    versions load as well: keys this model does not know are ignored, missing ones take these defaults."""
+
+    model_config = ConfigDict(extra="ignore")
+    prompt: str = ""  # the user's own words
+    presets: dict[str, str] = {}  # preset kind -> key, as chosen
+    final_prompt: str = ""  # what the provider is sent
+    reference_key: str | None = None  # the reference image in the store (image-to-image)
+    reference_hash: str | None = None
+    width: int = 1024
+    height: int = 1024
+    content_rating: ContentRating = "sfw"
+    seed: int = 0
+    mode: Literal["txt2img", "i2i"] = "txt2img"
+    model_name: str | None = None  # the model's display name when the job was created
+    batch_index: int = 0
+    # Written by the runner: what was submitted and when (the job's deadline counts from then), and
+    # the provider's answer kept with the job while its image waits in the spool to be stored.
+    inputs: dict[str, Any] = {}
+    submitted_at: datetime | None = None
+    store_attempts: int = 0
+    provider_metadata: dict[str, Any] = {}
+    cost: float | None = None  # USD
+    estimated_cost: float | None = None  # USD, the catalog price: what the month's budget reserves while active
+    enhancement: Enhancement | None = None  # the AI-enhanced prompt used (core/assist)
+
+    def stored(self) -> dict[str, Any]:
+        """The JSON-ready form written to `jobs.request`."""
+        return self.model_dump(mode="json")
+
+
+class Recipe(BaseModel):
+    """How an image was made, stored with it (`recipe` of `character_portraits` and `scene_images`).
+    Older rows load as well: unknown keys are ignored, missing ones take these defaults."""
+
+    model_config = ConfigDict(extra="ignore", protected_namespaces=())
+    provider: str | None = None
+    model_id: str | None = None
+    model_key: str | None = None
+    model_name: str | None = None
+    mode: Literal["txt2img", "i2i"] | None = None
+    prompt: str = ""
+    final_prompt: str = ""
+    presets: dict[str, str] = {}
+    inputs: dict[str, Any] = {}  # what the provider was sent, references named by hash
+    seed: int | None = None
+    width: int | None = None
+    height: int | None = None
+    reference_key: str | None = None
+    reference_hash: str | None = None
+    provider_ms: float | None = None
+    provider_request_id: str | None = None
+    job_id: str | None = None
+    batch_id: str | None = None
+    content_rating: ContentRating | None = None
+    provider_metadata: dict[str, Any] = {}
+    cost: float | None = None  # USD
+    sha256: str | None = None  # of the stored PNG
+    overhead_ms: float | None = None  # the studio's own time for this image
+    timings_ms: dict[str, float] = {}
+    enhancement: Enhancement | None = None  # the AI-enhanced prompt's template and text model (core/assist)
+
+    def stored(self) -> dict[str, Any]:
+        """The JSON-ready form written to the `recipe` column."""
+        return self.model_dump(mode="json")
+
+
 SCENE_REQUIRED = ("name", "type", "priority")
 
 
@@ -280,7 +358,7 @@ class Scene(BaseModel):
     image_key: str | None
     thumbnail_key: str | None
     job_id: str | None
-    recipe: dict[str, Any] = {}
+    recipe: Recipe = Recipe()
     created_at: datetime
     updated_at: datetime
 
@@ -389,16 +467,6 @@ class ProviderUpdate(BaseModel):
 Size = tuple[int, int]
 
 
-class Enhancement(BaseModel):
-    """An enhanced prompt (AI assist) a generation uses instead of the typed one; the recipe records it."""
-
-    model_config = ConfigDict(extra="forbid")
-    prompt: Annotated[str, Text(4000, min_len=1, multiline=True, collapse=True, noun="a prompt")]
-    template: Annotated[str, Text(60, min_len=1, noun="a template id")]
-    text_model: Annotated[str, Text(ID_MAX, min_len=1, noun="an id")]
-    original_prompt: Annotated[str, Text(1000, multiline=True)] = ""
-
-
 class GenerationOptions(BaseModel):
     """What a user asks for when generating portraits. Image i of a batch uses seed + i, so the
     largest seed allowed is SEED_MAX - (n - 1)."""
@@ -439,7 +507,7 @@ class Portrait(BaseModel):
     image_key: str
     thumbnail_key: str
     prompt: str
-    recipe: dict[str, Any] = {}
+    recipe: Recipe = Recipe()
     job_id: str
     sort_order: int = 0
     width: int
@@ -448,6 +516,22 @@ class Portrait(BaseModel):
     is_primary: bool = False
     is_public: bool = False  # as its character unless its owner chose (`Portraits.set_public`)
     visibility_set: bool = False  # True: the owner chose `is_public`; False: it follows the character
+
+
+class NewJob(BaseModel):
+    """A job row to insert (`JobStore.create`)."""
+
+    model_config = ConfigDict(protected_namespaces=())
+    kind: JobKind
+    owner: str
+    character_id: str
+    scene_id: str | None = None
+    batch_id: str
+    provider_id: str
+    model_id: str
+    model_key: str
+    request: JobRequest
+    max_attempts: int
 
 
 class Job(BaseModel):
@@ -466,7 +550,7 @@ class Job(BaseModel):
     provider_id: str
     model_key: str
     model_id: str
-    request: dict[str, Any]
+    request: JobRequest
     provider_request_id: str | None
     attempts: int
     max_attempts: int

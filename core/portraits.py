@@ -1,7 +1,6 @@
 """Portraits: the generation pipeline and the gallery operations."""
 from __future__ import annotations
 
-import json
 import re
 import secrets
 from typing import Annotated, Any
@@ -10,17 +9,20 @@ from PIL import Image
 from pydantic import Strict
 
 from core.budgets import Budgets, image_price, usd
-from core.characters import Characters, delete_files, store_upload
+from core.characters import Characters, delete_files, pass_primary, set_primary_portrait, store_upload
 from core.context import Actor, Context, new_id, not_found
 from core.data import utcnow
 from core.errors import InvalidInput, NotFound, StudioError
 from core.images import open_image, sha256
 from core.engine.jobs import JobStore
-from core.models import Character, CatalogModel, GenerationOptions, Job, Page, Portrait, from_row, from_rows, parse
+from core.gallery import delete_portrait, reorder_portraits, set_portrait_visibility
+from core.models import (Character, CatalogModel, GenerationOptions, Job, JobKind, JobRequest, NewJob, Page, Portrait,
+                         Recipe, from_row, from_rows, parse)
 from core.prompting import build_prompt, build_scene_prompt, enhanced_prompt
 from core.validation import Id, Limit, Offset, Seed, checked, fields_of
 
 _JSON = {"recipe": {}}
+SCENE_SIZE = (1344, 768)  # width, height of a scene image
 
 
 # Portraits with the visibility their owner chose (`chosen_public`: NULL where it follows the character).
@@ -77,8 +79,8 @@ class Generator:
         if row is None:
             return None
         try:
-            digest = json.loads(row["recipe"]).get("sha256")
-        except (TypeError, ValueError, AttributeError):  # a damaged recipe: hash the file
+            digest = Recipe.model_validate_json(row["recipe"]).sha256
+        except ValueError:  # a damaged recipe (pydantic's ValidationError is one): hash the file
             digest = None
         digest = digest or sha256(self.ctx.store.read(row["image_key"]))
         return row["image_key"], digest
@@ -104,11 +106,10 @@ class Generator:
         if missing:
             raise InvalidInput(missing)
         model, prompt, ref_key, ref_hash = self.plan(character, options)
-        request = {"prompt": options.prompt, "presets": options.presets.model_dump(exclude_none=True),
-                   "final_prompt": prompt, "reference_key": ref_key, "reference_hash": ref_hash,
-                   "width": options.width, "height": options.height, "content_rating": character.content_rating}
-        if options.enhancement is not None:
-            request["enhancement"] = options.enhancement.model_dump()
+        request = JobRequest(prompt=options.prompt, presets=options.presets.model_dump(exclude_none=True),
+                             final_prompt=prompt, reference_key=ref_key, reference_hash=ref_hash,
+                             width=options.width, height=options.height, content_rating=character.content_rating,
+                             enhancement=options.enhancement)
         return self._enqueue("portrait", character, model, request, options.n, options.seed)
 
     @checked
@@ -124,23 +125,24 @@ class Generator:
         prompt = build_scene_prompt(gender=character.gender, appearance_tags=character.appearance_tags,
                                     clothing_tags=character.clothing_tags, scene_prompt=row["prompt"],
                                     scene_description=row["description"], has_reference=ref_key is not None)
-        request = {"prompt": row["prompt"], "presets": {}, "final_prompt": prompt, "reference_key": ref_key,
-                   "reference_hash": ref_hash, "width": 1344, "height": 768, "content_rating": character.content_rating}
+        request = JobRequest(prompt=row["prompt"], final_prompt=prompt, reference_key=ref_key, reference_hash=ref_hash,
+                             width=SCENE_SIZE[0], height=SCENE_SIZE[1], content_rating=character.content_rating)
         return self._enqueue("scene", character, model, request, 1, seed, scene_id=scene_id)[0]
 
-    def _enqueue(self, kind: str, character: Character, model: CatalogModel, request: dict[str, Any], n: int,
+    def _enqueue(self, kind: JobKind, character: Character, model: CatalogModel, request: JobRequest, n: int,
                  seed: int | None, scene_id: str | None = None) -> list[Job]:
         batch_id = new_id()
         base_seed = seed if seed is not None else secrets.randbelow(2**31)
-        price = image_price(model.capabilities, request["width"], request["height"])
-        request = {**request, "estimated_cost": price}  # what the month's budget reserves while the job runs
-        rows = [{
-            "kind": kind, "owner": self.actor.id, "character_id": character.id, "scene_id": scene_id,
-            "batch_id": batch_id, "provider_id": model.provider_id, "model_id": model.id, "model_key": model.model_key,
-            "max_attempts": self.ctx.settings.max_attempts,
-            "request": {**request, "seed": base_seed + i, "mode": "i2i" if request["reference_key"] else "txt2img",
-                        "model_name": model.display_name, "batch_index": i},
-        } for i in range(n)]
+        price = image_price(model.capabilities, request.width, request.height)
+        request = request.model_copy(update={"estimated_cost": price})  # what the month's budget reserves while active
+        rows = [NewJob(
+            kind=kind, owner=self.actor.id, character_id=character.id, scene_id=scene_id, batch_id=batch_id,
+            provider_id=model.provider_id, model_id=model.id, model_key=model.model_key,
+            max_attempts=self.ctx.settings.max_attempts,
+            request=request.model_copy(update={
+                "seed": base_seed + i, "mode": "i2i" if request.reference_key else "txt2img",
+                "model_name": model.display_name, "batch_index": i}),
+        ) for i in range(n)]
         what = f"{n} image{'s' if n > 1 else ''} at {usd(price)}" if price else "unpriced model"
         with self.budgets.admit(n * (price or 0.0), what):  # a batch counts whole
             jobs = self.jobs.create(rows)
@@ -220,20 +222,16 @@ class Portraits:
     def set_public(self, portrait_id: Id, is_public: Annotated[bool, Strict()] | None) -> Portrait:
         """Show this portrait to others (True) or only to its owner (False); None: as its character."""
         self._owned(portrait_id)
-        if is_public is None:
-            self.ctx.db.execute("DELETE FROM portrait_visibility WHERE portrait_id = ?", [portrait_id])
-        else:
-            self.ctx.db.execute(
-                "INSERT INTO portrait_visibility VALUES (?, ?, ?) ON CONFLICT (portrait_id) DO UPDATE SET "
-                "is_public = excluded.is_public, updated_at = excluded.updated_at", [portrait_id, is_public, utcnow()])
+        with self.ctx.db.transaction() as cur:
+            set_portrait_visibility(cur, portrait_id, is_public, utcnow())
         return self.get(portrait_id)
 
     @checked
     def set_primary(self, portrait_id: Id) -> Portrait:
         """Make this portrait its character's primary (one UPDATE)."""
         portrait = self._owned(portrait_id)
-        self.ctx.db.execute("UPDATE characters SET primary_portrait_id = ?, updated_at = ? WHERE id = ?",
-                            [portrait.id, utcnow(), portrait.character_id])
+        with self.ctx.db.transaction() as cur:
+            set_primary_portrait(cur, portrait.character_id, portrait.id, utcnow())
         return self.get(portrait_id)
 
     @checked
@@ -253,21 +251,15 @@ class Portraits:
         if unknown:
             raise InvalidInput({"ordered_ids": f"not portraits of this character: {', '.join(unknown[:3])}"})
         with self.ctx.db.transaction() as cur:
-            cur.execute("UPDATE character_portraits SET sort_order = ? WHERE character_id = ?", [len(ordered_ids) + 1, character_id])
-            for i, pid in enumerate(ordered_ids, start=1):
-                cur.execute("UPDATE character_portraits SET sort_order = ? WHERE id = ?", [i, pid])
+            reorder_portraits(cur, character_id, ordered_ids)
 
     @checked
     def delete(self, portrait_id: Id) -> None:
         """Delete image, thumbnail and row; a deleted primary passes to the newest remaining portrait."""
         portrait = self._owned(portrait_id)
         with self.ctx.db.transaction() as cur:
-            cur.execute("DELETE FROM character_portraits WHERE id = ?", [portrait_id])
-            cur.execute("DELETE FROM portrait_visibility WHERE portrait_id = ?", [portrait_id])
-            cur.execute(
-                "UPDATE characters SET primary_portrait_id = (SELECT id FROM character_portraits WHERE character_id = ? "
-                "ORDER BY created_at DESC, id LIMIT 1) WHERE id = ? AND primary_portrait_id = ?",
-                [portrait.character_id, portrait.character_id, portrait_id])
+            delete_portrait(cur, portrait_id)
+            pass_primary(cur, portrait.character_id, portrait_id)
         delete_files(self.ctx, [portrait.image_key, portrait.thumbnail_key])
 
     @checked
@@ -293,14 +285,13 @@ class Portraits:
         """The portrait's recipe as new generation options (the character is not changed)."""
         recipe = self.get(portrait_id).recipe
         reference = {}
-        if recipe.get("reference_key"):
-            owned_upload = self.ctx.db.fetchone("SELECT 1 FROM uploads WHERE key = ? AND owner = ?", [recipe["reference_key"], self.actor.id])
+        if recipe.reference_key:
+            owned_upload = self.ctx.db.fetchone("SELECT 1 FROM uploads WHERE key = ? AND owner = ?", [recipe.reference_key, self.actor.id])
             if owned_upload:
-                reference = {"reference": "upload", "reference_key": recipe["reference_key"]}
-        return parse(GenerationOptions, {
-            "prompt": recipe.get("prompt", ""), "presets": recipe.get("presets", {}), "model_id": recipe.get("model_id"),
-            "seed": recipe.get("seed"), "width": recipe.get("width", 1024), "height": recipe.get("height", 1024), **reference},
-            name="recipe")
+                reference = {"reference": "upload", "reference_key": recipe.reference_key}
+        # What the recipe does not record (older rows) takes the options' own defaults.
+        recorded = recipe.model_dump(include={"prompt", "presets", "model_id", "seed", "width", "height"}, exclude_none=True)
+        return parse(GenerationOptions, {**recorded, **reference}, name="recipe")
 
     @checked
     def regenerate(self, portrait_id: Id, *, prompt: str | None = None, new_seed: bool = False) -> list[Job]:

@@ -1,14 +1,16 @@
 """Scenes of a character: create, update, list by priority, delete (with their images)."""
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from core.characters import Characters, delete_files
 from core.context import Actor, Context, new_id, not_found
-from core.data import dumps, utcnow
+from core.data import Cursor, dumps, utcnow
 from core.models import Scene, SceneCreate, SceneUpdate, from_row, from_rows, parse
 from core.validation import Id, checked
-from core.engine.jobs import cancel_active
+from core.engine.jobs import cancel_active, delete_ended
+from core.gallery import delete_scene_images
 
 _SELECT = """SELECT s.*, i.image_key, i.thumbnail_key, i.job_id, i.recipe
              FROM character_scenes s LEFT JOIN scene_images i ON i.id = s.image_id"""
@@ -80,10 +82,20 @@ class Scenes:
         self.actor.require_owner(scene.owner, "scene")
         rows = self.ctx.db.fetchall("SELECT image_key, thumbnail_key FROM scene_images WHERE scene_id = ?", [scene_id])
         with self.ctx.db.transaction() as cur:
-            cur.execute("DELETE FROM scene_images WHERE scene_id = ?", [scene_id])
-            cur.execute("DELETE FROM jobs WHERE scene_id = ? AND status IN ('completed', 'failed', 'canceled')", [scene_id])
+            delete_scene_images(cur, scene_id)
+            delete_ended(cur, "scene_id", scene_id)
             canceled = cancel_active(cur, "scene_id", scene_id, "Canceled: its scene was deleted.")
             cur.execute("DELETE FROM character_scenes WHERE id = ?", [scene_id])
         if self.runner is not None:
             self.runner.cancel(canceled)
         delete_files(self.ctx, [k for r in rows for k in (r["image_key"], r["thumbnail_key"])])
+
+
+def set_scene_image(cur: Cursor, scene_id: str, image_id: str, now: datetime) -> bool:
+    """The scene's current image (a finished job's); False when the scene is gone."""
+    return bool(cur.changed("UPDATE character_scenes SET image_id = ?, updated_at = ? WHERE id = ?", [image_id, now, scene_id]))
+
+
+def delete_scenes_of(cur: Cursor, character_id: str) -> None:
+    """The scene rows of a character being deleted (their images and jobs go with the character's)."""
+    cur.execute("DELETE FROM character_scenes WHERE character_id = ?", [character_id])

@@ -16,7 +16,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import fsspec
@@ -26,7 +26,7 @@ from core.errors import StorageError
 from core.retry import backoff_delay
 
 if TYPE_CHECKING:
-    from core.config import Settings
+    from core.config import Settings, StorageSettings
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -117,35 +117,30 @@ def url_problem(url: str) -> str | None:
     return None
 
 
-def storage_options(url: str, env: Mapping[str, str]) -> dict[str, Any]:
-    """fsspec options for `url` from the usual environment settings (S3: AWS_* variables)."""
+def storage_options(url: str, storage: "StorageSettings") -> dict[str, Any]:
+    """fsspec options for `url` from the storage settings (S3: credentials, region, endpoint, timeouts)."""
     protocol = url.split("://", 1)[0].lower() if "://" in url else "file"
     if protocol not in ("s3", "s3a"):
         return {}
     opts: dict[str, Any] = {"use_listings_cache": False, "skip_instance_cache": True}
     client_kwargs: dict[str, Any] = {}
-    key, secret = env.get("AWS_ACCESS_KEY_ID"), env.get("AWS_SECRET_ACCESS_KEY")
-    if key and secret:
-        opts["key"], opts["secret"] = key, secret
-        if env.get("AWS_SESSION_TOKEN"):
-            opts["token"] = env["AWS_SESSION_TOKEN"]
-    elif env.get("AWS_PROFILE"):
-        opts["profile"] = env["AWS_PROFILE"]
-    region = env.get("AWS_DEFAULT_REGION") or env.get("AWS_REGION")
-    if region:
-        client_kwargs["region_name"] = region
-    endpoint = env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL") or env.get("STUDIO_S3_ENDPOINT_URL")
-    if endpoint:
-        client_kwargs["endpoint_url"] = endpoint
-        opts["endpoint_url"] = endpoint
+    if storage.access_key_id and storage.secret_access_key:
+        opts["key"], opts["secret"] = storage.access_key_id, storage.secret_access_key
+        if storage.session_token:
+            opts["token"] = storage.session_token
+    elif storage.profile:
+        opts["profile"] = storage.profile
+    if storage.region:
+        client_kwargs["region_name"] = storage.region
+    if storage.endpoint_url:
+        client_kwargs["endpoint_url"] = storage.endpoint_url
+        opts["endpoint_url"] = storage.endpoint_url
     if client_kwargs:
         opts["client_kwargs"] = client_kwargs
     config: dict[str, Any] = {"retries": {"total_max_attempts": 1, "mode": "standard"}, "signature_version": "s3v4",
-                              "connect_timeout": float(env.get("STUDIO_STORAGE_CONNECT_TIMEOUT", "5")),
-                              "read_timeout": float(env.get("STUDIO_STORAGE_READ_TIMEOUT", "30"))}
-    addressing = env.get("STUDIO_S3_ADDRESSING_STYLE")  # "path" for some S3-compatible stores
-    if addressing:
-        config["s3"] = {"addressing_style": addressing}
+                              "connect_timeout": storage.connect_timeout, "read_timeout": storage.read_timeout}
+    if storage.addressing_style:  # "path" for some S3-compatible stores
+        config["s3"] = {"addressing_style": storage.addressing_style}
     opts["config_kwargs"] = config
     return opts
 
@@ -245,12 +240,10 @@ class ImageStore:
         url = url or settings.storage_url
         if problem := url_problem(url):
             raise StorageError(problem)
-        env = settings.secrets
-        secrets = tuple(env.get(k) or "" for k in ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ACCESS_KEY_ID"))
-        store = cls(url, sign_expiry=getattr(settings, "sign_expiry", 3600),
-                    write_attempts=int(env.get("STUDIO_STORAGE_WRITE_ATTEMPTS") or 4),
-                    retry_base=float(env.get("STUDIO_STORAGE_RETRY_BASE") or 0.25),
-                    redact=secrets, **storage_options(url, env))
+        storage = settings.storage
+        secrets = tuple(v or "" for v in (storage.secret_access_key, storage.session_token, storage.access_key_id))
+        store = cls(url, sign_expiry=settings.sign_expiry, write_attempts=storage.write_attempts,
+                    retry_base=storage.retry_base, redact=secrets, **storage_options(url, storage))
         if check:
             store.check()
         return store

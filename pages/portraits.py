@@ -187,17 +187,17 @@ def pick_reference_dialog(cid: str) -> None:
 def recipe_lines(p: Portrait) -> list[tuple[str, str]]:
     r = p.recipe
     rows = [
-        ("Model", f"{r.get('model_name') or r.get('model_key', '?')} ({r.get('provider', '?')})"),
-        ("Mode", "image-to-image" if r.get("mode") == "i2i" else "text-to-image"),
-        ("Seed", str(r.get("seed", ""))),
+        ("Model", f"{r.model_name or r.model_key or '?'} ({r.provider or '?'})"),
+        ("Mode", "image-to-image" if r.mode == "i2i" else "text-to-image"),
+        ("Seed", "" if r.seed is None else str(r.seed)),
         ("Size", f"{p.width} × {p.height}"),
-        ("Provider time", f"{r['provider_ms'] / 1000:.1f} s" if r.get("provider_ms") is not None else "unknown"),
+        ("Provider time", f"{r.provider_ms / 1000:.1f} s" if r.provider_ms is not None else "unknown"),
         ("Created", when(p.created_at)),
     ]
-    if r.get("presets"):
-        rows.append(("Presets", ", ".join(f"{kk}: {v}" for kk, v in r["presets"].items())))
-    if r.get("reference_hash"):
-        rows.append(("Reference", f"sha256 {r['reference_hash'][:12]}…"))
+    if r.presets:
+        rows.append(("Presets", ", ".join(f"{kk}: {v}" for kk, v in r.presets.items())))
+    if r.reference_hash:
+        rows.append(("Reference", f"sha256 {r.reference_hash[:12]}…"))
     return rows
 
 
@@ -229,7 +229,7 @@ def view_dialog(cid: str) -> None:
         st.markdown("\n".join(f"- **{label}:** {value}" for label, value in recipe_lines(p)))
         st.markdown("**Prompt:** " + (literal(p.prompt) if p.prompt else "_(none)_"))
         with st.expander("Final prompt sent to the provider"):
-            st.code(p.recipe.get("final_prompt") or "", language=None, wrap_lines=True)
+            st.code(p.recipe.final_prompt, language=None, wrap_lines=True)
         visibility_toggle(p, f"view_public.{p.id}")
         a1, a2 = st.columns(2)
         a1.button("Set as primary", icon=":material/star:", disabled=p.is_primary, key="view_primary",

@@ -31,7 +31,7 @@ def job_row(job: Job, names: dict[str, str], key: str, retryable: set[str] = fro
     c = st.columns([1.1, 1.6, 2.2, 2.6, 0.8, 1.6, 1.1], vertical_alignment="center")
     c[0].markdown(status_badge(job.status))
     c[1].markdown(f"{names.get(job.character_id, job.character_id[:8])}  \n:gray[{job.kind}]")
-    c[2].markdown(f"{job.request.get('model_name') or job.model_key}  \n:gray[{job.provider_id}]")
+    c[2].markdown(f"{job.request.model_name or job.model_key}  \n:gray[{job.provider_id}]")
     with c[3]:
         if job.is_active and job.percent is not None:
             st.progress(min(100, int(job.percent)), text=stage_text(job))

@@ -139,7 +139,7 @@ def cards(cid: str, polling: bool) -> None:
             else:
                 st.image(placeholder(256, 144), width="stretch")
             if scene.image_key:
-                st.caption(f":material/image: Scene image · seed {scene.recipe.get('seed', '?')}")
+                st.caption(f":material/image: Scene image · seed {scene.recipe.seed if scene.recipe.seed is not None else '?'}")
             elif job is None:
                 st.caption("No image yet: press **Generate scene image**.")
             st.markdown(f"**{literal(scene.name)}**" + (f"  :gray-badge[priority {scene.priority}]" if scene.priority else ""))

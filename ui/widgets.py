@@ -115,7 +115,7 @@ def job_tile(s: Studio, job: Job, *, key: str) -> None:
                 st.progress(min(100, max(0, int(job.percent))), text=stage_text(job))
             else:
                 st.markdown(f":material/hourglass_top: **{stage_text(job)}**")
-            st.caption(f"{job.request.get('model_name') or job.model_key} · seed {job.request.get('seed')}"
+            st.caption(f"{job.request.model_name or job.model_key} · seed {job.request.seed}"
                        + (f" · attempt {job.attempts}/{job.max_attempts}" if job.attempts > 1 else ""))
             if job.last_error and job.stage == "retrying":
                 st.caption(f"Last error: {job.last_error}")
@@ -123,7 +123,7 @@ def job_tile(s: Studio, job: Job, *, key: str) -> None:
                       disabled=job.status == "storing", icon=":material/close:")
         elif job.status == "completed":
             image(s, result_thumbnail_key(s, job), width="stretch")
-            st.caption(f":green[:material/check_circle:] Done · seed {job.request.get('seed')}")
+            st.caption(f":green[:material/check_circle:] Done · seed {job.request.seed}")
         elif job.status == "failed":
             st.error(job.last_error or "The job failed.", icon=":material/error:")
             st.button("Retry", key=f"{key}.retry.{job.id}", on_click=_retry, args=(job.id,), icon=":material/refresh:")

@@ -19,10 +19,11 @@ from typing import Any
 from pydantic import BaseModel
 
 from core.config import Settings, check_database_url
-from core.data.database import DuckDatabase, PostgresDatabase, display_url, utcnow
+from core.data.database import DuckDatabase, PostgresDatabase, display_url
 from core.errors import InvalidInput, InvalidSetting, StudioError
 from core.models import ACTIVE_STATUSES
-from core.engine.spool import FileSpool
+from core.engine.jobs import lease_to
+from core.engine.spool import DatabaseSpool, FileSpool
 from core.storage import redact_url
 
 BATCH_ROWS = 1000
@@ -148,12 +149,11 @@ def _hand_over_in_flight(source: DuckDatabase, tx: Any, spool: FileSpool) -> int
     active = [r["id"] for r in source.fetchall(
         f"SELECT id FROM jobs WHERE status IN ({', '.join('?' * len(ACTIVE_STATUSES))}) AND status <> 'queued'",
         list(ACTIVE_STATUSES))]
+    lease_to(tx, active, COPY_LEASE_OWNER, EXPIRED_LEASE)
     spooled = 0
     for job_id in active:
-        tx.execute("UPDATE jobs SET lease_owner = ?, lease_expires_at = ? WHERE id = ?",
-                   [COPY_LEASE_OWNER, EXPIRED_LEASE, job_id])
         data = spool.read(job_id)
         if data is not None:
-            tx.execute("INSERT INTO job_spool VALUES (?, ?, ?)", [job_id, data, utcnow()])
+            DatabaseSpool.write_in(tx, job_id, data)
             spooled += 1
     return spooled

@@ -8,7 +8,7 @@ from core.budgets import Budgets
 from core.context import Actor, Context, new_id, not_found
 from core.data import Cursor, dumps, loads, marks, utcnow
 from core.errors import NotFound, StudioError, WaitTimedOut
-from core.models import ACTIVE_STATUSES, Job, JobStatus, Page
+from core.models import ACTIVE_STATUSES, FINAL_STATUSES, Job, JobStatus, NewJob, Page
 from core.validation import Id, Limit, Offset, Seconds, checked
 from core.redaction import redact
 
@@ -43,6 +43,53 @@ def cancel_active(cur: Cursor, column: str, value: str, reason: str) -> list[Job
     return jobs
 
 
+def delete_ended(cur: Cursor, column: str, value: str) -> None:
+    """Delete the jobs of a character or scene (`column`: `character_id` or `scene_id`) that have ended."""
+    if column not in ("character_id", "scene_id"):
+        raise ValueError(f"cannot delete jobs by {column}")
+    cur.execute(f"DELETE FROM jobs WHERE {column} = ? AND status IN ({marks(FINAL_STATUSES)})", [value, *FINAL_STATUSES])
+
+
+def delete_all_of_character(cur: Cursor, character_id: str) -> None:
+    """Delete every job of a character (its active ones canceled first with `cancel_active`)."""
+    cur.execute("DELETE FROM jobs WHERE character_id = ?", [character_id])
+
+
+def complete(cur: Cursor, job_id: str, *, result_id: str, now: datetime, overhead_ms: float | None,
+             provider_ms: float | None, cost: float | None, owner: str | None = None) -> bool:
+    """Mark a running or storing job completed with its result (inside the result's transaction);
+    False when it is no longer active (canceled, or deleted with its character) or, with `owner`
+    (a server on the shared queue), no longer leased to that server."""
+    held, params = _held_by(owner)
+    return bool(cur.changed(
+        "UPDATE jobs SET status = 'completed', stage = 'completed', percent = 100, result_id = ?, "
+        "finished_at = ?, overhead_ms = ?, provider_ms = ?, cost = ?, last_error = NULL "
+        f"WHERE id = ? AND status IN ('running', 'storing'){held}",
+        [result_id, now, overhead_ms, provider_ms, cost, job_id, *params]))
+
+
+def taken_over(cur: Cursor, job_id: str, owner: str) -> bool:
+    """Whether a job is still active but no longer leased to `owner`: its lease expired and the
+    queue took it back, or another server holds it now. That server finishes it; `owner` only stops."""
+    return cur.execute(f"SELECT 1 FROM jobs WHERE id = ? AND status IN ({marks(ACTIVE_STATUSES)}) "
+                       "AND (lease_owner IS NULL OR lease_owner <> ?)", [job_id, *ACTIVE_STATUSES, owner]).fetchone() is not None
+
+
+def _held_by(owner: str | None) -> tuple[str, list[str]]:
+    """The condition that keeps a server's write to the jobs it leased (none off the shared queue)."""
+    return (" AND lease_owner = ?", [owner]) if owner is not None else ("", [])
+
+
+def set_result(cur: Cursor, job_id: str, result_id: str) -> None:
+    cur.execute("UPDATE jobs SET result_id = ? WHERE id = ?", [result_id, job_id])
+
+
+def lease_to(cur: Cursor, job_ids: list[str], owner: str, expires_at: datetime) -> None:
+    """Set the lease of jobs (`studio db copy` hands in-flight jobs over as expired leases)."""
+    for job_id in job_ids:
+        cur.execute("UPDATE jobs SET lease_owner = ?, lease_expires_at = ? WHERE id = ?", [owner, expires_at, job_id])
+
+
 def reference_in_use(cur: Cursor, key: str) -> bool:
     """Whether a queued, running or storing job will read the reference image `key`."""
     return cur.execute(
@@ -63,20 +110,22 @@ def _requeue(cur: Cursor, where: str, params: list[Any] = ()) -> tuple[int, int]
 
 
 class JobStore:
-    """All SQL on the jobs table."""
+    """The jobs table: every write to it is in this module (this class, and the functions above that
+    work inside another module's transaction); so are the queue's reads. (Statistics and
+    maintenance read it too.)"""
 
     def __init__(self, ctx: Context):
         self.ctx = ctx
         self.db = ctx.db
 
-    def create(self, rows: list[dict[str, Any]]) -> list[Job]:
+    def create(self, rows: list[NewJob]) -> list[Job]:
         """Insert queued jobs in one statement; returns them in order, with their queue positions."""
         now = utcnow()
         values, params = [], []
         for r in rows:
             values.append("(?, nextval('job_seq'), ?, ?, ?, ?, ?, 'queued', 'queued', ?, ?, ?, ?, ?, ?)")
-            params += [r.get("id") or new_id(), r["kind"], r["owner"], r["character_id"], r.get("scene_id"), r["batch_id"],
-                       r["provider_id"], r["model_id"], r["model_key"], dumps(r["request"]), r["max_attempts"], now]
+            params += [new_id(), r.kind, r.owner, r.character_id, r.scene_id, r.batch_id,
+                       r.provider_id, r.model_id, r.model_key, dumps(r.request.stored()), r.max_attempts, now]
         created = sorted(self.db.returning(
             "INSERT INTO jobs (id, seq, kind, owner, character_id, scene_id, batch_id, status, stage, provider_id, "
             f"model_id, model_key, request, max_attempts, created_at) VALUES {', '.join(values)} RETURNING *", params),
@@ -175,7 +224,7 @@ class JobStore:
                 [stage, now, *ids])
         if changed == len(stages) and all(i in created for i in stages):
             return [created[i].model_copy(update={  # the runner changes `request`: its own copy
-                "request": dict(created[i].request), "status": "running", "stage": stage,
+                "request": created[i].request.model_copy(deep=True), "status": "running", "stage": stage,
                 "attempts": created[i].attempts + 1, "queue_position": None,
                 "started_at": created[i].started_at or now, "next_attempt_at": None, "percent": None,
             }) for i, stage in stages.items()]
@@ -184,17 +233,26 @@ class JobStore:
         return [row_to_job(r) for r in self.db.fetchall(
             f"SELECT * FROM jobs WHERE id IN ({marks(ids)}) AND status = 'running' ORDER BY seq", ids)]
 
-    def set(self, job_id: str, *, only_if: tuple[str, ...] = ("running",), **fields: Any) -> bool:
-        """Update fields of a job still in one of `only_if` states (a cancel wins a race)."""
+    def set(self, job_id: str, *, only_if: tuple[str, ...] = ("running",), owner: str | None = None,
+            **fields: Any) -> bool:
+        """Update fields of a job still in one of `only_if` states (a cancel wins a race) and, with
+        `owner` (a server on the shared queue), still leased to that server: a server that lost its
+        lease never overwrites the new holder's progress."""
         if "request" in fields:
-            fields["request"] = dumps(fields["request"])
+            fields["request"] = dumps(fields["request"].stored())
         if fields.get("last_error"):  # any error text, a crash's included, is stored without secrets
             fields["last_error"] = redact(fields["last_error"])
         sets = ", ".join(f"{k} = ?" for k in fields)
+        held, params = _held_by(owner)
         n = self.db.execute(
-            f"UPDATE jobs SET {sets} WHERE id = ? AND status IN ({marks(only_if)})",
-            [*fields.values(), job_id, *only_if])
+            f"UPDATE jobs SET {sets} WHERE id = ? AND status IN ({marks(only_if)}){held}",
+            [*fields.values(), job_id, *only_if, *params])
         return bool(n)
+
+    def taken_over(self, job_id: str, owner: str) -> bool:
+        """See `taken_over`."""
+        with self.db.transaction() as cur:
+            return taken_over(cur, job_id, owner)
 
     def announce(self, server_id: str = "") -> None:
         """Tell the other servers on a shared database that a job was created or a slot freed."""
@@ -350,8 +408,8 @@ class Jobs:
             raise StudioError(f"Only failed or canceled jobs can be retried; this one is {job.status}.")
         if not self.retryable([job]):
             raise NotFound(f"Job {job.id} cannot be retried: its scene was deleted (generate a new scene instead).")
-        estimate = job.request.get("estimated_cost") or 0.0
-        with Budgets(self.ctx, Actor(job.owner)).admit(float(estimate), "the image again"):  # the owner's month
+        estimate = job.request.estimated_cost or 0.0
+        with Budgets(self.ctx, Actor(job.owner)).admit(estimate, "the image again"):  # the owner's month
             self.store.set(job_id, only_if=("failed", "canceled"), status="queued", stage="queued", attempts=0,
                            provider_request_id=None, last_error=None, next_attempt_at=None, finished_at=None,
                            percent=None)

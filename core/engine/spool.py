@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from core.data import Database, utcnow
+from core.data import Cursor, Database, utcnow
 
 
 class FileSpool:
@@ -55,6 +55,11 @@ class DatabaseSpool:
     def write(self, job_id: str, data: bytes) -> None:
         self.db.execute("INSERT INTO job_spool VALUES (?, ?, ?) ON CONFLICT (job_id) DO UPDATE SET data = excluded.data",
                         [job_id, data, utcnow()])
+
+    @staticmethod
+    def write_in(cur: Cursor, job_id: str, data: bytes) -> None:
+        """Spool inside the caller's transaction (`studio db copy`)."""
+        cur.execute("INSERT INTO job_spool VALUES (?, ?, ?)", [job_id, data, utcnow()])
 
     def read(self, job_id: str) -> bytes | None:
         data = self.db.scalar("SELECT data FROM job_spool WHERE job_id = ?", [job_id])

@@ -20,7 +20,7 @@ import pluggy
 
 from core import hookspecs
 from core.errors import ProviderError, StudioError
-from core.models import Job, ModelSpec
+from core.models import Job, ModelSpec, Recipe
 from core.plugins import collect_providers
 from core.provider import GenerationRequest, GenerationResult, Health, Provider, ReferenceImage, image_from_bytes, sha256
 
@@ -208,7 +208,7 @@ def _run_job(harness: Harness, studio: Any, spec: ModelSpec, reference: bytes | 
                              f"{current.last_error!r})") from None
 
 
-def _completed(studio: Any, job: Job) -> dict[str, Any]:
+def _completed(studio: Any, job: Job) -> Recipe:
     assert job.status == "completed", f"the job ended {job.status}: {job.last_error}"
     portrait = studio.portraits.get(job.result_id)
     image_from_bytes(studio.images.read(portrait.image_key))
@@ -219,7 +219,7 @@ def _no_secrets(provider: Provider, text: str, where: str) -> None:
     assert not any(v in text for v in provider.secret_values()), f"a key leaked into {where}"
 
 
-def check_generation(harness: Harness) -> dict[str, Any]:
+def check_generation(harness: Harness) -> Recipe:
     """Text-to-image through the studio's engine (its retries included): the job completes with a
     readable image, the fake accepted exactly one job, and no key reaches the recipe. Returns the recipe."""
     provider = harness.provider_class(harness.secrets())
@@ -245,7 +245,7 @@ def check_image_to_image(harness: Harness) -> None:
     with _studio(harness) as studio:
         job = _run_job(harness, studio, spec, reference=_tiny_png())
         recipe = _completed(studio, job)
-        sent = studio.images.read(job.request["reference_key"])
+        sent = studio.images.read(job.request.reference_key)
         assert harness.received(sent), "the reference image never reached the service (place_references?)"
         text = repr(recipe)
         encoded = base64.b64encode(sent).decode()

@@ -99,9 +99,9 @@ def test_a_portrait_from_an_enhanced_prompt_records_the_template_and_text_model(
                                                   if k in ("template", "text_model", "original_prompt")}}})
     studio.jobs.wait([j.id for j in jobs], timeout=30)
     [portrait] = studio.portraits.list(mia.id).items
-    assert portrait.recipe["enhancement"] == {"prompt": enhanced.enhanced, "template": "portrait-sfw",
+    assert portrait.recipe.enhancement.model_dump() == {"prompt": enhanced.enhanced, "template": "portrait-sfw",
                                               "text_model": enhanced.model_id, "original_prompt": "in the rain"}
-    final = portrait.recipe["final_prompt"]
+    final = portrait.recipe.final_prompt
     assert final.startswith(enhanced.enhanced) and "head and shoulders" in final  # the pose preset still applies
     with pytest.raises(InvalidInput, match="enhancement"):
         studio.portraits.generate(mia.id, {"enhancement": {"prompt": "", "template": "x", "text_model": "y"}})

@@ -23,8 +23,8 @@ def _one_at_a_time(studio, character_id: str, model_id: str, n: int) -> list[dic
         wall = (time.perf_counter() - t0) * 1000
         assert job.status == "completed", job.last_error
         recipe = studio.portraits.get(job.result_id).recipe
-        timings = recipe.get("timings_ms", {})
-        meta = recipe.get("provider_metadata") or {}
+        timings = recipe.timings_ms
+        meta = recipe.provider_metadata
         row = {"wall": wall, "provider": job.provider_ms, "overhead": wall - job.provider_ms,
                "generate_call": (t_enqueued - t0) * 1000, **{p: timings.get(p, 0.0) for p in PHASES},
                "thumbnail": timings.get("thumbnail", 0.0)}

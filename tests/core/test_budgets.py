@@ -77,7 +77,7 @@ def test_a_batch_over_the_budget_is_refused_before_anything_is_submitted(open_pr
     done = alice.jobs.wait([j.id for j in jobs], timeout=30)
     assert [j.status for j in done] == ["completed"] * 3 and len(PricedProvider.calls) == 3
     assert [j.cost for j in done] == [0.10] * 3
-    assert alice.portraits.get(done[0].result_id).recipe["cost"] == 0.10
+    assert alice.portraits.get(done[0].result_id).recipe.cost == 0.10
     status = alice.budgets.mine()
     assert status.spent == pytest.approx(0.30) and status.remaining == pytest.approx(0.0)
     with pytest.raises(BudgetExceeded, match=r"\$0\.00 left"):
@@ -96,7 +96,7 @@ def test_a_reported_cost_wins_and_counts_against_the_budget(open_priced):
     alice, ada = _alice(studio, 0.30)
     [job] = alice.portraits.generate(ada.id, model="priced/metered")  # estimated at the catalog's $0.10
     [job] = alice.jobs.wait([job.id], timeout=30)
-    assert job.cost == 0.25 and alice.portraits.get(job.result_id).recipe["cost"] == 0.25
+    assert job.cost == 0.25 and alice.portraits.get(job.result_id).recipe.cost == 0.25
     assert alice.budgets.mine().spent == pytest.approx(0.25)
     with pytest.raises(BudgetExceeded, match=r"\$0\.05 left"):
         alice.portraits.generate(ada.id, model="priced/metered")

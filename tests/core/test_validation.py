@@ -6,6 +6,7 @@ import pytest
 
 from core.data import open_database
 from core.errors import InvalidInput, NotFound, StudioError
+from core.models import Recipe
 from core.studio import Studio
 from tests.conftest import make_settings
 
@@ -96,7 +97,7 @@ def test_rows_damaged_in_the_database_file_never_break_listing_reading_or_deleti
         assert {s.name for s in bob.scenes.list(damaged.id)} == {"Cafe", "Roof"}
         assert bob.scenes.get(scene.id).starters == []
         [portrait] = bob.portraits.list(damaged.id).items
-        assert portrait.recipe == {}
+        assert portrait.recipe == Recipe()  # the damaged recipe is replaced by an empty one
         assert {t.id for t in studio.templates.list()} >= {"barista", "detective"}
         assert studio.templates.get("barista").character == {}
         studio.characters.delete(damaged.id)
@@ -198,7 +199,7 @@ def test_a_batch_whose_seeds_pass_the_largest_is_refused_and_names_the_largest_a
     assert list(err.value.errors) == ["seed"] and "9223372036854775800" in err.value.errors["seed"]
     assert counts(studio) == before
     jobs = studio.portraits.generate(character.id, seed=9223372036854775800, n=8)
-    assert max(j.request["seed"] for j in jobs) == LARGEST_SEED
+    assert max(j.request.seed for j in jobs) == LARGEST_SEED
     assert {j.status for j in studio.jobs.wait([j.id for j in jobs], timeout=60)} == {"completed"}
     with pytest.raises(InvalidInput, match="seed"):
         studio.scenes.generate_image(studio.scenes.create(character.id, {"name": "Cafe"}).id, seed=LARGEST_SEED + 1)

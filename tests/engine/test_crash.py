@@ -216,7 +216,7 @@ def test_sigkill_at_each_stage_then_restart_completes_every_job_exactly_once(rig
         portraits = [studio.portraits.get(j.result_id) for j in jobs]
         assert studio.portraits.list(character.id).total == len(ids)  # one portrait per job, no more
         for p in portraits:
-            assert sha256(studio.portraits.image_bytes(p.id)) == p.recipe["sha256"]  # whole, not a torn write
+            assert sha256(studio.portraits.image_bytes(p.id)) == p.recipe.sha256  # whole, not a torn write
     paid = [rig.server.submissions.get(i, 0) for i in ids]
     assert paid == [2 if n in spec.resent else 1 for n in range(len(ids))], paid
     expected = {k for p in portraits for k in (p.image_key, p.thumbnail_key)}

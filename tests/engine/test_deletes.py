@@ -117,7 +117,7 @@ def test_an_upload_another_characters_queued_job_uses_stays_until_nothing_uses_i
     server.release()
     [job] = studio.jobs.wait([job.id], timeout=30)
     assert job.status == "completed", job.last_error
-    assert studio.portraits.get(job.result_id).recipe["reference_key"] == key
+    assert studio.portraits.get(job.result_id).recipe.reference_key == key
 
 
 def test_an_upload_two_characters_share_goes_with_the_last_of_them(open_studio, server):

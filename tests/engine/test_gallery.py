@@ -66,7 +66,7 @@ def test_use_as_reference_download_recall_and_regenerate(studio, character):
     assert studio.characters.get(character.id).reference_image_key == updated.reference_image_key  # unchanged by recall
     again, = [studio.portraits.get(j.result_id) for j in
               studio.jobs.wait([j.id for j in studio.portraits.regenerate(portrait.id, prompt="in the snow")], timeout=30)]
-    assert again.recipe["seed"] == 11 and "in the snow" in again.recipe["final_prompt"]
+    assert again.recipe.seed == 11 and "in the snow" in again.recipe.final_prompt
 
 
 def test_reference_generation_uses_an_i2i_model_and_the_identity_phrase(studio, character):
@@ -74,9 +74,9 @@ def test_reference_generation_uses_an_i2i_model_and_the_identity_phrase(studio, 
     studio.portraits.use_as_reference(portrait.id)
     ref_portrait, = generate(studio, character.id, reference="character")
     recipe = ref_portrait.recipe
-    assert recipe["mode"] == "i2i" and recipe["model_key"] == "offline/preview-i2i"
-    assert "maintain same character identity" in recipe["final_prompt"]
-    assert recipe["reference_hash"] == studio.characters.get(character.id).reference_image_hash
+    assert recipe.mode == "i2i" and recipe.model_key == "offline/preview-i2i"
+    assert "maintain same character identity" in recipe.final_prompt
+    assert recipe.reference_hash == studio.characters.get(character.id).reference_image_hash
     assert studio.portraits.image_bytes(ref_portrait.id) != studio.portraits.image_bytes(portrait.id)
 
 
@@ -105,8 +105,8 @@ def test_scene_image_uses_the_primary_portrait_as_reference(studio, character):
     assert job.status == "completed" and job.kind == "scene"
     scene = studio.scenes.get(scene.id)
     assert scene.image_key and studio.ctx.store.exists(scene.thumbnail_key)
-    assert scene.recipe["mode"] == "i2i" and "behind the counter" in scene.recipe["final_prompt"]
-    assert "red hair" in scene.recipe["final_prompt"] and "wearing apron" in scene.recipe["final_prompt"]
+    assert scene.recipe.mode == "i2i" and "behind the counter" in scene.recipe.final_prompt
+    assert "red hair" in scene.recipe.final_prompt and "wearing apron" in scene.recipe.final_prompt
     assert studio.portraits.list(character.id).total == 1  # a scene image is not a portrait
 
 
@@ -120,13 +120,13 @@ def test_a_finished_job_run_again_keeps_one_result_row_with_the_new_recipe(studi
     [job] = studio.jobs.wait([job.id], timeout=30)
     table = "character_portraits" if kind == "portrait" else "scene_images"
     # Edited by hand (or a future admin tool): the completed job is marked failed and retried.
-    studio.engine.jobs.set(job.id, only_if=("completed",), status="failed", request={**job.request, "seed": 2})
+    studio.engine.jobs.set(job.id, only_if=("completed",), status="failed", request=job.request.model_copy(update={"seed": 2}))
     [again] = studio.jobs.wait([studio.jobs.retry(job.id).id], timeout=30)
     rows = studio.ctx.db.fetchall(f"SELECT id, recipe FROM {table} WHERE job_id = ?", [job.id])
     assert again.status == "completed" and [r["id"] for r in rows] == [job.result_id] == [again.result_id]
     assert json.loads(rows[0]["recipe"])["seed"] == 2
     if kind == "scene":
-        assert studio.scenes.get(scene.id).recipe["seed"] == 2
+        assert studio.scenes.get(scene.id).recipe.seed == 2
 
 
 def test_cancel_and_retry_refuse_the_wrong_states(studio, character):
@@ -151,6 +151,6 @@ def test_a_portrait_reference_carries_the_hash_recorded_at_storing(studio, chara
     from core.images import sha256
 
     portrait, = generate(studio, character.id)
-    assert portrait.recipe["sha256"] == sha256(studio.portraits.image_bytes(portrait.id))
+    assert portrait.recipe.sha256 == sha256(studio.portraits.image_bytes(portrait.id))
     again, = generate(studio, character.id, reference="portrait", reference_portrait_id=portrait.id)
-    assert again.recipe["mode"] == "i2i" and again.recipe["reference_hash"] == portrait.recipe["sha256"]
+    assert again.recipe.mode == "i2i" and again.recipe.reference_hash == portrait.recipe.sha256

@@ -30,11 +30,11 @@ def test_a_job_run_again_carries_its_new_seed_into_the_recipe(estudio, echaracte
         assert job.status == "completed", job.last_error
         # Edited by hand (or a future admin tool): the completed job is marked failed, gets a new seed, is retried.
         assert estudio.engine.jobs.set(job.id, only_if=("completed",), status="failed",
-                                       request={**job.request, "seed": 1000 + run})
+                                       request=job.request.model_copy(update={"seed": 1000 + run}))
         [again] = estudio.jobs.wait([estudio.jobs.retry(job.id).id], timeout=30)
         assert again.status == "completed", again.last_error
         recipe = estudio.portraits.get(again.result_id).recipe
-        assert recipe["seed"] == 1000 + run, f"run {run}: the recipe kept seed {recipe['seed']}"
+        assert recipe.seed == 1000 + run, f"run {run}: the recipe kept seed {recipe.seed}"
         assert server.jobs[f"r{len(server.jobs)}"]["seed"] == 1000 + run  # and the provider was sent the new seed
 
 

@@ -1,6 +1,7 @@
 """The generation engine against a scripted loopback provider: batches, limits, retries, cancel, recovery."""
 from __future__ import annotations
 
+import json
 import os
 import statistics
 
@@ -18,13 +19,13 @@ def ids(jobs):
 def test_generate_returns_queued_jobs_at_once_and_a_batch_yields_n_portraits(estudio, echaracter, server):
     jobs = estudio.portraits.generate(echaracter.id, n=3, prompt="smiling", seed=7)
     assert len(jobs) == 3 and len({j.batch_id for j in jobs}) == 1
-    assert [j.request["seed"] for j in jobs] == [7, 8, 9]
+    assert [j.request.seed for j in jobs] == [7, 8, 9]
     assert all(j.provider_id == "scripted" for j in jobs)
     done = estudio.jobs.wait(ids(jobs), timeout=30)
     assert [j.status for j in done] == ["completed"] * 3
     portraits = estudio.portraits.list(echaracter.id).items
     assert sorted(p.job_id for p in portraits) == sorted(ids(jobs))
-    assert sorted(p.recipe["seed"] for p in portraits) == [7, 8, 9]
+    assert sorted(p.recipe.seed for p in portraits) == [7, 8, 9]
     assert all(server.submissions[j] == 1 for j in ids(jobs))
 
 
@@ -33,11 +34,11 @@ def test_portrait_recipe_records_the_full_generation(estudio, echaracter):
     [job] = estudio.jobs.wait([job.id], timeout=30)
     portrait = estudio.portraits.get(job.result_id)
     r = portrait.recipe
-    assert r["provider"] == "scripted" and r["model_key"] == "scripted/txt" and r["mode"] == "txt2img"
-    assert r["inputs"]["prompt"] == r["final_prompt"] and "in the rain" in r["final_prompt"]
-    assert "side profile view" in r["final_prompt"] and r["presets"] == {"pose": "profile"}
-    assert r["job_id"] == job.id and r["provider_request_id"] and r["seed"] == 3
-    assert r["provider_ms"] is not None and r["overhead_ms"] is not None
+    assert r.provider == "scripted" and r.model_key == "scripted/txt" and r.mode == "txt2img"
+    assert r.inputs["prompt"] == r.final_prompt and "in the rain" in r.final_prompt
+    assert "side profile view" in r.final_prompt and r.presets == {"pose": "profile"}
+    assert r.job_id == job.id and r.provider_request_id and r.seed == 3
+    assert r.provider_ms is not None and r.overhead_ms is not None
     assert job.provider_ms is not None and job.overhead_ms is not None
 
 
@@ -183,8 +184,8 @@ def test_a_claim_starts_jobs_in_order_up_to_the_free_slots_and_hands_back_what_t
     assert [j.id for j in started] == ids(jobs[:2]) and backlog and next_at is None
     for job in started:
         assert job.model_dump() == store.get(job.id).model_dump()
-    started[0].request["inputs"] = {"changed": "by the runner"}
-    assert "inputs" not in jobs[0].request  # the caller's objects are not shared
+    started[0].request.inputs = {"changed": "by the runner"}
+    assert jobs[0].request.inputs == {}  # the caller's objects are not shared
     # The third was not handed over: it is read from its row.
     [third], _, backlog = store.claim_due(utcnow(), {"scripted": 1}, set(), set(), created={})
     assert third.id == jobs[2].id and third.model_dump() == store.get(third.id).model_dump() and not backlog
@@ -287,3 +288,28 @@ def test_an_unreadable_reference_retries_instead_of_failing_at_once(open_studio,
         fh.write(data)
     [job] = studio.jobs.wait([job.id], timeout=60)
     assert job.status == "completed" and job.attempts >= 2 and server.submissions[job.id] == 1
+
+
+def test_job_and_recipe_rows_in_an_older_shape_still_load_and_run(open_studio, server):
+    studio = open_studio(start_runner=False)
+    character = studio.characters.create({"name": "Old", "description": "Stored by an older version."})
+    [job] = studio.portraits.generate(character.id)
+    # A request as an older version stored it: a key since dropped, and none of the later ones.
+    old_request = {"prompt": "at dusk", "final_prompt": "an old final prompt", "seed": 41, "dropped_key": [1]}
+    studio.ctx.db.execute("UPDATE jobs SET request = ? WHERE id = ?", [json.dumps(old_request), job.id])
+    loaded = studio.jobs.get(job.id).request
+    assert (loaded.final_prompt, loaded.seed, loaded.reference_key, loaded.inputs) == ("an old final prompt", 41, None, {})
+    studio.engine.runner.start()
+    [done] = studio.jobs.wait([job.id], timeout=30)
+    assert done.status == "completed", done.last_error
+    sent = studio.portraits.get(done.result_id).recipe.inputs
+    assert (sent["prompt"], sent["seed"], sent["width"], sent["height"]) == ("an old final prompt", 41, 1024, 1024)
+    # A recipe as an older version stored it: the gallery reads it, and recall fills in what it lacks.
+    old_recipe = {"prompt": "at dusk", "seed": 41, "dropped_key": "x"}
+    studio.ctx.db.execute("UPDATE character_portraits SET recipe = ? WHERE id = ?", [json.dumps(old_recipe), done.result_id])
+    portrait = studio.portraits.get(done.result_id)
+    assert (portrait.recipe.seed, portrait.recipe.presets, portrait.recipe.sha256) == (41, {}, None)
+    options = studio.portraits.recall(portrait.id)
+    assert (options.prompt, options.seed, options.width, options.model_id) == ("at dusk", 41, 1024, None)
+    [again] = studio.jobs.wait([studio.portraits.regenerate(portrait.id)[0].id], timeout=30)
+    assert again.status == "completed" and again.request.seed == 41

@@ -7,6 +7,7 @@ import os
 import pytest
 
 from core.errors import StudioError
+from core.models import JobRequest, NewJob
 from tests.engine.conftest import lose_spool, spooled, until
 
 
@@ -79,16 +80,16 @@ def test_a_provider_answer_without_an_image_fails_the_job_once(estudio, echaract
 def test_an_unexpected_exception_fails_its_job_with_a_message_and_the_runner_runs_the_others(estudio, echaracter, server):
     # A provider that breaks its contract (a KeyError on an answer it did not expect) ...
     broken, fine = estudio.portraits.generate(echaracter.id, prompt="[malformed]") + estudio.portraits.generate(echaracter.id)
-    # ... and a job row the runner cannot even build a request from.
+    # ... and a job row the runner cannot even build a request from (its model is not in the catalog).
     model = estudio.models.route()
-    [bad_row] = estudio.engine.jobs.create([{
-        "kind": "portrait", "owner": estudio.actor.id, "character_id": echaracter.id, "batch_id": "b",
-        "provider_id": model.provider_id, "model_id": model.id, "model_key": model.model_key, "max_attempts": 3,
-        "request": {"prompt": "no final prompt"}}])
+    [bad_row] = estudio.engine.jobs.create([NewJob(
+        kind="portrait", owner=estudio.actor.id, character_id=echaracter.id, batch_id="b",
+        provider_id=model.provider_id, model_id="no-such-model", model_key=model.model_key, max_attempts=3,
+        request=JobRequest(final_prompt="a portrait"))])
     estudio.engine.runner.wake()
     broken, fine, bad_row = estudio.jobs.wait([broken.id, fine.id, bad_row.id], timeout=30)
     assert broken.status == "failed" and broken.last_error.startswith("Internal error: KeyError")
-    assert bad_row.status == "failed" and bad_row.last_error.startswith("Internal error: KeyError")
+    assert bad_row.status == "failed" and bad_row.last_error.startswith("Internal error: NotFound")
     assert fine.status == "completed"
     [after] = estudio.jobs.wait([estudio.portraits.generate(echaracter.id)[0].id], timeout=30)
     assert after.status == "completed" and estudio.engine.runner.running

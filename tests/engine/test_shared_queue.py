@@ -8,14 +8,16 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
+from core.data import utcnow
 from core.studio import Studio
 from core.storage import portrait_key, thumbnail_key
 from tests.conftest import make_settings
-from tests.engine.conftest import SENTINEL_KEY
+from tests.engine.conftest import SENTINEL_KEY, until
 from tests.engine.scripted import ScriptedServer, plugin
 from tests.storage.conftest import MotoServer, aws_env
 
@@ -135,3 +137,42 @@ def test_two_servers_one_killed_mid_batch_every_job_completes_exactly_once(tmp_p
     assert {o["Key"][len("studio/"):] for o in listed} == expected  # no orphaned objects
     assert facade.ctx.db.scalar("SELECT count(*) FROM job_spool") == 0
     facade.close()
+
+
+def test_a_server_that_lost_its_lease_stops_and_its_late_writes_change_nothing(tmp_path, server, db_env):
+    url = db_env["STUDIO_DATABASE_URL"]
+    env = {"SCRIPTED_URL": server.url, "SCRIPTED_KEY": SENTINEL_KEY}
+    # A renews its leases only every 100 s (once its lease is expired below, it stays expired) and
+    # runs one job at a time (it does not claim the job back while it still works on it).
+    a = Studio.open(settings=make_settings(tmp_path / "a", {**env, "STUDIO_DATABASE_URL": f"{url}&application_name=a",
+                                                            "STUDIO_LEASE_SECONDS": "300", "STUDIO_RUNNER_SLOTS": "1"}),
+                    plugins=[plugin], retry_base=0.01)
+    b = None
+    try:
+        character = a.characters.create({"name": "Ada", "description": "An engineer."})
+        [job] = a.portraits.generate(character.id, prompt="[stall]")
+        server.wait_for(lambda s: job.id in s.submissions)
+        until(a, lambda: a.jobs.get(job.id).stage == "generating")  # A polls, under its lease
+        assert lease_owner(a, job.id) == a.engine.runner.server_id
+        b = Studio.open(settings=make_settings(tmp_path / "b", {**env, "STUDIO_DATABASE_URL": f"{url}&application_name=b"}),
+                        plugins=[plugin], retry_base=0.01)
+        # A pauses past its lease (as a stopped process would): the lease expires and B takes the job over.
+        a.ctx.db.execute("UPDATE jobs SET lease_expires_at = ? WHERE id = ?", [utcnow() - timedelta(minutes=1), job.id])
+        b.engine.runner.wake()
+        until(b, lambda: lease_owner(b, job.id) == b.engine.runner.server_id)
+        # A's next write (a poll's progress) finds the job leased to B: it changes nothing and A stops,
+        # without asking the provider to cancel the request B now polls.
+        until(a, lambda: job.id not in a.engine.runner.in_flight)
+        assert lease_owner(b, job.id) == b.engine.runner.server_id and server.canceled == []
+        server.release()
+        [done] = b.jobs.wait([job.id], timeout=30)
+        assert done.status == "completed", done.last_error
+        assert server.submissions[job.id] == 1  # resumed by request id, not paid twice
+        [portrait] = b.portraits.list(character.id).items  # recorded once, by B
+        assert portrait.job_id == job.id and b.images.read(portrait.image_key)
+        assert job.id not in a.engine.runner.in_flight and a.jobs.get(job.id).result_id == portrait.id
+    finally:
+        server.release()
+        for s in (a, b):
+            if s is not None:
+                s.close()

@@ -30,10 +30,10 @@ def test_txt2img_success(case, fake, open_studio):
     sent = _sent_inputs(case, fake)
     assert "in a library" in sent["prompt"]
     recipe = portrait.recipe
-    assert recipe["provider"] == case.provider and recipe["model_key"] == case.txt2img
-    assert "in a library" in recipe["inputs"]["prompt"]
+    assert recipe.provider == case.provider and recipe.model_key == case.txt2img
+    assert "in a library" in recipe.inputs["prompt"]
     if case.resumable:
-        assert recipe["provider_request_id"]
+        assert recipe.provider_request_id
         assert fake.count("status") >= 3  # queued, running, completed
 
 
@@ -53,8 +53,8 @@ def test_i2i_success_reference_in_mapped_field(case, fake, open_studio):
         assert isinstance(value, str) and value.startswith("data:image/png;base64,")
         assert base64.b64decode(value.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
     recipe = studio.portraits.get(job.result_id).recipe
-    assert recipe["mode"] == "i2i"
-    assert str(recipe["inputs"].get(case.ref_field)).startswith("sha256:")  # the recipe names, not inlines, it
+    assert recipe.mode == "i2i"
+    assert str(recipe.inputs.get(case.ref_field)).startswith("sha256:")  # the recipe names, not inlines, it
 
 
 def test_provider_side_failure(case, fake, open_studio):

@@ -39,6 +39,6 @@ def test_a_reported_cost_wins_over_the_catalog_price(tmp_path):
         job = studio.portraits.generate(character.id, {"model_id": model.id})[0]
         done = studio.jobs.wait(job.id, timeout=20)[0]
         assert done.status == "completed", done.last_error
-        assert done.cost == 0.0123 and studio.portraits.get(done.result_id).recipe["cost"] == 0.0123
+        assert done.cost == 0.0123 and studio.portraits.get(done.result_id).recipe.cost == 0.0123
     finally:
         studio.close()

@@ -30,9 +30,9 @@ def test_follows_returned_urls_without_the_sub_path(fal, open_studio):
     assert all(r.query == {"logs": ["1"]} for r in fal.requests("status"))
     assert fal.requests("result")[0].path == f"/fal-ai/flux/requests/{next(iter(fal.jobs))}"
     recipe = studio.portraits.get(job.result_id).recipe
-    assert recipe["seed"] == BIG_SEED and isinstance(recipe["seed"], int)  # beyond 2^53, kept exact
-    assert recipe["inputs"]["enable_safety_checker"] is True
-    assert recipe["inputs"]["image_size"] == {"width": 1024, "height": 1024}
+    assert recipe.seed == BIG_SEED and isinstance(recipe.seed, int)  # beyond 2^53, kept exact
+    assert recipe.inputs["enable_safety_checker"] is True
+    assert recipe.inputs["image_size"] == {"width": 1024, "height": 1024}
 
 
 def test_poll_reports_queue_position_then_logs(fal):
@@ -157,7 +157,7 @@ def test_a_large_reference_goes_through_fals_storage_upload(fal, open_studio):
     assert put.body == big and put.headers["content-type"] == "image/png"
     sent = fal.requests("submit")[0].json()["image_url"]
     assert sent.startswith(f"{fal.url}/files/") and fal.uploads[sent.rsplit("/", 1)[-1]] == big
-    assert studio.portraits.get(job.result_id).recipe["inputs"]["image_url"].startswith("sha256:")
+    assert studio.portraits.get(job.result_id).recipe.inputs["image_url"].startswith("sha256:")
 
 
 def test_a_small_reference_stays_inline(fal, open_studio):

@@ -39,15 +39,15 @@ def test_generation_with_a_reference_through_the_studio(gem, open_studio):
     assert sent.headers["x-goog-api-key"] == SENTINEL and "key" not in sent.query
     body = sent.json()
     text, inline = body["contents"][0]["parts"]
-    assert text["text"] == job.request["final_prompt"]
+    assert text["text"] == job.request.final_prompt
     assert base64.b64decode(inline["inlineData"]["data"]) == REFERENCE and inline["inlineData"]["mimeType"] == "image/png"
     assert body["generationConfig"]["imageConfig"] == {"aspectRatio": "3:2"}
     assert "IMAGE" in body["generationConfig"]["responseModalities"]
     assert _thresholds(body)["HARM_CATEGORY_SEXUALLY_EXPLICIT"] == "BLOCK_LOW_AND_ABOVE"
     assert studio.portraits.image(job.result_id).size == (80, 80)  # the fake drew the reference back
     recipe = studio.portraits.get(job.result_id).recipe
-    assert recipe["inputs"]["references"] == [f"sha256:{recipe['reference_hash']}"]
-    assert "base64" not in str(recipe["inputs"]) and recipe["provider_metadata"]["finish_reason"] == "STOP"
+    assert recipe.inputs["references"] == [f"sha256:{recipe.reference_hash}"]
+    assert "base64" not in str(recipe.inputs) and recipe.provider_metadata["finish_reason"] == "STOP"
 
 
 def test_nsfw_character_relaxes_the_safety_settings(gem, open_studio):

@@ -137,7 +137,7 @@ def test_output_format_follows_the_model_defaults(oai, open_studio):
     job = finish(studio, generate(studio, "openai", "gpt-image-2"))
     assert job.status == "completed", job.last_error
     assert oai.requests("submit")[0].json()["output_format"] == "jpeg"
-    assert studio.portraits.get(job.result_id).recipe["inputs"]["output_format"] == "jpeg"
+    assert studio.portraits.get(job.result_id).recipe.inputs["output_format"] == "jpeg"
     studio.models.update(mid, {"input_defaults": {"output_format": "gif"}})
     refused = finish(studio, generate(studio, "openai", "gpt-image-2"))
     assert refused.status == "failed" and "output_format 'gif'" in refused.last_error and refused.attempts == 1
@@ -174,5 +174,5 @@ def test_the_catalog_price_is_recorded_as_the_cost_where_the_provider_reports_no
     studio.models.update(mid, {"capabilities": caps.model_dump()})
     job = finish(studio, generate(studio, "openai", "gpt-image-2"))
     assert job.status == "completed" and job.cost == 0.053
-    assert studio.portraits.get(job.result_id).recipe["cost"] == 0.053
+    assert studio.portraits.get(job.result_id).recipe.cost == 0.053
     assert studio.jobs.get(job.id).cost == 0.053

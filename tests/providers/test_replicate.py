@@ -121,4 +121,4 @@ def test_a_bare_version_id_creates_by_version(rep, open_studio):
     sent = rep.requests("submit")[0]
     assert sent.path == "/v1/predictions"
     assert sent.json()["version"] == version and sent.json()["input"]["prompt"]
-    assert studio.portraits.get(job.result_id).recipe["provider_metadata"]["version"] == version
+    assert studio.portraits.get(job.result_id).recipe.provider_metadata["version"] == version

@@ -183,9 +183,9 @@ def test_comfyui_preset_sends_images_by_name(rp, open_studio):
     sent = rp.requests("submit")[0].json()["input"]
     (image,) = sent["images"]
     assert image["name"] == "reference.png" and image["image"].startswith("data:image/png;base64,")
-    assert sent["workflow"]["6"]["inputs"]["text"] == job.request["final_prompt"] and "$worker" not in sent
-    recorded = studio.portraits.get(job.result_id).recipe["inputs"]["images"]
-    assert recorded == [{"name": "reference.png", "image": f"sha256:{job.request['reference_hash']}"}]
+    assert sent["workflow"]["6"]["inputs"]["text"] == job.request.final_prompt and "$worker" not in sent
+    recorded = studio.portraits.get(job.result_id).recipe.inputs["images"]
+    assert recorded == [{"name": "reference.png", "image": f"sha256:{job.request.reference_hash}"}]
 
 
 def test_sdxl_preset_needs_a_url_and_a_local_store_refuses_clearly(rp, open_studio):

@@ -31,7 +31,7 @@ def test_appears_in_the_catalog_and_generates(acme, tmp_path, sentinel_logs):
         assert "sample" in dict(studio.engine.plugin_manager.list_name_plugin())
         job = finish(studio, generate(studio, "sample", "acme-v1"))
         assert job.status == "completed", job.last_error
-        assert studio.portraits.get(job.result_id).recipe["provider"] == "sample"
+        assert studio.portraits.get(job.result_id).recipe.provider == "sample"
         assert_no_secret(studio)
     finally:
         studio.close()

@@ -7,6 +7,7 @@ import pytest
 
 from core import cli
 from core.errors import Forbidden, StorageError
+from core.models import JobRequest, NewJob
 from core.images import thumbnail
 from core.storage import portrait_key, reference_key, scene_key, thumbnail_key
 from core.studio import Studio
@@ -49,9 +50,10 @@ def test_gc_finds_planted_orphans_and_missing_objects_and_deletes_only_what_it_s
         planted[part] = "partial"
     # a job still storing: its image is written but its row is not inserted yet -> not an orphan
     studio.engine.runner.stop()
-    [storing] = studio.engine.jobs.create([{"kind": "portrait", "owner": owner, "character_id": character.id,
-                                            "batch_id": "b", "provider_id": "offline", "model_id": portraits[0].recipe["model_id"],
-                                            "model_key": "offline/preview", "max_attempts": 3, "request": {"final_prompt": "x"}}])
+    [storing] = studio.engine.jobs.create([NewJob(
+        kind="portrait", owner=owner, character_id=character.id, batch_id="b", provider_id="offline",
+        model_id=portraits[0].recipe.model_id, model_key="offline/preview", max_attempts=3,
+        request=JobRequest(final_prompt="x"))])
     storing = storing.id
     studio.ctx.db.execute("UPDATE jobs SET status = 'storing' WHERE id = ?", [storing])
     in_flight = portrait_key(owner, character.id, storing)

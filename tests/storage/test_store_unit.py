@@ -7,20 +7,21 @@ import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 
 from core import storage
-from core.config import Settings
+from core.config import Settings, StorageSettings
 from core.errors import StorageError
 from core.storage import ImageStore, is_transient, key_kind, storage_options
 from tests.storage.conftest import FAKE_SECRET, aws_env
 
 
 def test_storage_options_come_from_the_usual_aws_settings(tmp_path):
-    opts = storage_options("s3://bucket/prefix", {"AWS_ACCESS_KEY_ID": "AK", "AWS_SECRET_ACCESS_KEY": "SK",
-                                                  "AWS_DEFAULT_REGION": "eu-west-1", "AWS_ENDPOINT_URL": "http://127.0.0.1:9000"})
+    opts = storage_options("s3://bucket/prefix", StorageSettings.from_env({
+        "AWS_ACCESS_KEY_ID": "AK", "AWS_SECRET_ACCESS_KEY": "SK", "AWS_DEFAULT_REGION": "eu-west-1",
+        "AWS_ENDPOINT_URL": "http://127.0.0.1:9000"}))
     assert opts["key"] == "AK" and opts["secret"] == "SK"
     assert opts["client_kwargs"] == {"region_name": "eu-west-1", "endpoint_url": "http://127.0.0.1:9000"}
     assert opts["endpoint_url"] == "http://127.0.0.1:9000"
     assert opts["config_kwargs"]["retries"] == {"total_max_attempts": 1, "mode": "standard"}  # the store retries
-    assert storage_options("file:///tmp/x", {"AWS_ACCESS_KEY_ID": "AK"}) == {}
+    assert storage_options("file:///tmp/x", StorageSettings.from_env({"AWS_ACCESS_KEY_ID": "AK"})) == {}
     settings = Settings.from_env(home=tmp_path / "h", env={"STUDIO_SIGN_EXPIRY": "900", "STUDIO_GC_GRACE_SECONDS": "60",
                                                      "STUDIO_UPLOAD_MAX_AGE": "120"})
     assert (settings.sign_expiry, settings.gc_grace_seconds, settings.upload_max_age) == (900, 60, 120)
@@ -59,7 +60,7 @@ def test_key_kinds():
 def test_signed_urls_are_cached_until_80_percent_of_their_life(moto, monkeypatch):
     bucket = moto.new_bucket()
     url = f"s3://{bucket}/p"
-    store = ImageStore(url, sign_expiry=100, **storage_options(url, aws_env(moto.endpoint)))
+    store = ImageStore(url, sign_expiry=100, **storage_options(url, StorageSettings.from_env(aws_env(moto.endpoint))))
     calls = []
     real_sign = store.fs.sign
     monkeypatch.setattr(store.fs, "sign", lambda *a, **kw: calls.append(a) or real_sign(*a, **kw))

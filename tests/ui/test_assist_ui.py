@@ -104,10 +104,10 @@ def test_portraits_enhance_prompt_shows_a_diff_and_the_portrait_records_it(at, s
     [job] = studio.jobs.list(character_id=mia.id).items
     done = studio.jobs.wait([job.id], timeout=60)[0]
     recipe = studio.portraits.get(done.result_id).recipe
-    assert recipe["enhancement"]["template"] == "portrait-sfw"
-    assert recipe["enhancement"]["original_prompt"] == "golden hour light"
-    assert recipe["final_prompt"].startswith(recipe["enhancement"]["prompt"])
-    assert "fully clothed" in recipe["final_prompt"]  # the SFW template's wording
+    assert recipe.enhancement.template == "portrait-sfw"
+    assert recipe.enhancement.original_prompt == "golden hour light"
+    assert recipe.final_prompt.startswith(recipe.enhancement.prompt)
+    assert "fully clothed" in recipe.final_prompt  # the SFW template's wording
 
 
 def test_models_page_lists_text_models_and_admins_edit_prompt_templates(at, studio):

@@ -55,8 +55,8 @@ def test_generate_then_see_the_portrait(at, studio):
     assert not at.exception and not at.error
     jobs = studio.jobs.list(character_id=mia.id).items
     assert len(jobs) == 2
-    assert all(j.request["presets"] == {"pose": "closeup"} for j in jobs)
-    assert all("golden hour light" in j.request["final_prompt"] for j in jobs)
+    assert all(j.request.presets == {"pose": "closeup"} for j in jobs)
+    assert all("golden hour light" in j.request.final_prompt for j in jobs)
     # Tiles are there at once (the fragment reads the job rows).
     assert "Generation" in texts(at)
     studio.jobs.wait([j.id for j in jobs], timeout=60)
@@ -135,7 +135,7 @@ def test_large_view_recipe_navigation_and_regenerate(at, studio):
     at.run()
     assert not at.exception and not at.error
     job = studio.jobs.list(character_id=mia.id, limit=1).items[0]
-    assert job.request["prompt"] == "in the rain"
+    assert job.request.prompt == "in the rain"
     studio.jobs.wait(job.id, timeout=60)
 
 
@@ -150,7 +150,7 @@ def test_use_as_reference_and_image_match(at, studio):
     at.button(key="generate_portrait").click()
     at.run()
     [job] = studio.jobs.active(character_id=mia.id) or [studio.jobs.list(character_id=mia.id, limit=1).items[0]]
-    assert job.request["mode"] == "i2i"
+    assert job.request.mode == "i2i"
     studio.jobs.wait(job.id, timeout=60)
     # Remove the reference.
     at.run()
