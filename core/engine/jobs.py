@@ -247,10 +247,10 @@ class JobStore:
         a slot frees the moment the provider answers, before the row changes); another server's are
         its running rows whose image is not spooled yet (an image in `job_spool` has left the provider)."""
         now = utcnow()
-        pending = self._pending(now)
+        pending = self._pending(now, server_id)
         if any(p["expired"] for p in pending):
             self.recover_expired()
-            pending = self._pending(now)
+            pending = self._pending(now, server_id)
         until = f"{self.db.dialect.now_utc} + ? * INTERVAL '1 second'"
         due = "(next_attempt_at IS NULL OR next_attempt_at <= ?)"
         started: list[dict[str, Any]] = []
@@ -263,6 +263,9 @@ class JobStore:
             if room <= 0:
                 backlog = True
                 break
+            if (p["provider_limit"] or 0) - p["others"] - calling.get(provider_id, 0) <= 0:
+                backlog = True  # full as the read found it: no need to queue for the lock (it re-counts)
+                continue
             stage = "CASE WHEN provider_request_id IS NOT NULL THEN 'resuming' ELSE 'submitting' END"
             if provider_id in one_shot:
                 stage = "'generating'"
@@ -296,18 +299,22 @@ class JobStore:
         jobs = sorted(storing, key=lambda r: r["seq"]) + sorted(started, key=lambda r: r["seq"])
         return [row_to_job(r) for r in jobs], next_at, backlog
 
-    def _pending(self, now: datetime) -> list[dict[str, Any]]:
+    def _pending(self, now: datetime, server_id: str) -> list[dict[str, Any]]:
         """Per provider with work (one pass over the unfinished rows): due queued jobs, due storing
-        jobs nobody holds, the next time a waiting job falls due, and leases expired."""
+        jobs nobody holds, the next time a waiting job falls due, leases expired, and other servers'
+        provider calls in flight next to the provider's limit (the claim counts again under its lock)."""
         due = "(next_attempt_at IS NULL OR next_attempt_at <= ?)"
         return self.db.fetchall(
             f"SELECT provider_id, count(*) FILTER (WHERE status = 'queued' AND {due}) AS queued, "
             f"count(*) FILTER (WHERE status = 'storing' AND lease_owner IS NULL AND {due}) AS storing, "
             "min(next_attempt_at) FILTER (WHERE status IN ('queued', 'storing') AND next_attempt_at > ?) AS next_at, "
             "count(*) FILTER (WHERE status IN ('running', 'storing') AND lease_owner IS NOT NULL "
-            f"AND lease_expires_at < {self.db.dialect.now_utc}) AS expired "
-            "FROM jobs WHERE status IN ('queued', 'running', 'storing') GROUP BY provider_id ORDER BY provider_id",
-            [now, now, now])
+            f"AND lease_expires_at < {self.db.dialect.now_utc}) AS expired, "
+            "count(*) FILTER (WHERE status = 'running' AND lease_owner IS DISTINCT FROM ? AND s.job_id IS NULL) AS others, "
+            "(SELECT concurrency_limit FROM api_providers a WHERE a.id = j.provider_id) AS provider_limit "
+            "FROM jobs j LEFT JOIN job_spool s ON s.job_id = j.id "
+            "WHERE status IN ('queued', 'running', 'storing') GROUP BY provider_id ORDER BY provider_id",
+            [now, now, now, server_id])
 
     def renew(self, server_id: str, lease: float, job_ids: list[str]) -> int:
         """Extend this server's leases on the jobs it is working on."""
