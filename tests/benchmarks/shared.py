@@ -5,10 +5,10 @@ The benchmark starts its own PostgreSQL server (tests/pg.py).
 What the throughput clock covers: it starts when the benchmark asks for the first job of the batch
 (`utcnow()` right before the first `generate`), after every server process has opened its studio,
 its runner is claiming (each prints `ready`) and each has run at least one job of a warm-up batch
-(what a process does once, on its first job, is start-up), and it stops at the last job's `finished_at` as its
-server recorded it (the moment of its result transaction, same machine clock). So it holds creating
-the 400 jobs, every claim, provider call, spool, image and thumbnail write and result transaction;
-it leaves out only the servers' start-up and the benchmark's own wait for their exit.
+(what a process does once, on its first job, is start-up), and it stops at the last job's
+`finished_at` as its server recorded it (taken for its result transaction; one machine, one clock).
+So it holds creating the 400 jobs, every claim, provider call, spool, image and thumbnail write and
+result transaction; it leaves out the servers' start-up and warm-up and the wait for their exit.
 """
 from __future__ import annotations
 
