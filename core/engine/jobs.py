@@ -263,8 +263,9 @@ class JobStore:
             if room <= 0:
                 backlog = True
                 break
-            if (p["provider_limit"] or 0) - p["others"] - calling.get(provider_id, 0) <= 0:
-                backlog = True  # full as the read found it: no need to queue for the lock (it re-counts)
+            free = (p["provider_limit"] or 0) - p["others"] - calling.get(provider_id, 0)
+            if provider_id not in limits or free <= 0:
+                backlog = True  # not ours, or full as the read found it: no need to queue for the lock
                 continue
             stage = "CASE WHEN provider_request_id IS NOT NULL THEN 'resuming' ELSE 'submitting' END"
             if provider_id in one_shot:
@@ -277,7 +278,7 @@ class JobStore:
                     "SELECT concurrency_limit, (SELECT count(*) FROM jobs j WHERE provider_id = ? AND status = 'running' "
                     "AND lease_owner IS DISTINCT FROM ? AND NOT EXISTS (SELECT 1 FROM job_spool s WHERE s.job_id = j.id)) "
                     "FROM api_providers WHERE id = ?", [provider_id, server_id, provider_id]).fetchone() or (0, 0)
-                n = min(room, limit - others - calling.get(provider_id, 0)) if provider_id in limits else 0
+                n = min(room, limit - others - calling.get(provider_id, 0))
                 if n > 0:
                     # The picked rows in a materialised CTE: a subquery under `IN` may be run again by
                     # the planner, and its LIMIT would then not bound the rows updated.
