@@ -8,10 +8,11 @@
 - expired uploads: uploaded reference images never attached to a character (nor used by a
   portrait, scene or job) older than ``upload_max_age``; with ``apply=True`` the upload row
   and the object are deleted.
-- leftover spool files: paid-for images spooled on local disk whose job no longer needs them
-  (completed, failed, canceled or deleted; a crash between the result row and the spool's
-  removal leaves one). Deleted with ``apply=True``; the spool of a job still at work (storing,
-  running, queued) is never touched.
+- leftover spool files: paid-for images spooled (files on local disk; rows of `job_spool` on
+  PostgreSQL) whose job no longer needs them (completed, failed, canceled or deleted; a crash
+  between the result row and the spool's removal leaves one). Deleted with ``apply=True``; the
+  spool of a job still at work (storing, running, queued) is never touched, and while an image is
+  spooled the keys its job writes are never orphans.
 
 `copy_storage` copies every object to another store URL and verifies size and sha256 of each
 copy, so a team can switch ``STUDIO_STORAGE_URL`` afterwards (keys are relative to the URL).
@@ -31,6 +32,7 @@ from core.context import Actor, Context
 from core.data import marks
 from core.errors import Forbidden, InvalidInput, StorageError
 from core.images import sha256
+from core.engine.spool import DatabaseSpool, FileSpool, open_spool
 from core.models import ACTIVE_STATUSES
 from core.storage import PROBE_PREFIX, ImageStore, key_kind, portrait_key, redact_url, scene_key, thumbnail_key
 
@@ -78,7 +80,7 @@ class ExpiredUpload(BaseModel):
 class LeftoverSpool(BaseModel):
     """A spooled image (or an interrupted spool write) whose job no longer needs it."""
 
-    name: str = Field(description="file name in the spool folder")
+    name: str = Field(description="file name in the spool folder, or job_spool/{job id} for a row of the shared spool")
     job_id: str
     job_status: str = Field(description="completed, failed, canceled, or deleted (no row)")
     size: int
@@ -202,13 +204,18 @@ class Maintenance:
             rows.append(MissingObject(table="uploads", column="key", row_id=r["key"], key=r["key"], owner=r["owner"]))
         return rows
 
+    def _spool(self) -> FileSpool | DatabaseSpool:
+        return open_spool(self.ctx.db, self.ctx.settings.spool_dir)
+
     def _in_flight(self) -> set[str]:
-        """Keys that jobs still at work will write or read (a storing job's image has no row yet)."""
+        """Keys that jobs still at work will write or read (a storing job's image has no row yet),
+        and those of every job whose paid-for image is spooled, whatever its status says."""
         keys: set[str] = set()
         ref = self.ctx.db.dialect.json_text("request", "reference_key")
+        spooled = sorted(self._spool().ids())
         rows = self.ctx.db.fetchall(
-            f"SELECT id, kind, owner, character_id, {ref} AS ref "
-            f"FROM jobs WHERE status IN ({marks(ACTIVE_STATUSES)})", list(ACTIVE_STATUSES))
+            f"SELECT id, kind, owner, character_id, {ref} AS ref FROM jobs WHERE status IN ({marks(ACTIVE_STATUSES)})"
+            + (f" OR id IN ({marks(spooled)})" if spooled else ""), [*ACTIVE_STATUSES, *spooled])
         for r in rows:
             keyfn = portrait_key if r["kind"] == "portrait" else scene_key
             key = keyfn(r["owner"], r["character_id"], r["id"])
@@ -325,12 +332,16 @@ class Maintenance:
             upload.deleted = True
 
     # -- spool ---------------------------------------------------------------------------
-    def _leftover_spool(self) -> dict[str, tuple[LeftoverSpool, tuple[int, int]]]:
-        """Spool files whose job is finished or gone, by file name, with the (inode, mtime) they
-        had when listed (a job run again meanwhile writes a new file, which is then kept)."""
-        folder = self.ctx.settings.spool_dir
-        files = {}
-        for path in (folder.iterdir() if folder.is_dir() else ()):
+    def _leftover_spool(self) -> dict[str, tuple[LeftoverSpool, Any]]:
+        """Spooled images whose job is finished or gone, by name, with what tells them from a later
+        spool of the same job (a job run again meanwhile spools anew, which is then kept): a file's
+        (inode, mtime), a `job_spool` row's creation time."""
+        spool = self._spool()
+        files: dict[str, tuple[str, int, Any]] = {}
+        if isinstance(spool, DatabaseSpool):
+            files = {f"job_spool/{job_id}": (job_id, size, created) for job_id, size, created in spool.entries()}
+        folder = spool.folder if isinstance(spool, FileSpool) else None
+        for path in (folder.iterdir() if folder is not None and folder.is_dir() else ()):
             if path.suffix in (".img", ".tmp") and path.is_file():
                 try:
                     st = path.stat()
@@ -348,7 +359,14 @@ class Maintenance:
         ids = sorted(job_ids)
         return {r["id"]: r["status"] for r in self.ctx.db.fetchall(f"SELECT id, status FROM jobs WHERE id IN ({marks(ids)})", ids)}
 
-    def _delete_spool(self, report: GcReport, leftovers: dict[str, tuple[LeftoverSpool, tuple[int, int]]]) -> None:
+    def _delete_spool(self, report: GcReport, leftovers: dict[str, tuple[LeftoverSpool, Any]]) -> None:
+        spool = self._spool()
+        if isinstance(spool, DatabaseSpool):  # each delete checks its job's status as it runs
+            for item, created in leftovers.values():
+                if spool.remove_leftover(item.job_id, created):
+                    item.deleted = True
+                    report.deleted_spool_files += 1
+            return
         # Last look right before deleting: a job queued again meanwhile keeps its (new) spool.
         still = self._leftover_spool()
         for name, (spool, ident) in leftovers.items():

@@ -292,36 +292,52 @@ class JobStore:
         return {"resumed": resumed, "resubmitted": resubmitted, "storing": storing}
 
     def claim_shared(self, server_id: str, lease: float, limits: dict[str, int], one_shot: set[str],
-                     capacity: int | None) -> tuple[list[Job], datetime | None, bool]:
-        """`claim_due` for servers sharing one PostgreSQL database: expired leases are recovered, then
-        per provider with due jobs, under a transaction-scoped advisory lock that serialises that
-        provider's claims across servers, its running jobs are counted (every server's) and at most
-        the rest of its limit (as stored now; `limits` names the providers this server runs) and of
-        this server's `capacity` is claimed, `FOR UPDATE SKIP LOCKED`,
-        leased to `server_id` for `lease` seconds. Due storing jobs nobody holds are leased too."""
-        self.recover_expired()
-        now_sql, now = self.db.dialect.now_utc, utcnow()
-        until = f"{now_sql} + ? * INTERVAL '1 second'"
+                     capacity: int | None, calling: dict[str, int]) -> tuple[list[Job], datetime | None, bool]:
+        """`claim_due` for servers sharing one PostgreSQL database. One read finds, per provider, the
+        due queued jobs, the due storing jobs nobody holds, when the next waiting job falls due, and
+        whether a lease expired (then `recover_expired` runs first, and the read again). Per provider
+        with due jobs, under a transaction-scoped advisory lock that serialises that provider's claims
+        across servers, the provider calls in flight are counted and at most the rest of its limit (as
+        stored now; `limits` names the providers this server runs) and of this server's `capacity` is
+        claimed, `FOR UPDATE SKIP LOCKED`, leased to `server_id` for `lease` seconds. Due storing
+        jobs nobody holds are leased too.
+
+        Calls in flight: this server's own are `calling` (per provider, as its runner counts them:
+        a slot frees the moment the provider answers, before the row changes); another server's are
+        its running rows whose image is not spooled yet (an image in `job_spool` has left the provider)."""
+        now = utcnow()
+        pending = self._pending(now, server_id)
+        if any(p["expired"] for p in pending):
+            self.recover_expired()
+            pending = self._pending(now, server_id)
+        until = f"{self.db.dialect.now_utc} + ? * INTERVAL '1 second'"
         due = "(next_attempt_at IS NULL OR next_attempt_at <= ?)"
-        waiting = {r["provider_id"]: r["n"] for r in self.db.fetchall(
-            f"SELECT provider_id, count(*) AS n FROM jobs WHERE status = 'queued' AND {due} GROUP BY provider_id", [now])}
         started: list[dict[str, Any]] = []
         backlog = False
-        for provider_id in sorted(waiting):
-            room = capacity - len(started) if capacity is not None else waiting[provider_id]
+        for p in pending:
+            provider_id, waiting = p["provider_id"], p["queued"]
+            if not waiting:
+                continue
+            room = capacity - len(started) if capacity is not None else waiting
             if room <= 0:
                 backlog = True
                 break
+            free = (p["provider_limit"] or 0) - p["others"] - calling.get(provider_id, 0)
+            if provider_id not in limits or free <= 0:
+                backlog = True  # not ours, or full as the read found it: no need to queue for the lock
+                continue
             stage = "CASE WHEN provider_request_id IS NOT NULL THEN 'resuming' ELSE 'submitting' END"
             if provider_id in one_shot:
                 stage = "'generating'"
             with self.db.transaction() as cur:
                 cur.execute("SELECT pg_advisory_xact_lock(hashtext(?))", [f"studio:claim:{provider_id}"])
-                # The limit as the shared table has it now (another server may have just changed it).
-                limit, running = cur.execute(
-                    "SELECT concurrency_limit, (SELECT count(*) FROM jobs WHERE provider_id = ? AND status = 'running') "
-                    "FROM api_providers WHERE id = ?", [provider_id, provider_id]).fetchone() or (0, 0)
-                n = min(room, limit - running) if provider_id in limits else 0
+                # The limit as the shared table has it now (another server may have just changed it),
+                # read after the lock: this statement's snapshot holds every claim committed before.
+                limit, others = cur.execute(
+                    "SELECT concurrency_limit, (SELECT count(*) FROM jobs j WHERE provider_id = ? AND status = 'running' "
+                    "AND lease_owner IS DISTINCT FROM ? AND NOT EXISTS (SELECT 1 FROM job_spool s WHERE s.job_id = j.id)) "
+                    "FROM api_providers WHERE id = ?", [provider_id, server_id, provider_id]).fetchone() or (0, 0)
+                n = min(room, limit - others - calling.get(provider_id, 0))
                 if n > 0:
                     # The picked rows in a materialised CTE: a subquery under `IN` may be run again by
                     # the planner, and its LIMIT would then not bound the rows updated.
@@ -332,15 +348,33 @@ class JobStore:
                         "started_at = coalesce(started_at, ?), next_attempt_at = NULL, percent = NULL, "
                         f"lease_owner = ?, lease_expires_at = {until} FROM picked WHERE jobs.id = picked.id "
                         "RETURNING jobs.*", [provider_id, now, n, now, server_id, lease])
-                backlog = backlog or waiting[provider_id] > max(n, 0)
-        storing = self.db.returning(
-            "WITH picked AS MATERIALIZED (SELECT id FROM jobs WHERE status = 'storing' AND lease_owner IS NULL "
-            f"AND {due} FOR UPDATE SKIP LOCKED) UPDATE jobs SET lease_owner = ?, lease_expires_at = {until} "
-            "FROM picked WHERE jobs.id = picked.id RETURNING jobs.*", [now, server_id, lease])
-        next_at = self.db.scalar("SELECT min(next_attempt_at) FROM jobs WHERE status IN ('queued', 'storing') "
-                                 "AND next_attempt_at > ?", [now])
+                backlog = backlog or waiting > max(n, 0)
+        storing = []
+        if any(p["storing"] for p in pending):
+            storing = self.db.returning(
+                "WITH picked AS MATERIALIZED (SELECT id FROM jobs WHERE status = 'storing' AND lease_owner IS NULL "
+                f"AND {due} FOR UPDATE SKIP LOCKED) UPDATE jobs SET lease_owner = ?, lease_expires_at = {until} "
+                "FROM picked WHERE jobs.id = picked.id RETURNING jobs.*", [now, server_id, lease])
+        next_at = min((p["next_at"] for p in pending if p["next_at"] is not None), default=None)
         jobs = sorted(storing, key=lambda r: r["seq"]) + sorted(started, key=lambda r: r["seq"])
         return [row_to_job(r) for r in jobs], next_at, backlog
+
+    def _pending(self, now: datetime, server_id: str) -> list[dict[str, Any]]:
+        """Per provider with work (one pass over the unfinished rows): due queued jobs, due storing
+        jobs nobody holds, the next time a waiting job falls due, leases expired, and other servers'
+        provider calls in flight next to the provider's limit (the claim counts again under its lock)."""
+        due = "(next_attempt_at IS NULL OR next_attempt_at <= ?)"
+        return self.db.fetchall(
+            f"SELECT provider_id, count(*) FILTER (WHERE status = 'queued' AND {due}) AS queued, "
+            f"count(*) FILTER (WHERE status = 'storing' AND lease_owner IS NULL AND {due}) AS storing, "
+            "min(next_attempt_at) FILTER (WHERE status IN ('queued', 'storing') AND next_attempt_at > ?) AS next_at, "
+            "count(*) FILTER (WHERE status IN ('running', 'storing') AND lease_owner IS NOT NULL "
+            f"AND lease_expires_at < {self.db.dialect.now_utc}) AS expired, "
+            "count(*) FILTER (WHERE status = 'running' AND lease_owner IS DISTINCT FROM ? AND s.job_id IS NULL) AS others, "
+            "(SELECT concurrency_limit FROM api_providers a WHERE a.id = j.provider_id) AS provider_limit "
+            "FROM jobs j LEFT JOIN job_spool s ON s.job_id = j.id "
+            "WHERE status IN ('queued', 'running', 'storing') GROUP BY provider_id ORDER BY provider_id",
+            [now, now, now, server_id])
 
     def renew(self, server_id: str, lease: float, job_ids: list[str]) -> int:
         """Extend this server's leases on the jobs it is working on."""

@@ -184,6 +184,10 @@ class Runner(Execution):
         try:
             self.loop.run_until_complete(self._main())
         finally:
+            # A canceled task's database call keeps running in its thread: wait for those calls (the
+            # database closes after `stop` returns); calls not yet started are dropped (their jobs
+            # resume from their rows on the next start).
+            self._executor.shutdown(wait=True, cancel_futures=True)
             for provider in self.ctx.catalog.instances.values():
                 try:
                     self.loop.run_until_complete(provider.aclose())
@@ -238,10 +242,11 @@ class Runner(Execution):
         one_shot = {pid for pid, p in catalog.instances.items() if not p.resumable}
         with self._handover:
             created, self._created = self._created, {}
-        if self.shared:  # the rows tell what every server runs; the claim reads them anyway
+        if self.shared:  # other servers' calls in flight from the rows, this one's from its slots
             cap = self.ctx.settings.runner_slots
             capacity = max(0, cap - sum(slots.values())) if cap else None
-            return self.jobs.claim_shared(self.server_id, self.ctx.settings.lease_seconds, limits, one_shot, capacity)
+            return self.jobs.claim_shared(self.server_id, self.ctx.settings.lease_seconds, limits, one_shot, capacity,
+                                          slots)
         free = {pid: limit - slots.get(pid, 0) for pid, limit in limits.items()}
         return self.jobs.claim_due(utcnow(), free, one_shot, exclude, created)
 

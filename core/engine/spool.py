@@ -9,9 +9,11 @@ and providers keep results only for a while). The commit is as durable as the fs
 from __future__ import annotations
 
 import os
+from datetime import datetime
 from pathlib import Path
 
-from core.data import Cursor, Database, utcnow
+from core.data import Cursor, Database, marks, utcnow
+from core.models import ACTIVE_STATUSES
 
 
 class FileSpool:
@@ -53,8 +55,9 @@ class DatabaseSpool:
         self.db = db
 
     def write(self, job_id: str, data: bytes) -> None:
-        self.db.execute("INSERT INTO job_spool VALUES (?, ?, ?) ON CONFLICT (job_id) DO UPDATE SET data = excluded.data",
-                        [job_id, data, utcnow()])
+        # A job run again spools anew: `created_at` tells its row from the one a gc run listed.
+        self.db.execute("INSERT INTO job_spool VALUES (?, ?, ?) ON CONFLICT (job_id) "
+                        "DO UPDATE SET data = excluded.data, created_at = excluded.created_at", [job_id, data, utcnow()])
 
     @staticmethod
     def write_in(cur: Cursor, job_id: str, data: bytes) -> None:
@@ -70,6 +73,19 @@ class DatabaseSpool:
 
     def ids(self) -> set[str]:
         return {r["job_id"] for r in self.db.fetchall("SELECT job_id FROM job_spool")}
+
+    def entries(self) -> list[tuple[str, int, datetime]]:
+        """(job id, bytes, when spooled) of every spooled image, for `studio gc`."""
+        return [(r["job_id"], r["size"], r["created_at"]) for r in self.db.fetchall(
+            "SELECT job_id, octet_length(data) AS size, created_at FROM job_spool ORDER BY job_id")]
+
+    def remove_leftover(self, job_id: str, created_at: datetime) -> bool:
+        """Delete the image spooled for `job_id` at `created_at` unless its job is at work again
+        (queued, running or storing) or spooled anew since; whether it was deleted."""
+        return bool(self.db.execute(
+            "DELETE FROM job_spool s WHERE job_id = ? AND created_at = ? AND NOT EXISTS "
+            f"(SELECT 1 FROM jobs j WHERE j.id = s.job_id AND j.status IN ({marks(ACTIVE_STATUSES)}))",
+            [job_id, created_at, *ACTIVE_STATUSES]))
 
 
 def open_spool(db: Database, folder: Path) -> FileSpool | DatabaseSpool:
