@@ -8,6 +8,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from core import redaction
+from core.auth import DEFAULT_PROXY_HEADER, LOOPBACK, AuthMode, Network, parse_mode, parse_networks, parse_proxy_header
 from core.errors import InvalidSetting
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -75,6 +76,9 @@ class Settings:
     database_url: str | None = None  # PostgreSQL, shared by several servers; None: the DuckDB file `db_path`
     lease_seconds: float = 30.0  # PostgreSQL: how long a server's claim on a job lasts unless renewed
     runner_slots: int = 0  # PostgreSQL: provider calls one server makes at once (0: only the providers' limits)
+    auth: AuthMode = AuthMode.LOCAL  # how users sign in (core/auth.py)
+    auth_proxy_header: str = DEFAULT_PROXY_HEADER  # proxy mode: the header that names the user
+    auth_trusted_proxies: tuple[Network, ...] = LOOPBACK  # proxy mode: where that header is believed
 
     @classmethod
     def from_env(
@@ -112,6 +116,9 @@ class Settings:
             database_url=database_url,
             lease_seconds=float(env.get("STUDIO_LEASE_SECONDS", "30")),
             runner_slots=int(env.get("STUDIO_RUNNER_SLOTS", "0")),
+            auth=parse_mode(env.get("STUDIO_AUTH")),
+            auth_proxy_header=parse_proxy_header(env.get("STUDIO_AUTH_PROXY_HEADER")),
+            auth_trusted_proxies=parse_networks(env.get("STUDIO_AUTH_TRUSTED_PROXIES")),
         )
         values.update(overrides)
         return cls(**values)
@@ -122,10 +129,11 @@ class Settings:
         return value or None
 
     def is_admin(self, user_id: str, email: str | None = None) -> bool:
-        """Whether the deployment names this user an admin: the local user, or an id or email listed
-        in STUDIO_ADMINS (compared without case). Nothing a caller says changes this."""
+        """Whether the deployment names this user an admin: the local user of a `local` install, or an id
+        or email listed in STUDIO_ADMINS (compared without case). Nothing a caller says changes this; with
+        sign-in (oidc, proxy) the local user is nobody's account and no admin."""
         named = {user_id.lower(), (email or "").lower()} - {""}
-        return user_id == self.local_user or bool(named & self.admins)
+        return (self.auth is AuthMode.LOCAL and user_id == self.local_user) or bool(named & self.admins)
 
     @property
     def spool_dir(self) -> Path:
