@@ -20,7 +20,7 @@ st.set_page_config(page_title="Character Studio", page_icon=":material/palette:"
 
 with app.guarded("the studio"):
     settings = app.get_studio().ctx.settings
-    user = auth.gate(settings)  # a visitor who is not signed in gets the page that says why, and nothing else runs
+    user = auth.gate(settings, PAGES)  # a visitor who is not signed in gets the page that says why, and nothing else runs
     studio = app.studio()
     page = st.navigation(auth.pages_for(PAGES, studio.actor.is_admin))  # admin pages: hidden and closed to others
     if switched_to is not None:

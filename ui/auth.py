@@ -2,6 +2,7 @@
 and the pages a visitor gets instead of the studio: refused, not configured, signed out, not available."""
 from __future__ import annotations
 
+import importlib.util
 from typing import Any
 
 import streamlit as st
@@ -43,6 +44,9 @@ def identify(settings: Settings) -> Identity:
         return proxy_identity(st.context.headers, settings.auth_proxy_header, _client_address(),
                               settings.auth_trusted_proxies, settings.local_user)
     if settings.auth is AuthMode.OIDC:
+        if importlib.util.find_spec("authlib") is None:
+            raise SignInNotConfigured("Sign-in needs the Authlib package, which is missing here: reinstall the "
+                                      "studio (`pip install -e .` installs `streamlit[auth]`) and restart it.")
         missing = missing_oidc_settings(_auth_section())
         if missing:
             raise SignInNotConfigured(
@@ -55,17 +59,21 @@ def identify(settings: Settings) -> Identity:
     return local_identity(_client_address(), settings.local_user)
 
 
-def gate(settings: Settings) -> Identity:
-    """The signed-in user; otherwise the page that says why not (or offers sign-in), and the run stops there."""
+def gate(settings: Settings, pages: list[Any]) -> Identity:
+    """The signed-in user; otherwise the page that says why not (or offers sign-in), and the run stops there.
+    The app's pages are registered with the menu hidden and none of them runs: without st.navigation Streamlit
+    would list the pages/ folder, and an address such as /models would find no page."""
     try:
         return identify(settings)
-    except NotSignedIn:
-        st.title("Character Studio")
+    except SignInRefused as exc:
+        refusal = exc
+    st.navigation(pages, position="hidden")
+    st.title("Character Studio")
+    if isinstance(refusal, NotSignedIn):
         st.write("Sign in with your team's account to create characters and portraits.")
         st.button("Sign in", type="primary", icon=":material/login:", on_click=st.login)
-    except SignInRefused as exc:
-        st.title("Character Studio")
-        st.error(exc.message, icon=":material/block:")
+    else:
+        st.error(refusal.message, icon=":material/block:")
     st.stop()
     raise AssertionError("st.stop() ends the run")  # pragma: no cover
 
