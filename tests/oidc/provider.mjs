@@ -7,7 +7,7 @@
 // (RFC 8252 7.3, a "native" client): the studio's port is only known once it listens.
 import http from 'node:http';
 
-import Provider, { interactionPolicy } from 'oidc-provider';
+import Provider from 'oidc-provider';
 
 const [clientId, clientSecret] = process.argv.slice(2);
 if (!clientId || !clientSecret) {
@@ -23,10 +23,6 @@ function account(login) {
     claims: () => ({ sub: login, email: `${login}@example.test`, email_verified: true, name }),
   };
 }
-
-// Streamlit asks for prompt=select_account: accepted, with nothing to select here.
-const policy = interactionPolicy.base();
-policy.add(new interactionPolicy.Prompt({ name: 'select_account', requestable: true }));
 
 let handler;
 const ready = new Promise((resolve) => { handler = resolve; });
@@ -45,10 +41,19 @@ server.listen(0, '127.0.0.1', () => {
     claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name'] },
     conformIdTokenClaims: false, // the claims in the ID token itself: Streamlit reads only the ID token
     findAccount: (ctx, id) => account(id),
-    interactions: { policy },
     features: { devInteractions: { enabled: true } },
     cookies: { keys: ['test-only-cookie-key'] },
   });
+  // After sign-out, back to the studio's loopback /oauth2callback on whatever port it has (as for sign-in).
+  provider.Client.prototype.postLogoutRedirectUriAllowed = (uri) => {
+    try {
+      const url = new URL(uri);
+      return url.protocol === 'http:' && url.hostname === '127.0.0.1' && url.pathname === '/oauth2callback';
+    } catch {
+      return false;
+    }
+  };
+  provider.on('server_error', (ctx, err) => console.error('server_error', err));
   handler(provider.callback());
   console.log(`oidc provider listening at http://127.0.0.1:${port}`);
 });
