@@ -107,6 +107,7 @@ def test_with_sign_in_the_local_user_is_no_admin(tmp_path, mode):
     assert settings.is_admin("https://idp#1", "Boss@example.com")
     with Studio.open(settings=settings) as studio:
         assert not studio.actor.is_admin
+        assert studio.ctx.db.scalar("SELECT count(*) FROM users") == 0  # the local user is nobody's account
         assert not studio.as_user("local").actor.is_admin
         assert studio.as_user("boss@example.com", email="boss@example.com").actor.is_admin
     assert make_settings(tmp_path / "other").is_admin("local")  # local mode: the local user administers
