@@ -1,7 +1,8 @@
 """Streamlit entry point: `streamlit run studio_app.py`.
 
 Gets the process-wide Studio, lets in only a signed-in user (ui/auth.py), shows admin pages to admins only,
-keeps the selected character in the URL, shows the preview-mode banner and runs the chosen page. Pages live in pages/ and stay thin.
+keeps the selected character in the URL, shows the preview-mode banner and runs the chosen page. Pages live
+in pages/ and stay thin.
 """
 import streamlit as st
 
@@ -20,7 +21,7 @@ st.set_page_config(page_title="Character Studio", page_icon=":material/palette:"
 
 with app.guarded("the studio"):
     settings = app.get_studio().ctx.settings
-    user = auth.gate(settings, PAGES)  # a visitor who is not signed in gets the page that says why, and nothing else runs
+    user = auth.gate(settings, PAGES)  # a visitor not let in gets the page that says why; nothing else runs
     studio = app.studio()
     page = st.navigation(auth.pages_for(PAGES, studio.actor.is_admin))  # admin pages: hidden and closed to others
     if switched_to is not None:

@@ -7,8 +7,8 @@ from typing import Any
 
 import streamlit as st
 
-from core.auth import AuthMode, Identity, SignInRefused, local_identity, missing_oidc_settings, oidc_identity
-from core.auth import proxy_identity
+from core.auth import (AuthMode, Identity, SignInRefused, local_identity, missing_oidc_settings, oidc_identity,
+                       proxy_identity)
 from core.config import Settings
 
 # Pages only admins see in the navigation and may open (their url paths); others get `not_available`.
