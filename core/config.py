@@ -8,6 +8,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from core import redaction
+from core.auth import DEFAULT_PROXY_HEADER, LOOPBACK, AuthMode, Network, parse_mode, parse_networks, parse_proxy_header
 from core.errors import InvalidSetting
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -165,6 +166,10 @@ class Settings:
     assist_rate: int = field(default=30, metadata=_env("STUDIO_ASSIST_RATE"))  # AI assist calls per user per minute (0: no limit)
     # seconds one AI assist call may take, streamed or not
     assist_timeout: float = field(default=60.0, metadata=_env("STUDIO_ASSIST_TIMEOUT"))
+    auth: AuthMode = field(default=AuthMode.LOCAL, metadata=_env("STUDIO_AUTH"))  # how users sign in (core/auth.py)
+    # proxy mode: the header that names the user, and where that header is believed
+    auth_proxy_header: str = field(default=DEFAULT_PROXY_HEADER, metadata=_env("STUDIO_AUTH_PROXY_HEADER"))
+    auth_trusted_proxies: tuple[Network, ...] = field(default=LOOPBACK, metadata=_env("STUDIO_AUTH_TRUSTED_PROXIES"))
 
     @classmethod
     def from_env(
@@ -210,6 +215,9 @@ class Settings:
             default_budget=parse_budget(env.get("STUDIO_DEFAULT_BUDGET", ""), "STUDIO_DEFAULT_BUDGET"),
             assist_rate=number(env, "STUDIO_ASSIST_RATE", 30),
             assist_timeout=number(env, "STUDIO_ASSIST_TIMEOUT", 60.0, float, 0.1),
+            auth=parse_mode(env.get("STUDIO_AUTH")),
+            auth_proxy_header=parse_proxy_header(env.get("STUDIO_AUTH_PROXY_HEADER")),
+            auth_trusted_proxies=parse_networks(env.get("STUDIO_AUTH_TRUSTED_PROXIES")),
         )
         values.update(overrides)
         return cls(**values)
@@ -220,10 +228,11 @@ class Settings:
         return value or None
 
     def is_admin(self, user_id: str, email: str | None = None) -> bool:
-        """Whether the deployment names this user an admin: the local user, or an id or email listed
-        in STUDIO_ADMINS (compared without case). Nothing a caller says changes this."""
+        """Whether the deployment names this user an admin: the local user of a `local` install, or an id
+        or email listed in STUDIO_ADMINS (compared without case). Nothing a caller says changes this; with
+        sign-in (oidc, proxy) the local user is nobody's account and no admin."""
         named = {user_id.lower(), (email or "").lower()} - {""}
-        return user_id == self.local_user or bool(named & self.admins)
+        return (self.auth is AuthMode.LOCAL and user_id == self.local_user) or bool(named & self.admins)
 
     @property
     def spool_dir(self) -> Path:

@@ -11,6 +11,7 @@ from typing import Any
 
 from core.assist.service import Assist
 from core.assist.templates import seed_prompt_templates
+from core.auth import AuthMode
 from core.catalog import Catalog
 from core.characters import Characters
 from core.config import Settings
@@ -275,7 +276,11 @@ class Studio:
             else:
                 engine.check_same(settings, plugins, retry_base)
             try:
-                studio = cls(engine, _ensure_user(engine.ctx, user or settings.local_user))
+                if user is None and settings.auth is not AuthMode.LOCAL:
+                    actor = Actor(settings.local_user)  # with sign-in the local user is nobody: not recorded, no admin
+                else:
+                    actor = _ensure_user(engine.ctx, user or settings.local_user)
+                studio = cls(engine, actor)
                 if start_runner and settings.start_runner:
                     engine.runner.start()
             except BaseException:

@@ -40,3 +40,15 @@ def test_the_ci_venv_is_ignored_by_git_and_by_pytest(tmp_path):
                                cwd=tmp_path, capture_output=True, text=True)
     assert collected.returncode == 0, collected.stdout + collected.stderr
     assert "test_outside.py::test_it" in collected.stdout and "test_inside_venv" not in collected.stdout
+
+
+def test_ci_installs_the_oidc_test_provider_as_locked_before_the_tests():
+    """The browser tests' OpenID Connect provider (tests/oidc) is installed by `npm ci` from the committed lockfile."""
+    lines = [line.strip() for line in CI.read_text().splitlines()]
+    npm = lines.index("npm ci --prefix tests/oidc --no-audit --no-fund")
+    [test_command] = [c for c in readme_commands() if "pytest" in c]
+    assert npm < next(i for i, line in enumerate(lines) if line.startswith(test_command))
+    assert any("missing+=(nodejs npm)" in line for line in lines)  # Debian's Node.js where none is installed
+    assert (ROOT / "tests" / "oidc" / "package-lock.json").is_file()
+    ignored = subprocess.run(["git", "check-ignore", "-q", "tests/oidc/node_modules/oidc-provider/package.json"], cwd=ROOT)
+    assert ignored.returncode == 0, "tests/oidc/node_modules is not git-ignored"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import streamlit as st
@@ -13,9 +12,10 @@ from streamlit.navigation.page import StreamlitPage
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from core import Studio
+from core.auth import Identity
 from core.config import Settings
 from core.errors import InvalidInput, NotFound, StudioError
-from ui import autosave
+from ui import auth, autosave
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -46,18 +46,14 @@ def get_studio() -> Studio:
     return Studio.open(settings=Settings.from_env(secrets=_streamlit_secrets()))
 
 
-@dataclass(frozen=True)
-class CurrentUser:
-    id: str
-    display_name: str
-    email: str | None = None
+CurrentUser = Identity
 
 
 def current_user() -> CurrentUser:
-    """Who is using the app: one local user by default; sign-in extends this function. Whether the
-    user is an admin is the deployment's configuration (`Settings.is_admin`), not the UI's to say."""
-    local = get_studio().ctx.settings.local_user
-    return CurrentUser(id=local, display_name=local)
+    """Who is using the app, as the sign-in mode (`STUDIO_AUTH`) says (ui/auth.py); `SignInRefused` when
+    nobody is signed in. Whether the user is an admin is the deployment's configuration
+    (`Settings.is_admin`), not the UI's to say."""
+    return auth.identify(get_studio().ctx.settings)
 
 
 def studio() -> Studio:

@@ -4,38 +4,10 @@ from __future__ import annotations
 import re
 
 import pytest
+from browser_helpers import PRIMARY, SLOW, create_character, gallery_heading, idle, nav
 from playwright.sync_api import Page, expect
 
 pytestmark = pytest.mark.browser
-SLOW = 60_000  # ms: generous upper bounds, never fixed waits
-PRIMARY = re.compile(r"Primary$")  # the star badge (case-sensitive: not "Set as primary")
-
-
-def idle(page: Page) -> None:
-    """Wait until no script run is in progress (Streamlit can drop input sent in the middle of a run)."""
-    expect(page.get_by_test_id("stApp")).to_have_attribute("data-test-script-state", "notRunning", timeout=SLOW)
-
-
-def nav(page: Page, title: str) -> None:
-    idle(page)
-    page.get_by_role("link", name=title, exact=True).click()
-    expect(page.get_by_role("heading", name=title, level=1)).to_be_visible()
-    idle(page)
-
-
-def create_character(page: Page, name: str = "Mia", description: str = "A cheerful barista in a corner cafe") -> None:
-    expect(page.get_by_role("button", name="Create character")).to_be_visible()
-    idle(page)
-    page.get_by_role("textbox", name="Name", exact=True).fill(name)
-    page.get_by_role("textbox", name="Description", exact=True).fill(description)
-    page.get_by_role("button", name="Create character").click()
-    expect(page.get_by_text("Basic info")).to_be_visible()
-    expect(page).to_have_url(re.compile(r"\?character=[0-9a-f]{32}"))
-    idle(page)
-
-
-def gallery_heading(page: Page, n: int):
-    return page.get_by_role("heading", name=f"Gallery · {n} portrait{'s' if n != 1 else ''}")
 
 
 def test_create_generate_set_primary_and_reload(page: Page):
