@@ -295,9 +295,9 @@ class Studio:
     def as_user(self, user_id: str, *, display_name: str | None = None, email: str | None = None) -> "Studio":
         """The same studio acting for another user (the UI's signed-in user). Whether that user is an
         admin comes from the deployment's configuration (`Settings.is_admin`), never from the caller.
-        Only an admin's view (the process's own opening) makes another: a user's view cannot become
-        someone else."""
-        if not self.actor.is_admin and user_id != self.actor.id:
+        Only the process's own opening (what `Studio.open` returned: the server, the CLI) or an admin's
+        view makes another: a user's view cannot become someone else."""
+        if not (self._opening or self.actor.is_admin) and user_id != self.actor.id:
             raise Forbidden("A user's view of the studio cannot act for another user.")
         return Studio(self.engine, _ensure_user(self.ctx, user_id, display_name=display_name, email=email))
 

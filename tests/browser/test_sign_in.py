@@ -93,7 +93,7 @@ def make_public(page: Page) -> None:
     page.get_by_text("Public (other users can see and use this character)").click()
     idle(page)
     nav(page, "Characters")  # leaving the editor saves it
-    expect(page.get_by_text("public", exact=True)).to_be_visible()
+    expect(page.get_by_text("public", exact=True).first).to_be_visible()
 
 
 def picker_options(page: Page) -> list[str]:
