@@ -1,13 +1,16 @@
 """Portraits: the generation pipeline and the gallery operations."""
 from __future__ import annotations
 
+import io
 import json
 import re
 import secrets
+import zipfile
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from PIL import Image
-from pydantic import Strict
+from pydantic import Field, Strict
 
 from core.characters import Characters, delete_files, store_upload
 from core.context import Actor, Context, new_id, not_found
@@ -20,6 +23,20 @@ from core.prompting import build_prompt, build_scene_prompt
 from core.validation import Id, Limit, Offset, Seed, checked, fields_of
 
 _JSON = {"recipe": {}}
+_ORDER = "sort_order, created_at DESC, id"  # the gallery's order (list, neighbours, move)
+ZIP_MAX = 200  # portraits per "Download selected"
+Selection = Annotated[list[Id], Field(min_length=1, max_length=ZIP_MAX)]
+
+
+@dataclass(frozen=True)
+class Neighbours:
+    """Where a portrait stands in its character's gallery: its 0-based index, the total, and the ids
+    of the portraits before and after it (None at either end)."""
+
+    index: int
+    total: int
+    previous_id: str | None
+    next_id: str | None
 
 
 def row_to_portrait(row: dict[str, Any], primary_id: str | None = None) -> Portrait:
@@ -156,7 +173,7 @@ class Portraits:
         character = self.characters.get(character_id)
         total = self.ctx.db.scalar("SELECT count(*) FROM character_portraits WHERE character_id = ?", [character_id])
         rows = self.ctx.db.fetchall(
-            "SELECT * FROM character_portraits WHERE character_id = ? ORDER BY sort_order, created_at DESC, id LIMIT ? OFFSET ?",
+            f"SELECT * FROM character_portraits WHERE character_id = ? ORDER BY {_ORDER} LIMIT ? OFFSET ?",
             [character_id, limit, offset])
         primary = character.primary_portrait_id
         items = from_rows(Portrait, [{**r, "is_primary": r["id"] == primary} for r in rows], json_fields=_JSON, what="portrait")
@@ -204,10 +221,74 @@ class Portraits:
         unknown = [i for i in ordered_ids if i not in have]
         if unknown:
             raise InvalidInput({"ordered_ids": f"not portraits of this character: {', '.join(unknown[:3])}"})
+        if len(set(ordered_ids)) != len(ordered_ids):
+            raise InvalidInput({"ordered_ids": "names a portrait more than once"})
         with self.ctx.db.transaction() as cur:
-            cur.execute("UPDATE character_portraits SET sort_order = ? WHERE character_id = ?", [len(ordered_ids) + 1, character_id])
+            # The rest move up as a block (their relative order, ties included, stays) to just after the
+            # named ones; shifting by their lowest value keeps the numbers small however often this runs.
+            marks = ", ".join("?" for _ in ordered_ids)
+            rest = f"character_id = ? AND id NOT IN ({marks})" if ordered_ids else "character_id = ?"
+            cur.execute(f"UPDATE character_portraits SET sort_order = sort_order + ? - "
+                        f"(SELECT min(sort_order) FROM character_portraits WHERE {rest}) WHERE {rest}",
+                        [len(ordered_ids) + 1, character_id, *ordered_ids, character_id, *ordered_ids])
             for i, pid in enumerate(ordered_ids, start=1):
                 cur.execute("UPDATE character_portraits SET sort_order = ? WHERE id = ?", [i, pid])
+
+    @checked
+    def neighbours(self, portrait_id: Id) -> Neighbours:
+        """The portrait's place in the gallery order and the ids either side of it (for a lightbox
+        that stays on one portrait while others are added or removed)."""
+        p = self.get(portrait_id)
+        before = ("character_id = ? AND (sort_order < ? OR (sort_order = ? AND (created_at > ? "
+                  "OR (created_at = ? AND id < ?))))")
+        after = ("character_id = ? AND (sort_order > ? OR (sort_order = ? AND (created_at < ? "
+                 "OR (created_at = ? AND id > ?))))")
+        args = [p.character_id, p.sort_order, p.sort_order, p.created_at, p.created_at, p.id]
+        db = self.ctx.db
+        index = db.scalar(f"SELECT count(*) FROM character_portraits WHERE {before}", args)
+        total = db.scalar("SELECT count(*) FROM character_portraits WHERE character_id = ?", [p.character_id])
+        prev = db.scalar(f"SELECT id FROM character_portraits WHERE {before} "
+                         "ORDER BY sort_order DESC, created_at, id DESC LIMIT 1", args)
+        nxt = db.scalar(f"SELECT id FROM character_portraits WHERE {after} ORDER BY {_ORDER} LIMIT 1", args)
+        return Neighbours(index=int(index), total=int(total), previous_id=prev, next_id=nxt)
+
+    @checked
+    def move(self, portrait_id: Id, position: Annotated[int, Strict(), Field(ge=0)]) -> Neighbours:
+        """Move a portrait to this 0-based place in its gallery (past the end: last); returns its new place."""
+        portrait = self._owned(portrait_id)
+        ids = [r["id"] for r in self.ctx.db.fetchall(
+            f"SELECT id FROM character_portraits WHERE character_id = ? ORDER BY {_ORDER}", [portrait.character_id])]
+        old = ids.index(portrait_id)
+        ids.insert(min(position, len(ids) - 1), ids.pop(old))
+        # Only the places up to the farther of the two change; everything after keeps its order.
+        self.reorder(portrait.character_id, ids[:max(old, position) + 1])
+        return self.neighbours(portrait_id)
+
+    @checked
+    def delete_many(self, portrait_ids: Selection) -> int:
+        """Delete several portraits (all checked first: one that is not the actor's deletes none)."""
+        for pid in dict.fromkeys(portrait_ids):
+            self._owned(pid)
+        for pid in dict.fromkeys(portrait_ids):
+            self.delete(pid)
+        return len(set(portrait_ids))
+
+    @checked
+    def zip(self, portrait_ids: Selection) -> tuple[bytes, str]:
+        """The portraits' stored PNGs (byte for byte, so each keeps the recipe written into it) in one zip,
+        and a filename like `mia-portraits.zip`. Every id is checked before anything is read."""
+        chosen = [self.get(pid) for pid in dict.fromkeys(portrait_ids)]
+        out = io.BytesIO()
+        with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as archive:  # PNGs are compressed already
+            for portrait in chosen:
+                data, name = self.download(portrait.id)
+                archive.writestr(name, data)
+        slugs = {self._slug(p.character_id) for p in chosen}
+        return out.getvalue(), f"{slugs.pop() if len(slugs) == 1 else 'studio'}-portraits.zip"
+
+    def _slug(self, character_id: str) -> str:
+        name = self.ctx.db.scalar("SELECT name FROM characters WHERE id = ?", [character_id]) or "portrait"
+        return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "portrait"
 
     @checked
     def delete(self, portrait_id: Id) -> None:
@@ -235,9 +316,7 @@ class Portraits:
     def download(self, portrait_id: Id) -> tuple[bytes, str]:
         """The full image and a filename like `mia-3f2a1b0c.png`."""
         portrait = self.get(portrait_id)
-        name = self.ctx.db.scalar("SELECT name FROM characters WHERE id = ?", [portrait.character_id]) or "portrait"
-        slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "portrait"
-        return self.ctx.store.read(portrait.image_key), f"{slug}-{portrait.id[:8]}.png"
+        return self.ctx.store.read(portrait.image_key), f"{self._slug(portrait.character_id)}-{portrait.id[:8]}.png"
 
     @checked
     def recall(self, portrait_id: Id) -> GenerationOptions:
