@@ -1,16 +1,18 @@
 """Portraits: the studio workspace. Presets, prompt, reference, model; live job tiles; the paged gallery."""
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import streamlit as st
 
 from core.errors import InvalidInput, StudioError
-from core.models import PROMPT_MAX, Character, Portrait
+from core.models import PROMPT_MAX, Character
+from core.portraits import ZIP_MAX
 from core.presets import PRESET_KINDS
-from ui import app
-from ui.widgets import image, job_tile, literal, model_label, when
+from ui import app, lightbox
+from ui.widgets import image, job_tile, literal, model_label
 
 app.require_frame()
 s = app.studio()
@@ -84,8 +86,9 @@ def delete_portrait(pid: str) -> None:
         app.flash("Portrait deleted.")
 
 
-def open_view(index: int) -> None:
-    st.session_state["pt_view"] = index
+def open_view(pid: str) -> None:
+    """Show this portrait in the lightbox (by id: new or deleted portraits never change which one)."""
+    st.session_state["pt_view"] = pid
     st.session_state.pop("pt_view_confirm", None)
 
 
@@ -169,64 +172,46 @@ def pick_reference_dialog(cid: str) -> None:
               args=("pt_pick_offset", offset + 12))
 
 
-def recipe_lines(p: Portrait) -> list[tuple[str, str]]:
-    r = p.recipe
-    rows = [
-        ("Model", f"{r.get('model_name') or r.get('model_key', '?')} ({r.get('provider', '?')})"),
-        ("Mode", "image-to-image" if r.get("mode") == "i2i" else "text-to-image"),
-        ("Seed", str(r.get("seed", ""))),
-        ("Size", f"{p.width} × {p.height}"),
-        ("Provider time", f"{r['provider_ms'] / 1000:.1f} s" if r.get("provider_ms") is not None else "unknown"),
-        ("Created", when(p.created_at)),
-    ]
-    if r.get("presets"):
-        rows.append(("Presets", ", ".join(f"{kk}: {v}" for kk, v in r["presets"].items())))
-    if r.get("reference_hash"):
-        rows.append(("Reference", f"sha256 {r['reference_hash'][:12]}…"))
-    return rows
-
-
 @st.dialog("Portrait", width="large", on_dismiss=close_view)
 def view_dialog(cid: str) -> None:
-    index = st.session_state.get("pt_view")
-    if index is None:
+    pid = st.session_state.get("pt_view")
+    if pid is None:
         st.rerun()  # closed by an action inside the dialog
-    page = s.portraits.list(cid, limit=1, offset=index)
-    if not page.items and page.total:
-        st.session_state["pt_view"] = index = page.total - 1
-        page = s.portraits.list(cid, limit=1, offset=index)
-    if not page.items:
+    try:
+        p = s.portraits.get(pid)
+        where = s.portraits.neighbours(pid)
+    except StudioError:  # deleted meanwhile (elsewhere)
         close_view()
         st.rerun()
-    p = page.items[0]
+    if p.character_id != cid:
+        close_view()
+        st.rerun()
     left, right = st.columns([3, 2], gap="medium")
     with left:
         image(s, p.image_key, width="stretch")
         c1, c2, c3 = st.columns([1, 2, 1], vertical_alignment="center")
-        c1.button("Previous", icon=":material/chevron_left:", disabled=index == 0, key="view_prev",
-                  on_click=open_view, args=(index - 1,), width="stretch")
-        c2.markdown(f"<div style='text-align:center'>{index + 1} of {page.total}</div>", unsafe_allow_html=True)
-        c3.button("Next", icon=":material/chevron_right:", icon_position="right", disabled=index + 1 >= page.total,
-                  key="view_next", on_click=open_view, args=(index + 1,), width="stretch")
+        # ← and → step through the gallery, Esc closes (the dialog's own); keys typed into a field stay there.
+        c1.button("Previous", icon=":material/chevron_left:", disabled=where.previous_id is None, key="view_prev",
+                  on_click=open_view, args=(where.previous_id,), width="stretch", shortcut="Left")
+        c2.markdown(f"<div style='text-align:center'>{where.index + 1} of {where.total}</div>", unsafe_allow_html=True)
+        c3.button("Next", icon=":material/chevron_right:", icon_position="right", disabled=where.next_id is None,
+                  key="view_next", on_click=open_view, args=(where.next_id,), width="stretch", shortcut="Right")
     with right:
         if p.is_primary:
             st.markdown(":orange-badge[:material/star: Primary portrait]")
-        st.markdown("\n".join(f"- **{label}:** {value}" for label, value in recipe_lines(p)))
-        st.markdown("**Prompt:** " + (literal(p.prompt) if p.prompt else "_(none)_"))
-        with st.expander("Final prompt sent to the provider"):
-            st.code(p.recipe.get("final_prompt") or "", language=None, wrap_lines=True)
+        lightbox.recipe(s, lightbox.Picture(p.image_key, "Portrait", p.prompt, p.recipe, p.width, p.height,
+                                            p.created_at))
         a1, a2 = st.columns(2)
         a1.button("Set as primary", icon=":material/star:", disabled=p.is_primary, key="view_primary",
                   on_click=set_primary, args=(p.id,), width="stretch")
         a2.button("Use as reference", icon=":material/image_search:", key="view_ref",
                   on_click=use_as_reference, args=(p.id,), width="stretch")
-        a1.download_button("Download", data=download_data(p.id), file_name=f"portrait-{p.id[:8]}.png",
-                           mime="image/png", icon=":material/download:", key="view_download", width="stretch")
+        lightbox.download_button(download_data(p.id), f"portrait-{p.id[:8]}.png", key="view_download", where=a1)
         if st.session_state.get("pt_view_confirm") == p.id:
             st.warning("Delete this portrait? This cannot be undone.")
             d1, d2 = st.columns(2)
             d1.button("Delete", type="primary", key="view_delete_yes", width="stretch", on_click=view_delete,
-                      args=(p.id,))
+                      args=(p.id, where.next_id or where.previous_id))
             d2.button("Cancel", key="view_delete_no", width="stretch", on_click=st.session_state.pop,
                       args=("pt_view_confirm", None))
         else:
@@ -239,7 +224,8 @@ def view_dialog(cid: str) -> None:
                   on_click=regenerate, args=(cid, p.id))
 
 
-def view_delete(pid: str) -> None:
+def view_delete(pid: str, then: str | None) -> None:
+    """Delete the shown portrait and show the one after it (or before it; none left: close)."""
     st.session_state.pop("pt_view_confirm", None)
     try:
         app.studio().portraits.delete(pid)
@@ -247,6 +233,10 @@ def view_delete(pid: str) -> None:
         app.flash(app.error_text(exc), "error")
         return
     app.flash("Portrait deleted.")
+    if then:
+        open_view(then)
+    else:
+        close_view()
 
 
 def regenerate(cid: str, pid: str) -> None:
@@ -382,8 +372,11 @@ def jobs_panel(cid: str, polling: bool) -> None:
     now_active = {j.id for j in jobs.values() if j.is_active}
     before = st.session_state.get(k(cid, "active"))
     st.session_state[k(cid, "active")] = now_active
-    if (before is not None and before - now_active) or (now_active and not polling):
-        st.rerun()  # a job finished (refresh the gallery), or one was retried here (start polling)
+    finished = before is not None and before - now_active
+    # A job finished: refresh the gallery, unless the lightbox is open (its closing reruns the page, and
+    # until then nothing moves under the user); or one was retried here: start polling.
+    if (finished and st.session_state.get("pt_view") is None) or (now_active and not polling):
+        st.rerun()
     if not jobs:
         return
     head, btn = st.columns([4, 1], vertical_alignment="center")
@@ -398,7 +391,118 @@ def jobs_panel(cid: str, polling: bool) -> None:
             job_tile(s, job, key=f"pt.tile.{cid}")
 
 
+def selection(cid: str) -> list[str]:
+    """The ids ticked in the gallery, in the order they were ticked."""
+    return st.session_state.setdefault(k(cid, "selected"), [])
+
+
+def toggle_selected(cid: str, pid: str) -> None:
+    chosen = selection(cid)
+    if st.session_state.get(f"sel.{pid}"):
+        if pid not in chosen:
+            chosen.append(pid)
+    elif pid in chosen:
+        chosen.remove(pid)
+
+
+def clear_selection(cid: str) -> None:
+    for pid in selection(cid):
+        st.session_state.pop(f"sel.{pid}", None)
+    st.session_state[k(cid, "selected")] = []
+
+
+def delete_selected(cid: str) -> None:
+    chosen = list(selection(cid))
+    st.session_state.pop("pt_confirm_bulk", None)
+    try:
+        n = app.studio().portraits.delete_many(chosen)
+    except StudioError as exc:
+        app.flash(app.error_text(exc), "error")
+        return
+    clear_selection(cid)
+    app.flash(f"{n} portrait{'s' if n != 1 else ''} deleted.")
+
+
+def zip_data(ids: list[str]):
+    """The zip, built when the button is clicked (on another thread; it touches no st.*)."""
+    studio = s
+    return lambda: studio.portraits.zip(ids)[0]
+
+
+def move(pid: str, position: int) -> None:
+    app.attempt_later(app.studio().portraits.move, pid, max(0, position))
+
+
+@st.dialog("Delete portraits?", on_dismiss=lambda: st.session_state.pop("pt_confirm_bulk", None))
+def confirm_bulk_delete_dialog(cid: str) -> None:
+    chosen = selection(cid)
+    if not st.session_state.get("pt_confirm_bulk") or not chosen:
+        st.rerun()  # answered: close the dialog
+    st.write(f"Delete the {len(chosen)} selected portrait{'s' if len(chosen) != 1 else ''} and their images? "
+             "This cannot be undone.")
+    c1, c2 = st.columns(2)
+    c1.button(f"Delete {len(chosen)}", type="primary", key="pt_bulk_delete_yes", on_click=delete_selected,
+              args=(cid,), width="stretch")
+    c2.button("Cancel", key="pt_bulk_delete_no", on_click=st.session_state.pop, args=("pt_confirm_bulk", None),
+              width="stretch")
+
+
+def selection_bar(cid: str, name: str) -> None:
+    chosen = selection(cid)
+    if not chosen:
+        return
+    with st.container(border=True, key="pt-selection"):
+        c0, c1, c2, c3 = st.columns([2, 2, 2, 1.2], vertical_alignment="center")
+        c0.markdown(f"**{len(chosen)} selected**")
+        if len(chosen) > ZIP_MAX:
+            c1.caption(f"Download takes at most {ZIP_MAX} at once.")
+        else:
+            c1.download_button("Download selected", data=zip_data(list(chosen)), file_name=f"{name}-portraits.zip",
+                               mime="application/zip", icon=":material/folder_zip:", key="pt_zip", width="stretch")
+        if c2.button("Delete selected", icon=":material/delete:", key="pt_bulk_delete", width="stretch"):
+            st.session_state["pt_confirm_bulk"] = True
+            st.rerun()  # the dialog belongs to the page
+        c3.button("Clear", key="pt_clear_selection", on_click=clear_selection, args=(cid,), width="stretch")
+
+
+def tile(cid: str, p, index: int, total: int, slot: int) -> None:
+    with st.container(border=True, key=f"tile-{slot}"):
+        image(s, p.thumbnail_key, width="stretch")
+        top, pick = st.columns([3, 1], vertical_alignment="center")
+        with top:
+            if p.is_primary:
+                st.markdown(":orange-badge[:material/star: Primary]")
+            else:
+                st.button("Set as primary", icon=":material/star_border:", key=f"primary.{p.id}", type="tertiary",
+                          on_click=set_primary, args=(p.id,))
+        if f"sel.{p.id}" not in st.session_state:
+            st.session_state[f"sel.{p.id}"] = p.id in selection(cid)
+        pick.checkbox("Select", key=f"sel.{p.id}", on_change=toggle_selected, args=(cid, p.id),
+                      label_visibility="collapsed", help="Select for download or delete")
+        b1, b2 = st.columns(2)
+        if b1.button("Open", key=f"view.{p.id}", width="stretch"):
+            open_view(p.id)
+            st.rerun()  # the lightbox belongs to the page, not to the gallery fragment
+        with b2.popover("More", width="stretch"):
+            st.button("Use as reference", key=f"ref.{p.id}", on_click=use_as_reference, args=(p.id,),
+                      icon=":material/image_search:", width="stretch")
+            st.download_button("Download", data=download_data(p.id), file_name=f"portrait-{p.id[:8]}.png",
+                               mime="image/png", key=f"dl.{p.id}", icon=":material/download:", width="stretch")
+            m1, m2, m3 = st.columns(3)
+            m1.button("First", key=f"mvfirst.{p.id}", on_click=move, args=(p.id, 0), disabled=index == 0,
+                      icon=":material/first_page:", help="Move to the front of the gallery", width="stretch")
+            m2.button("Earlier", key=f"mvup.{p.id}", on_click=move, args=(p.id, index - 1), disabled=index == 0,
+                      icon=":material/chevron_left:", help="Move one place earlier", width="stretch")
+            m3.button("Later", key=f"mvdown.{p.id}", on_click=move, args=(p.id, index + 1),
+                      disabled=index + 1 >= total, icon=":material/chevron_right:", help="Move one place later",
+                      width="stretch")
+            if st.button("Delete", key=f"del.{p.id}", icon=":material/delete:", width="stretch"):
+                ask_delete(p.id)
+                st.rerun()  # the dialog belongs to the page
+
+
 def gallery(character: Character) -> None:
+    """The paged gallery. A fragment: its own actions (primary, select, move) rerun only the gallery."""
     cid = character.id
     page_key = k(cid, "page")
     page_no = st.session_state.get(page_key, 0)
@@ -414,33 +518,17 @@ def gallery(character: Character) -> None:
         return
     with nav:
         p1, p2, p3 = st.columns([1.3, 1.4, 1.3], vertical_alignment="center")
-        if p1.button("Previous", disabled=page_no == 0, key="gal_prev", width="stretch", icon=":material/chevron_left:"):
-            st.session_state[page_key] = page_no - 1
-            st.rerun()
+        p1.button("Previous", disabled=page_no == 0, key="gal_prev", width="stretch", icon=":material/chevron_left:",
+                  on_click=st.session_state.__setitem__, args=(page_key, page_no - 1))
         p2.markdown(f"<div style='text-align:center'>Page {page_no + 1} of {pages}</div>", unsafe_allow_html=True)
-        if p3.button("Next", disabled=page_no + 1 >= pages, key="gal_next", icon=":material/chevron_right:",
-                     icon_position="right", width="stretch"):
-            st.session_state[page_key] = page_no + 1
-            st.rerun()
+        p3.button("Next", disabled=page_no + 1 >= pages, key="gal_next", icon=":material/chevron_right:",
+                  icon_position="right", width="stretch", on_click=st.session_state.__setitem__,
+                  args=(page_key, page_no + 1))
+    selection_bar(cid, re.sub(r"[^a-z0-9]+", "-", character.name.lower()).strip("-") or "portraits")
     cols = st.columns(COLS)
     for i, p in enumerate(page.items):
-        index = page_no * PAGE_SIZE + i
-        with cols[i % COLS].container(border=True, key=f"tile-{i}"):
-            image(s, p.thumbnail_key, width="stretch")
-            if p.is_primary:
-                st.markdown(":orange-badge[:material/star: Primary]")
-            else:
-                st.button("Set as primary", icon=":material/star_border:", key=f"primary.{p.id}", type="tertiary",
-                          on_click=set_primary, args=(p.id,))
-            b1, b2 = st.columns(2)
-            b1.button("Open", key=f"view.{p.id}", on_click=open_view, args=(index,), width="stretch")
-            with b2.popover("More", width="stretch"):
-                st.button("Use as reference", key=f"ref.{p.id}", on_click=use_as_reference, args=(p.id,),
-                          icon=":material/image_search:", width="stretch")
-                st.download_button("Download", data=download_data(p.id), file_name=f"portrait-{p.id[:8]}.png",
-                                   mime="image/png", key=f"dl.{p.id}", icon=":material/download:", width="stretch")
-                st.button("Delete", key=f"del.{p.id}", on_click=ask_delete, args=(p.id,),
-                          icon=":material/delete:", width="stretch")
+        with cols[i % COLS]:
+            tile(cid, p, page_no * PAGE_SIZE + i, page.total, i)
 
 
 # -- page ------------------------------------------------------------------------------
@@ -462,9 +550,11 @@ if character is not None:
             # Polls the job rows while something runs; a finished job reruns the page (see jobs_panel).
             st.fragment(run_every=1.0 if active_now else None)(jobs_panel)(cid, active_now)
     with app.guarded("the gallery"):
-        gallery(character)
+        st.fragment(gallery)(character)
     if st.session_state.get("pt_view") is not None:
         view_dialog(cid)
+    elif st.session_state.get("pt_confirm_bulk"):
+        confirm_bulk_delete_dialog(cid)
     elif st.session_state.get("pt_confirm_delete"):
         confirm_delete_dialog(st.session_state["pt_confirm_delete"])
     elif st.session_state.get("pt_pick_ref") == cid:
