@@ -20,17 +20,20 @@ KEY_ENVS = ("FAL_KEY", "REPLICATE_API_TOKEN", "OPENAI_API_KEY", "RUNPOD_API_KEY"
 
 
 class StudioServer:
-    def __init__(self, home: Path, log: Path):
+    """`streamlit run studio_app.py` of the checkout at `root` (another tree: a benchmark's baseline);
+    `env` adds variables (a test plugin's settings, PYTHONPATH for its distribution)."""
+
+    def __init__(self, home: Path, log: Path, env: dict[str, str] | None = None, root: Path = ROOT):
         self.home = home
         self.port: int | None = None  # streamlit picks it (port 0): known once it listens
-        env = {k: v for k, v in os.environ.items() if k not in KEY_ENVS and not k.startswith("STUDIO_")}
-        env.update(STUDIO_HOME=str(home), STUDIO_LOAD_PLUGINS="", PYTHONUNBUFFERED="1")
+        env = {**{k: v for k, v in os.environ.items() if k not in KEY_ENVS and not k.startswith("STUDIO_")},
+               "STUDIO_HOME": str(home), "STUDIO_LOAD_PLUGINS": "", "PYTHONUNBUFFERED": "1", **(env or {})}
         self.log_file = log.open("w")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", "studio_app.py", "--server.headless", "true",
              "--server.port", "0", "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
              "--server.fileWatcherType", "none"],
-            cwd=ROOT, env=env, stdout=self.log_file, stderr=subprocess.STDOUT)
+            cwd=root, env=env, stdout=self.log_file, stderr=subprocess.STDOUT)
 
     @property
     def url(self) -> str:
