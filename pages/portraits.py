@@ -218,10 +218,19 @@ def view_dialog(cid: str) -> None:
             a2.button("Delete", icon=":material/delete:", key="view_delete", width="stretch",
                       on_click=st.session_state.__setitem__, args=("pt_view_confirm", p.id))
         st.divider()
-        st.text_area("Prompt for regenerate", value=p.prompt, max_chars=PROMPT_MAX, key=f"regen.{p.id}")
-        st.checkbox("New seed", value=False, key=f"regen_seed.{p.id}")
+        # What was typed here comes back when the user steps away and returns (Streamlit forgets the state
+        # of a widget that a run did not show).
+        drafts = st.session_state.setdefault("pt_regen_drafts", {})
+        st.text_area("Prompt for regenerate", value=drafts.get(f"regen.{p.id}", p.prompt), max_chars=PROMPT_MAX,
+                     key=f"regen.{p.id}", on_change=keep_draft, args=(f"regen.{p.id}",))
+        st.checkbox("New seed", value=drafts.get(f"regen_seed.{p.id}", False), key=f"regen_seed.{p.id}",
+                    on_change=keep_draft, args=(f"regen_seed.{p.id}",))
         st.button("Regenerate", type="primary", icon=":material/refresh:", key="view_regen", width="stretch",
                   on_click=regenerate, args=(cid, p.id))
+
+
+def keep_draft(key: str) -> None:
+    st.session_state.setdefault("pt_regen_drafts", {})[key] = st.session_state.get(key)
 
 
 def view_delete(pid: str, then: str | None) -> None:
