@@ -68,24 +68,6 @@ def use_as_reference(pid: str) -> None:
         st.session_state.pop("pt_pick_ref", None)
 
 
-def ask_delete(pid: str) -> None:
-    st.session_state["pt_confirm_delete"] = pid
-
-
-def clear_delete() -> None:
-    st.session_state.pop("pt_confirm_delete", None)
-
-
-def delete_portrait(pid: str) -> None:
-    clear_delete()
-    try:
-        app.studio().portraits.delete(pid)
-    except StudioError as exc:
-        app.flash(app.error_text(exc), "error")
-    else:
-        app.flash("Portrait deleted.")
-
-
 def open_view(pid: str) -> None:
     """Show this portrait in the lightbox (by id: new or deleted portraits never change which one)."""
     st.session_state["pt_view"] = pid
@@ -132,23 +114,6 @@ def download_data(pid: str):
 
 
 # -- dialogs -----------------------------------------------------------------------------
-@st.dialog("Delete portrait?", on_dismiss=clear_delete)
-def confirm_delete_dialog(pid: str) -> None:
-    if st.session_state.get("pt_confirm_delete") != pid:
-        st.rerun()  # answered: close the dialog
-    try:
-        p = s.portraits.get(pid)
-    except StudioError:
-        clear_delete()
-        st.rerun()
-    image(s, p.thumbnail_key, width=160)
-    st.write("Delete this portrait and its image? This cannot be undone.")
-    c1, c2 = st.columns(2)
-    c1.button("Delete", type="primary", key="pt_confirm_delete_btn", on_click=delete_portrait, args=(pid,),
-              width="stretch")
-    c2.button("Cancel", key="pt_cancel_delete_btn", on_click=clear_delete, width="stretch")
-
-
 @st.dialog("Pick a reference from the portraits", width="large",
            on_dismiss=lambda: st.session_state.pop("pt_pick_ref", None))
 def pick_reference_dialog(cid: str) -> None:
@@ -334,14 +299,8 @@ def controls(character: Character) -> None:
 
 
 def summary(character: Character) -> None:
-    primary = s.portraits.primary(character.id) if character.primary_portrait_id else None
+    """Name and final prompt (the primary portrait is shown by the gallery, which a star changes alone)."""
     with st.container(border=True):
-        if primary:
-            image(s, primary.thumbnail_key, width="stretch")
-            st.caption(":orange[:material/star:] Primary portrait")
-        else:
-            image(s, None, width="stretch")
-            st.caption("No primary portrait yet")
         st.markdown(f"### {literal(character.name)}")
         if not character.description.strip():
             st.warning("Add a description on the Characters page: a portrait needs one.")
@@ -474,9 +433,11 @@ def selection_bar(cid: str, name: str) -> None:
         c3.button("Clear", key="pt_clear_selection", on_click=clear_selection, args=(cid,), width="stretch")
 
 
-def tile(cid: str, p, index: int, total: int, slot: int) -> None:
+def tile(cid: str, p, index: int, total: int, slot: int, arranging: bool) -> None:
+    """A gallery tile: few widgets (a page has 16 of them, rendered on every run of the gallery); the
+    portrait's other actions are in the lightbox, the arranging buttons only while arranging."""
     with st.container(border=True, key=f"tile-{slot}"):
-        image(s, p.thumbnail_key, width="stretch")
+        image(s, p.thumbnail_key, width="stretch", listed=True)
         top, pick = st.columns([3, 1], vertical_alignment="center")
         with top:
             if p.is_primary:
@@ -488,26 +449,17 @@ def tile(cid: str, p, index: int, total: int, slot: int) -> None:
             st.session_state[f"sel.{p.id}"] = p.id in selection(cid)
         pick.checkbox("Select", key=f"sel.{p.id}", on_change=toggle_selected, args=(cid, p.id),
                       label_visibility="collapsed", help="Select for download or delete")
-        b1, b2 = st.columns(2)
-        if b1.button("Open", key=f"view.{p.id}", width="stretch"):
+        if arranging:
+            m1, m2, m3 = st.columns(3)
+            m1.button("", key=f"mvfirst.{p.id}", on_click=move, args=(p.id, 0), disabled=index == 0,
+                      icon=":material/first_page:", help="Move to the front of the gallery", width="stretch")
+            m2.button("", key=f"mvup.{p.id}", on_click=move, args=(p.id, index - 1), disabled=index == 0,
+                      icon=":material/chevron_left:", help="Move one place earlier", width="stretch")
+            m3.button("", key=f"mvdown.{p.id}", on_click=move, args=(p.id, index + 1), disabled=index + 1 >= total,
+                      icon=":material/chevron_right:", help="Move one place later", width="stretch")
+        elif st.button("Open", key=f"view.{p.id}", width="stretch"):
             open_view(p.id)
             st.rerun()  # the lightbox belongs to the page, not to the gallery fragment
-        with b2.popover("More", width="stretch"):
-            st.button("Use as reference", key=f"ref.{p.id}", on_click=use_as_reference, args=(p.id,),
-                      icon=":material/image_search:", width="stretch")
-            st.download_button("Download", data=download_data(p.id), file_name=f"portrait-{p.id[:8]}.png",
-                               mime="image/png", key=f"dl.{p.id}", icon=":material/download:", width="stretch")
-            m1, m2, m3 = st.columns(3)
-            m1.button("First", key=f"mvfirst.{p.id}", on_click=move, args=(p.id, 0), disabled=index == 0,
-                      icon=":material/first_page:", help="Move to the front of the gallery", width="stretch")
-            m2.button("Earlier", key=f"mvup.{p.id}", on_click=move, args=(p.id, index - 1), disabled=index == 0,
-                      icon=":material/chevron_left:", help="Move one place earlier", width="stretch")
-            m3.button("Later", key=f"mvdown.{p.id}", on_click=move, args=(p.id, index + 1),
-                      disabled=index + 1 >= total, icon=":material/chevron_right:", help="Move one place later",
-                      width="stretch")
-            if st.button("Delete", key=f"del.{p.id}", icon=":material/delete:", width="stretch"):
-                ask_delete(p.id)
-                st.rerun()  # the dialog belongs to the page
 
 
 def gallery(character: Character) -> None:
@@ -520,7 +472,13 @@ def gallery(character: Character) -> None:
         st.session_state[page_key] = page_no = max(0, (page.total - 1) // PAGE_SIZE)
         page = s.portraits.list(cid, limit=PAGE_SIZE, offset=page_no * PAGE_SIZE)
     pages = max(1, -(-page.total // PAGE_SIZE))
-    head, nav = st.columns([2, 3], vertical_alignment="center")
+    star, head, nav = st.columns([0.5, 2, 3], vertical_alignment="center")
+    primary = next((p for p in page.items if p.is_primary), None)
+    if primary is None and page.total:  # on another page of the gallery (or none yet)
+        primary = s.portraits.primary(cid)
+    with star:
+        if primary is not None:
+            image(s, primary.thumbnail_key, width="stretch", listed=True, caption="★ Primary portrait")
     head.subheader(f"Gallery · {page.total} portrait{'s' if page.total != 1 else ''}")
     if page.total == 0:
         st.info("No portraits yet: pick a pose above and press **Generate portrait**.", icon=":material/photo_camera:")
@@ -533,11 +491,12 @@ def gallery(character: Character) -> None:
         p3.button("Next", disabled=page_no + 1 >= pages, key="gal_next", icon=":material/chevron_right:",
                   icon_position="right", width="stretch", on_click=st.session_state.__setitem__,
                   args=(page_key, page_no + 1))
+    arranging = st.toggle("Arrange", key=k(cid, "arrange"), help="Move portraits earlier or later in the gallery")
     selection_bar(cid, re.sub(r"[^a-z0-9]+", "-", character.name.lower()).strip("-") or "portraits")
     cols = st.columns(COLS)
     for i, p in enumerate(page.items):
         with cols[i % COLS]:
-            tile(cid, p, page_no * PAGE_SIZE + i, page.total, i)
+            tile(cid, p, page_no * PAGE_SIZE + i, page.total, i, arranging)
 
 
 # -- page ------------------------------------------------------------------------------
@@ -564,7 +523,5 @@ if character is not None:
         view_dialog(cid)
     elif st.session_state.get("pt_confirm_bulk"):
         confirm_bulk_delete_dialog(cid)
-    elif st.session_state.get("pt_confirm_delete"):
-        confirm_delete_dialog(st.session_state["pt_confirm_delete"])
     elif st.session_state.get("pt_pick_ref") == cid:
         pick_reference_dialog(cid)

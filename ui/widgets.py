@@ -38,9 +38,10 @@ def literal(text: str) -> str:
     return _MARKDOWN.sub(r"\\\1", text)
 
 
-def image(s: Studio, key: str | None, **kwargs: Any) -> None:
-    """A stored image (URL or bytes); a neutral placeholder when it is missing or unreadable."""
-    st.image(display_source(s, key, kwargs.get("width")), **kwargs)
+def image(s: Studio, key: str | None, *, listed: bool = False, **kwargs: Any) -> None:
+    """A stored image (URL or bytes); a neutral placeholder when it is missing or unreadable.
+    `listed`: the key comes from a row the studio just listed for this actor (so they may see it)."""
+    st.image(display_source(s, key, kwargs.get("width"), listed=listed), **kwargs)
 
 
 class _Shown:
@@ -96,13 +97,15 @@ def prepared(data: bytes, width: int) -> bytes:
     return out.getvalue()
 
 
-def display_source(s: Studio, key: str | None, width: Any = None) -> str | bytes:
+def display_source(s: Studio, key: str | None, width: Any = None, *, listed: bool = False) -> str | bytes:
     """What `st.image` gets for a stored image: a presigned URL where the store makes them, else bytes
-    prepared once (see `_Shown`); the placeholder where the key is missing, hidden or unreadable."""
+    prepared once (see `_Shown`); the placeholder where the key is missing, hidden or unreadable.
+    A prepared image is served again after the actor's access is checked, or when `listed` says the key
+    comes from a listing made for this actor (a gallery page: one query for all its tiles)."""
     target = width if isinstance(width, int) and width > 0 else _WIDEST
     if key and isinstance(key, str):
         hit = _SHOWN.get((key, target))
-        if hit is not None and s.images.may_see(key):
+        if hit is not None and (listed or s.images.may_see(key)):
             return hit
     src = s.images.src(key)
     if isinstance(src, str) or not key:

@@ -49,52 +49,68 @@ def _idle(page) -> None:
     expect(page.get_by_test_id("stApp")).to_have_attribute("data-test-script-state", "notRunning", timeout=SLOW)
 
 
-def measure(browser, label: str, root: Path, home: Path, hero: str, total: int, repeat: int) -> list[Figure]:
-    from playwright.sync_api import expect
+class Variant:
+    """One checkout served by `streamlit run` on its own home, driven in its own browser page."""
 
-    server = StudioServer(home, home.parent / f"streamlit-{label.split()[0]}.log", root=root)
-    loads, cpu, stars, opens = [], [], [], []
-    try:
-        server.wait_healthy()
-        context = browser.new_context(viewport={"width": 1400, "height": 1000})
-        page = context.new_page()
-        heading = page.get_by_role("heading", name=f"Gallery · {total} portraits")
-        for i in range(repeat + 1):  # the first load warms the server (opens the Studio): left out
-            c0, t0 = _cpu_s(server.proc.pid), time.perf_counter()
-            page.goto(f"{server.url}/portraits?character={hero}")
-            expect(heading).to_be_visible(timeout=SLOW)
-            _idle(page)
-            if i:
-                loads.append((time.perf_counter() - t0) * 1000)
-                cpu.append((_cpu_s(server.proc.pid) - c0) * 1000)
-        for i in range(1, repeat + 1):
-            tile = page.locator(f".st-key-tile-{i}")
-            button = tile.get_by_role("button", name="Set as primary")
-            expect(button).to_be_visible()
-            t0 = time.perf_counter()
-            button.click()
-            expect(tile.get_by_text(PRIMARY)).to_be_visible(timeout=SLOW)
-            stars.append((time.perf_counter() - t0) * 1000)
-            _idle(page)
-        for i in range(repeat):
-            t0 = time.perf_counter()
-            page.locator(f".st-key-tile-{i}").get_by_role("button", name="Open").click()
-            dialog = page.get_by_role("dialog")
-            expect(dialog.get_by_role("button", name="Regenerate")).to_be_visible(timeout=SLOW)
-            expect(dialog.locator("img").first).to_be_visible()
-            opens.append((time.perf_counter() - t0) * 1000)
-            _idle(page)
-            page.keyboard.press("Escape")
-            expect(page.get_by_role("dialog")).to_have_count(0)
-            _idle(page)
-        context.close()
-    finally:
-        server.stop()
-    where = f"[{label}; {total} portraits, 16 a page]"
-    return [summarise(SECTION, f"Portraits page load to idle gallery {where}", loads, target="median <= 1500 ms"),
-            summarise(SECTION, f"server CPU per Portraits page load {where}", cpu),
-            summarise(SECTION, f"'Set as primary' to visible star {where}", stars, target="<= 500 ms"),
-            summarise(SECTION, f"open a portrait (lightbox with image) {where}", opens)]
+    def __init__(self, browser, label: str, root: Path, portraits: int):
+        self.label = label
+        self.home = fresh_home("browser")
+        self.hero = populate(self.home, portraits)
+        self.total = portraits
+        self.server = StudioServer(self.home, self.home.parent / "streamlit.log", root=root)
+        self.server.wait_healthy()
+        self.context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        self.page = self.context.new_page()
+        self.samples: dict[str, list[float]] = {"load": [], "cpu": [], "star": [], "open": []}
+
+    def close(self) -> None:
+        self.context.close()
+        self.server.stop()
+
+    def load(self, record: bool = True) -> None:
+        from playwright.sync_api import expect
+
+        c0, t0 = _cpu_s(self.server.proc.pid), time.perf_counter()
+        self.page.goto(f"{self.server.url}/portraits?character={self.hero}")
+        expect(self.page.get_by_role("heading", name=f"Gallery · {self.total} portraits")).to_be_visible(timeout=SLOW)
+        _idle(self.page)
+        if record:
+            self.samples["load"].append((time.perf_counter() - t0) * 1000)
+            self.samples["cpu"].append((_cpu_s(self.server.proc.pid) - c0) * 1000)
+
+    def star(self, slot: int) -> None:
+        from playwright.sync_api import expect
+
+        tile = self.page.locator(f".st-key-tile-{slot}")
+        button = tile.get_by_role("button", name="Set as primary")
+        expect(button).to_be_visible()
+        t0 = time.perf_counter()
+        button.click()
+        expect(tile.get_by_text(PRIMARY)).to_be_visible(timeout=SLOW)
+        self.samples["star"].append((time.perf_counter() - t0) * 1000)
+        _idle(self.page)
+
+    def open(self, slot: int) -> None:
+        from playwright.sync_api import expect
+
+        t0 = time.perf_counter()
+        self.page.locator(f".st-key-tile-{slot}").get_by_role("button", name="Open").click()
+        dialog = self.page.get_by_role("dialog")
+        expect(dialog.get_by_role("button", name="Regenerate")).to_be_visible(timeout=SLOW)
+        expect(dialog.locator("img").first).to_be_visible()
+        self.samples["open"].append((time.perf_counter() - t0) * 1000)
+        _idle(self.page)
+        self.page.keyboard.press("Escape")
+        expect(self.page.get_by_role("dialog")).to_have_count(0)
+        _idle(self.page)
+
+    def figures(self) -> list[Figure]:
+        where = f"[{self.label}; {self.total} portraits, 16 a page]"
+        return [summarise(SECTION, f"Portraits page load to idle gallery {where}", self.samples["load"],
+                          target="median <= 1500 ms"),
+                summarise(SECTION, f"server CPU per Portraits page load {where}", self.samples["cpu"]),
+                summarise(SECTION, f"'Set as primary' to visible star {where}", self.samples["star"], target="<= 500 ms"),
+                summarise(SECTION, f"open a portrait (lightbox with image) {where}", self.samples["open"])]
 
 
 def run(repeat: int = 7, portraits: int = 24, baseline: str = "main") -> list[Figure]:
@@ -104,17 +120,29 @@ def run(repeat: int = 7, portraits: int = 24, baseline: str = "main") -> list[Fi
     base = subprocess.run(["git", "rev-parse", "--short", baseline], cwd=ROOT, capture_output=True, text=True,
                           check=True).stdout.strip()
     variants = [(f"before: {baseline} {base}", checkout(baseline)), ("after: this checkout", ROOT)]
-    figures = []
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        running: list[Variant] = []
         try:
             for label, root in variants:
-                home = fresh_home("browser")
-                hero = populate(home, portraits)
-                figures += measure(browser, label, root, home, hero, portraits, repeat)
+                running.append(Variant(browser, label, root, portraits))
+            # Turn by turn, so that both meet the same load on a shared machine.
+            for v in running:
+                v.load(record=False)  # the first load opens the Studio: left out
+            for _ in range(repeat):
+                for v in running:
+                    v.load()
+            for slot in range(1, repeat + 1):
+                for v in running:
+                    v.star(slot)
+            for slot in range(repeat):
+                for v in running:
+                    v.open(slot)
         finally:
+            for v in running:
+                v.close()
             browser.close()
-    return figures
+    return [f for v in running for f in v.figures()]
 
 
 if __name__ == "__main__":

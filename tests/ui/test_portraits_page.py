@@ -93,11 +93,13 @@ def test_delete_asks_then_deletes(at, studio):
     mia = make_character(studio)
     [p] = generated(studio, mia.id)
     open_portraits(at, mia.id)
-    at.button(key=f"del.{p.id}").click()
+    at.button(key=f"view.{p.id}").click()
+    at.run()
+    at.button(key="view_delete").click()
     at.run()
     assert studio.portraits.list(mia.id).total == 1
     assert "cannot be undone" in texts(at)
-    at.button(key="pt_confirm_delete_btn").click()
+    at.button(key="view_delete_yes").click()
     at.run()
     assert studio.portraits.list(mia.id).total == 0
     assert "No portraits yet" in texts(at)
@@ -129,7 +131,9 @@ def test_use_as_reference_and_image_match(at, studio):
     mia = make_character(studio)
     [p] = generated(studio, mia.id)
     open_portraits(at, mia.id)
-    at.button(key=f"ref.{p.id}").click()
+    at.button(key=f"view.{p.id}").click()
+    at.run()
+    at.button(key="view_ref").click()
     at.run()
     assert studio.characters.get(mia.id).reference_image_key
     assert at.checkbox(key=f"pt.{mia.id}.use_ref").value is True
@@ -301,6 +305,9 @@ def test_move_earlier_later_and_first(at, studio):
     generated(studio, mia.id, n=3)
     a, b, c = studio.portraits.list(mia.id).items
     open_portraits(at, mia.id)
+    assert not any(b.key == f"mvfirst.{a.id}" for b in at.button)  # only while arranging
+    at.toggle(key=f"pt.{mia.id}.arrange").set_value(True)
+    at.run()
     assert at.button(key=f"mvfirst.{a.id}").disabled and at.button(key=f"mvdown.{c.id}").disabled
     at.button(key=f"mvdown.{a.id}").click()
     at.run()
