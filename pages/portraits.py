@@ -427,9 +427,8 @@ def selection_bar(cid: str, name: str) -> None:
         else:
             c1.download_button("Download selected", data=zip_data(list(chosen)), file_name=f"{name}-portraits.zip",
                                mime="application/zip", icon=":material/folder_zip:", key="pt_zip", width="stretch")
-        if c2.button("Delete selected", icon=":material/delete:", key="pt_bulk_delete", width="stretch"):
-            st.session_state["pt_confirm_bulk"] = True
-            st.rerun()  # the dialog belongs to the page
+        c2.button("Delete selected", icon=":material/delete:", key="pt_bulk_delete", width="stretch",
+                  on_click=st.session_state.__setitem__, args=("pt_confirm_bulk", True))
         c3.button("Clear", key="pt_clear_selection", on_click=clear_selection, args=(cid,), width="stretch")
 
 
@@ -457,9 +456,8 @@ def tile(cid: str, p, index: int, total: int, slot: int, arranging: bool) -> Non
                       icon=":material/chevron_left:", help="Move one place earlier", width="stretch")
             m3.button("", key=f"mvdown.{p.id}", on_click=move, args=(p.id, index + 1), disabled=index + 1 >= total,
                       icon=":material/chevron_right:", help="Move one place later", width="stretch")
-        elif st.button("Open", key=f"view.{p.id}", width="stretch"):
-            open_view(p.id)
-            st.rerun()  # the lightbox belongs to the page, not to the gallery fragment
+        else:
+            st.button("Open", key=f"view.{p.id}", width="stretch", on_click=open_view, args=(p.id,))
 
 
 def gallery(character: Character) -> None:
@@ -497,6 +495,11 @@ def gallery(character: Character) -> None:
     for i, p in enumerate(page.items):
         with cols[i % COLS]:
             tile(cid, p, page_no * PAGE_SIZE + i, page.total, i, arranging)
+    # The gallery's dialogs belong to its fragment: opening one reruns the gallery, not the page.
+    if st.session_state.get("pt_view") is not None:
+        view_dialog(cid)
+    elif st.session_state.get("pt_confirm_bulk"):
+        confirm_bulk_delete_dialog(cid)
 
 
 # -- page ------------------------------------------------------------------------------
@@ -519,9 +522,5 @@ if character is not None:
             st.fragment(run_every=1.0 if active_now else None)(jobs_panel)(cid, active_now)
     with app.guarded("the gallery"):
         st.fragment(gallery)(character)
-    if st.session_state.get("pt_view") is not None:
-        view_dialog(cid)
-    elif st.session_state.get("pt_confirm_bulk"):
-        confirm_bulk_delete_dialog(cid)
-    elif st.session_state.get("pt_pick_ref") == cid:
+    if st.session_state.get("pt_view") is None and st.session_state.get("pt_pick_ref") == cid:
         pick_reference_dialog(cid)
