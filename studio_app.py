@@ -14,6 +14,7 @@ PAGES = [
     st.Page("pages/scenes.py", title="Scenes", icon=":material/landscape:"),
     st.Page("pages/queue.py", title="Queue", icon=":material/pending_actions:"),
     st.Page("pages/models.py", title="Models", icon=":material/tune:"),
+    st.Page("pages/users.py", title="Users", icon=":material/manage_accounts:"),
 ]
 switched_to = app.dropped_page_switch(PAGES, editor=CHARACTERS)  # before any st call (see there)
 st.set_page_config(page_title="Character Studio", page_icon=":material/palette:", layout="wide")

@@ -47,14 +47,33 @@ class Characters:
     @checked
     def create(self, data: CharacterCreate | dict[str, Any], *, template_id: Id | None = None) -> Character:
         """Create a character (validated); returns it."""
-        fields = {k: v for k, v in parse(CharacterCreate, data, name="data").model_dump().items() if v is not None}
+        return self._insert(parse(CharacterCreate, data, name="data"), template_id)
+
+    def _insert(self, data: CharacterCreate, template_id: str | None,
+                reference: tuple[str | None, str | None] = (None, None)) -> Character:
+        fields = {k: v for k, v in data.model_dump().items() if v is not None}
         now = utcnow()
         row = _columns({**fields, "id": new_id(), "owner": self.actor.id, "template_id": template_id,
+                        "reference_image_key": reference[0], "reference_image_hash": reference[1],
                         "created_at": now, "updated_at": now})
         cols = ", ".join(row)
         with self.ctx.db.transaction() as cur:
             cur.execute(f"INSERT INTO characters ({cols}) VALUES ({marks(row)})", list(row.values()))
         return self.get(row["id"])
+
+    @checked
+    def duplicate(self, character_id: Id) -> Character:
+        """A private copy, owned by the actor, of a character they may see (their own or a public
+        one): every field is copied, the portraits and scenes are not (they stay their owner's). The
+        reference image is copied into the actor's own uploads, so the copy keeps it whatever
+        becomes of the original."""
+        source = self.get(character_id)
+        fields = source.model_dump(include=set(CharacterCreate.model_fields))
+        data = parse(CharacterCreate, {**fields, "is_public": False}, name="character")
+        key = sha = None
+        if source.reference_image_key:  # read and stored before the row: a failure writes no character
+            key, sha = store_upload(self.ctx, self.actor.id, self.ctx.store.read(source.reference_image_key))
+        return self._insert(data, source.template_id, (key, sha))
 
     @checked
     def get(self, character_id: Id) -> Character:
@@ -124,12 +143,16 @@ class Characters:
         rows = self.ctx.db.fetchall(
             f"""SELECT c.id, c.owner, c.name, c.description, c.gender, c.is_public, c.appearance_tags,
                        c.clothing_tags, c.primary_portrait_id, p.thumbnail_key AS primary_thumbnail_key,
-                       (SELECT count(*) FROM character_portraits q WHERE q.character_id = c.id) AS portrait_count,
+                       (SELECT count(*) FROM character_portraits q LEFT JOIN portrait_visibility w ON w.portrait_id = q.id
+                        WHERE q.character_id = c.id AND (c.owner = ? OR ? OR coalesce(w.is_public, TRUE))) AS portrait_count,
                        c.updated_at
                 FROM (SELECT * FROM characters c WHERE {clause} ORDER BY c.created_at DESC, c.id LIMIT ? OFFSET ?) c
+                LEFT JOIN portrait_visibility v ON v.portrait_id = c.primary_portrait_id
                 LEFT JOIN character_portraits p ON p.id = c.primary_portrait_id
+                    AND (c.owner = ? OR ? OR coalesce(v.is_public, TRUE))
                 ORDER BY c.created_at DESC, c.id""",
-            [*params, limit, offset],
+            # others see neither the count nor the thumbnail of portraits made private
+            [self.actor.id, self.actor.is_admin, *params, limit, offset, self.actor.id, self.actor.is_admin],
         )
         items = from_rows(CharacterSummary, rows, json_fields=_SUMMARY_JSON, what="character")
         return Page[CharacterSummary](items=items, total=total, offset=offset, limit=limit)
@@ -168,6 +191,8 @@ class Characters:
         reference = character.reference_image_key
         with db.transaction() as cur:
             canceled = cancel_active(cur, "character_id", character_id, "Canceled: its character was deleted.")
+            cur.execute("DELETE FROM portrait_visibility WHERE portrait_id IN "
+                        "(SELECT id FROM character_portraits WHERE character_id = ?)", [character_id])
             for table in ("character_portraits", "scene_images", "character_scenes", "jobs"):
                 cur.execute(f"DELETE FROM {table} WHERE character_id = ?", [character_id])
             cur.execute("DELETE FROM characters WHERE id = ?", [character_id])

@@ -194,11 +194,12 @@ def stats(studio, args):
 
     def text(s):
         ms = lambda v: "-" if v is None else f"{v:.0f} ms"  # noqa: E731
-        head = (f"total {s['total']}  completed {s['completed']}  failed {s['failed']}  canceled {s['canceled']}  "
-                f"active {s['active']}  failure rate {s['failure_rate']:.1%}\n"
-                f"provider time avg {ms(s['avg_provider_ms'])}  p95 {ms(s['p95_provider_ms'])}  overhead avg {ms(s['avg_overhead_ms'])}")
-        rows = [[m["provider_id"], m["model_key"], m["total"], m["completed"], m["failed"], ms(m["avg_provider_ms"])] for m in s["per_model"]]
-        return head + ("\n\n" + _table(rows, ["provider", "model", "total", "ok", "failed", "avg"]) if rows else "")
+        head = (f"total {s.total}  completed {s.completed}  failed {s.failed}  canceled {s.canceled}  "
+                f"active {s.active}  failure rate {s.failure_rate:.1%}  spend ${s.spend:.2f}\n"
+                f"provider time avg {ms(s.avg_provider_ms)}  p95 {ms(s.p95_provider_ms)}  overhead avg {ms(s.avg_overhead_ms)}")
+        rows = [[m.provider_id, m.model_key, m.total, m.completed, m.failed, ms(m.avg_provider_ms), f"${m.spend:.2f}"]
+                for m in s.per_model]
+        return head + ("\n\n" + _table(rows, ["provider", "model", "total", "ok", "failed", "avg", "spend"]) if rows else "")
 
     _print(data, args, text)
 

@@ -47,6 +47,20 @@ def check_database_url(url: str) -> str:
     return url
 
 
+def parse_budget(value: str, name: str) -> float | None:
+    """A monthly budget in USD: empty means unlimited; a negative or non-numeric value is refused."""
+    value = value.strip().lstrip("$").strip()
+    if not value:
+        return None
+    try:
+        amount = float(value)
+    except ValueError:
+        raise InvalidSetting(f"{name} must be an amount in USD, like 25 or 7.50 (empty: unlimited).") from None
+    if not amount >= 0 or amount == float("inf"):
+        raise InvalidSetting(f"{name} must be zero or more USD (empty: unlimited).")
+    return amount
+
+
 def default_home() -> Path:
     """A git-ignored folder under data/ in a checkout, else a folder in the user's home."""
     if (DATA_DIR / "presets.json").exists() and os.access(DATA_DIR, os.W_OK):
@@ -75,6 +89,7 @@ class Settings:
     database_url: str | None = None  # PostgreSQL, shared by several servers; None: the DuckDB file `db_path`
     lease_seconds: float = 30.0  # PostgreSQL: how long a server's claim on a job lasts unless renewed
     runner_slots: int = 0  # PostgreSQL: provider calls one server makes at once (0: only the providers' limits)
+    default_budget: float | None = None  # USD each user may spend per calendar month (UTC); None: unlimited
 
     @classmethod
     def from_env(
@@ -112,6 +127,7 @@ class Settings:
             database_url=database_url,
             lease_seconds=float(env.get("STUDIO_LEASE_SECONDS", "30")),
             runner_slots=int(env.get("STUDIO_RUNNER_SLOTS", "0")),
+            default_budget=parse_budget(env.get("STUDIO_DEFAULT_BUDGET", ""), "STUDIO_DEFAULT_BUDGET"),
         )
         values.update(overrides)
         return cls(**values)

@@ -87,6 +87,12 @@ class Forbidden(StudioError):
     code = "forbidden"
 
 
+class BudgetExceeded(StudioError):
+    """A generation would spend more than what is left of the user's monthly budget; nothing was queued."""
+
+    code = "budget_exceeded"
+
+
 class DatabaseLocked(StudioError):
     code = "database_locked"
 

@@ -303,7 +303,9 @@ class Capabilities(BaseModel):
     max_resolution: str | None = None
     aspect_ratios: list[str] = []
     formats: list[str] = ["png"]
-    price_per_image: float | None = Field(None, ge=0)  # USD; recorded as the cost where the provider reports none
+    # USD; the catalog price, recorded as a job's cost where the provider reports none (see core/budgets.py)
+    price_per_image: float | None = Field(None, ge=0)
+    price_per_megapixel: float | None = Field(None, ge=0)  # where the provider prices by output size
 
 
 class ModelSpec(BaseModel):
@@ -430,6 +432,8 @@ class Portrait(BaseModel):
     height: int
     created_at: datetime
     is_primary: bool = False
+    is_public: bool = False  # as its character unless its owner chose (`Portraits.set_public`)
+    visibility_set: bool = False  # True: the owner chose `is_public`; False: it follows the character
 
 
 class Job(BaseModel):

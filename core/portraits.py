@@ -12,10 +12,11 @@ from typing import Annotated, Any
 from PIL import Image
 from pydantic import Field, Strict
 
+from core.budgets import Budgets, image_price, usd
 from core.characters import Characters, delete_files, store_upload
 from core.context import Actor, Context, new_id, not_found
 from core.data import utcnow
-from core.errors import InvalidInput, StudioError
+from core.errors import InvalidInput, NotFound, StudioError
 from core.images import open_image, sha256
 from core.engine.jobs import JobStore
 from core.models import Character, CatalogModel, GenerationOptions, Job, Page, Portrait, from_row, from_rows, parse
@@ -23,7 +24,7 @@ from core.prompting import build_prompt, build_scene_prompt
 from core.validation import Id, Limit, Offset, Seed, checked, fields_of
 
 _JSON = {"recipe": {}}
-_ORDER = "sort_order, created_at DESC, id"  # the gallery's order (list, neighbours, move)
+_ORDER = "p.sort_order, p.created_at DESC, p.id"  # the gallery's order (list, neighbours, move)
 ZIP_MAX = 200  # portraits per "Download selected"
 Selection = Annotated[list[Id], Field(min_length=1, max_length=ZIP_MAX)]
 
@@ -39,8 +40,19 @@ class Neighbours:
     next_id: str | None
 
 
-def row_to_portrait(row: dict[str, Any], primary_id: str | None = None) -> Portrait:
-    return from_row(Portrait, {**row, "is_primary": row["id"] == primary_id}, json_fields=_JSON, what="portrait")
+# Portraits with the visibility their owner chose (`chosen_public`: NULL where it follows the character).
+_SELECT = ("SELECT p.*, v.is_public AS chosen_public FROM character_portraits p "
+           "LEFT JOIN portrait_visibility v ON v.portrait_id = p.id")
+
+
+def _portrait_fields(row: dict[str, Any], character: Character) -> dict[str, Any]:
+    chosen = row.pop("chosen_public", None)
+    return {**row, "is_primary": row["id"] == character.primary_portrait_id,
+            "is_public": character.is_public if chosen is None else chosen, "visibility_set": chosen is not None}
+
+
+def row_to_portrait(row: dict[str, Any], character: Character) -> Portrait:
+    return from_row(Portrait, _portrait_fields(row, character), json_fields=_JSON, what="portrait")
 
 
 class Generator:
@@ -52,6 +64,7 @@ class Generator:
         self.jobs = jobs
         self.runner = runner
         self.characters = Characters(ctx, actor)
+        self.budgets = Budgets(ctx, actor)
 
     def resolve_reference(self, character: Character, options: GenerationOptions) -> tuple[str | None, str | None]:
         """(storage key, sha256) of the reference image the options ask for."""
@@ -131,6 +144,8 @@ class Generator:
                  seed: int | None, scene_id: str | None = None) -> list[Job]:
         batch_id = new_id()
         base_seed = seed if seed is not None else secrets.randbelow(2**31)
+        price = image_price(model.capabilities, request["width"], request["height"])
+        request = {**request, "estimated_cost": price}  # what the month's budget reserves while the job runs
         rows = [{
             "kind": kind, "owner": self.actor.id, "character_id": character.id, "scene_id": scene_id,
             "batch_id": batch_id, "provider_id": model.provider_id, "model_id": model.id, "model_key": model.model_key,
@@ -138,7 +153,9 @@ class Generator:
             "request": {**request, "seed": base_seed + i, "mode": "i2i" if request["reference_key"] else "txt2img",
                         "model_name": model.display_name, "batch_index": i},
         } for i in range(n)]
-        jobs = self.jobs.create(rows)
+        what = f"{n} image{'s' if n > 1 else ''} at {usd(price)}" if price else "unpriced model"
+        with self.budgets.admit(n * (price or 0.0), what):  # a batch counts whole
+            jobs = self.jobs.create(rows)
         self.runner.wake(jobs)
         return jobs
 
@@ -171,21 +188,30 @@ class Portraits:
     def list(self, character_id: Id, *, limit: Limit = 24, offset: Offset = 0) -> Page[Portrait]:
         """Portraits by sort order, then newest first."""
         character = self.characters.get(character_id)
-        total = self.ctx.db.scalar("SELECT count(*) FROM character_portraits WHERE character_id = ?", [character_id])
-        rows = self.ctx.db.fetchall(
-            f"SELECT * FROM character_portraits WHERE character_id = ? ORDER BY {_ORDER} LIMIT ? OFFSET ?",
-            [character_id, limit, offset])
-        primary = character.primary_portrait_id
-        items = from_rows(Portrait, [{**r, "is_primary": r["id"] == primary} for r in rows], json_fields=_JSON, what="portrait")
+        # Others see the portraits of a public character that its owner did not make private.
+        where = "p.character_id = ? AND (? OR coalesce(v.is_public, TRUE))"
+        params = [character_id, self._sees_all(character)]
+        total = self.ctx.db.scalar(
+            f"SELECT count(*) FROM character_portraits p LEFT JOIN portrait_visibility v ON v.portrait_id = p.id "
+            f"WHERE {where}", params)
+        rows = self.ctx.db.fetchall(f"{_SELECT} WHERE {where} ORDER BY {_ORDER} LIMIT ? OFFSET ?",
+                                    [*params, limit, offset])
+        items = from_rows(Portrait, [_portrait_fields(r, character) for r in rows], json_fields=_JSON, what="portrait")
         return Page[Portrait](items=items, total=total, offset=offset, limit=limit)
+
+    def _sees_all(self, character: Character) -> bool:
+        """Whether the actor sees the character's private portraits too (its owner, or an admin)."""
+        return character.owner == self.actor.id or self.actor.is_admin
 
     @checked
     def get(self, portrait_id: Id) -> Portrait:
-        row = self.ctx.db.fetchone("SELECT * FROM character_portraits WHERE id = ?", [portrait_id])
+        row = self.ctx.db.fetchone(f"{_SELECT} WHERE p.id = ?", [portrait_id])
         if row is None:
             raise not_found("portrait", portrait_id)
         character = self.characters.get(row["character_id"])
-        return row_to_portrait(row, character.primary_portrait_id)
+        if row["chosen_public"] is False and not self._sees_all(character):
+            raise not_found("portrait", portrait_id)
+        return row_to_portrait(row, character)
 
     def _owned(self, portrait_id: str) -> Portrait:
         portrait = self.get(portrait_id)
@@ -195,7 +221,24 @@ class Portraits:
     @checked
     def primary(self, character_id: Id) -> Portrait | None:
         character = self.characters.get(character_id)
-        return self.get(character.primary_portrait_id) if character.primary_portrait_id else None
+        if not character.primary_portrait_id:
+            return None
+        try:
+            return self.get(character.primary_portrait_id)
+        except NotFound:  # made private by its owner
+            return None
+
+    @checked
+    def set_public(self, portrait_id: Id, is_public: Annotated[bool, Strict()] | None) -> Portrait:
+        """Show this portrait to others (True) or only to its owner (False); None: as its character."""
+        self._owned(portrait_id)
+        if is_public is None:
+            self.ctx.db.execute("DELETE FROM portrait_visibility WHERE portrait_id = ?", [portrait_id])
+        else:
+            self.ctx.db.execute(
+                "INSERT INTO portrait_visibility VALUES (?, ?, ?) ON CONFLICT (portrait_id) DO UPDATE SET "
+                "is_public = excluded.is_public, updated_at = excluded.updated_at", [portrait_id, is_public, utcnow()])
+        return self.get(portrait_id)
 
     @checked
     def set_primary(self, portrait_id: Id) -> Portrait:
@@ -237,19 +280,22 @@ class Portraits:
     @checked
     def neighbours(self, portrait_id: Id) -> Neighbours:
         """The portrait's place in the gallery order and the ids either side of it (for a lightbox
-        that stays on one portrait while others are added or removed)."""
+        that stays on one portrait while others are added or removed); counted among the portraits
+        the actor sees, as `list` shows them."""
         p = self.get(portrait_id)
-        before = ("character_id = ? AND (sort_order < ? OR (sort_order = ? AND (created_at > ? "
-                  "OR (created_at = ? AND id < ?))))")
-        after = ("character_id = ? AND (sort_order > ? OR (sort_order = ? AND (created_at < ? "
-                 "OR (created_at = ? AND id > ?))))")
-        args = [p.character_id, p.sort_order, p.sort_order, p.created_at, p.created_at, p.id]
+        seen = (f"FROM character_portraits p LEFT JOIN portrait_visibility v ON v.portrait_id = p.id "
+                f"WHERE p.character_id = ? AND (? OR coalesce(v.is_public, TRUE))")
+        before = (f"{seen} AND (p.sort_order < ? OR (p.sort_order = ? AND (p.created_at > ? "
+                  "OR (p.created_at = ? AND p.id < ?))))")
+        after = (f"{seen} AND (p.sort_order > ? OR (p.sort_order = ? AND (p.created_at < ? "
+                 "OR (p.created_at = ? AND p.id > ?))))")
+        base = [p.character_id, self._sees_all(self.characters.get(p.character_id))]
+        args = [*base, p.sort_order, p.sort_order, p.created_at, p.created_at, p.id]
         db = self.ctx.db
-        index = db.scalar(f"SELECT count(*) FROM character_portraits WHERE {before}", args)
-        total = db.scalar("SELECT count(*) FROM character_portraits WHERE character_id = ?", [p.character_id])
-        prev = db.scalar(f"SELECT id FROM character_portraits WHERE {before} "
-                         "ORDER BY sort_order DESC, created_at, id DESC LIMIT 1", args)
-        nxt = db.scalar(f"SELECT id FROM character_portraits WHERE {after} ORDER BY {_ORDER} LIMIT 1", args)
+        index = db.scalar(f"SELECT count(*) {before}", args)
+        total = db.scalar(f"SELECT count(*) {seen}", base)
+        prev = db.scalar(f"SELECT p.id {before} ORDER BY p.sort_order DESC, p.created_at, p.id DESC LIMIT 1", args)
+        nxt = db.scalar(f"SELECT p.id {after} ORDER BY {_ORDER} LIMIT 1", args)
         return Neighbours(index=int(index), total=int(total), previous_id=prev, next_id=nxt)
 
     @checked
@@ -257,7 +303,8 @@ class Portraits:
         """Move a portrait to this 0-based place in its gallery (past the end: last); returns its new place."""
         portrait = self._owned(portrait_id)
         ids = [r["id"] for r in self.ctx.db.fetchall(
-            f"SELECT id FROM character_portraits WHERE character_id = ? ORDER BY {_ORDER}", [portrait.character_id])]
+            f"SELECT p.id FROM character_portraits p WHERE p.character_id = ? ORDER BY {_ORDER}",
+            [portrait.character_id])]
         old = ids.index(portrait_id)
         ids.insert(min(position, len(ids) - 1), ids.pop(old))
         # Only the places up to the farther of the two change; everything after keeps its order.
@@ -296,6 +343,7 @@ class Portraits:
         portrait = self._owned(portrait_id)
         with self.ctx.db.transaction() as cur:
             cur.execute("DELETE FROM character_portraits WHERE id = ?", [portrait_id])
+            cur.execute("DELETE FROM portrait_visibility WHERE portrait_id = ?", [portrait_id])
             cur.execute(
                 "UPDATE characters SET primary_portrait_id = (SELECT id FROM character_portraits WHERE character_id = ? "
                 "ORDER BY created_at DESC, id LIMIT 1) WHERE id = ? AND primary_portrait_id = ?",

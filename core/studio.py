@@ -14,7 +14,8 @@ from core.characters import Characters
 from core.config import Settings
 from core.context import Actor, Context
 from core.data import open_database, utcnow
-from core.errors import InvalidInput, NotFound, StorageError, StudioError
+from core.budgets import Budgets
+from core.errors import Forbidden, InvalidInput, NotFound, StorageError, StudioError
 from core.images import placeholder
 from core.engine.jobs import Jobs, JobStore
 from core.maintenance import Maintenance
@@ -25,7 +26,7 @@ from core.presets import PresetCatalog
 from core.provider import Health
 from core.engine.runner import Runner
 from core.scenes import Scenes
-from core.stats import generation_stats
+from core.stats import GenerationStats, generation_stats
 from core.storage import ImageStore
 from core.templates import Templates, seed_templates
 
@@ -145,8 +146,10 @@ class Models:
         return all(p.preview for p in self.providers() if p.configured)
 
     def health(self, provider_id: str, timeout: float = 15.0) -> Health:
-        """Ask a provider whether its key is accepted (runs on the runner's loop). A check that
-        fails unexpectedly answers `unknown`, its message redacted like every Health's."""
+        """Ask a provider whether its key is accepted (runs on the runner's loop; admins only: it
+        spends a request on the deployment's key). A check that fails unexpectedly answers `unknown`,
+        its message redacted like every Health's."""
+        self._actor.require_admin()
         provider = self._catalog.provider(provider_id)
         runner = self._studio.engine.runner
         coro = provider.health()
@@ -162,12 +165,13 @@ class Models:
 
 class Images:
     """Stored images as the UI shows them: a presigned URL where the store makes them, else bytes.
-    Only images the actor may see are served: those of characters they can see (own or public),
-    and their own uploads (or the reference upload of a character they can see)."""
+    Only images the actor may see are served: those of characters they can see (own or public; of
+    another's public character, not the portraits its owner made private), and their own uploads (or the reference upload of a character they can see)."""
 
     # One row when the key belongs to something the actor may see; parameters: (key, actor id) x 4.
     _VISIBLE = """SELECT 1 FROM character_portraits p JOIN characters c ON c.id = p.character_id
-        WHERE ? IN (p.image_key, p.thumbnail_key) AND (c.owner = ? OR c.is_public)
+        LEFT JOIN portrait_visibility v ON v.portrait_id = p.id
+        WHERE ? IN (p.image_key, p.thumbnail_key) AND (c.owner = ? OR (c.is_public AND coalesce(v.is_public, TRUE)))
       UNION ALL SELECT 1 FROM scene_images i JOIN characters c ON c.id = i.character_id
         WHERE ? IN (i.image_key, i.thumbnail_key) AND (c.owner = ? OR c.is_public)
       UNION ALL SELECT 1 FROM uploads u WHERE u.key = ? AND u.owner = ?
@@ -231,6 +235,7 @@ class Studio:
         self.presets = self.ctx.presets
         self.images = Images(self.ctx, actor)
         self.maintenance = Maintenance(self.ctx, actor)
+        self.budgets = Budgets(self.ctx, actor)
 
     @classmethod
     def open(cls, home: str | Path | None = None, *, settings: Settings | None = None, plugins: Iterable[object] = (),
@@ -267,7 +272,11 @@ class Studio:
 
     def as_user(self, user_id: str, *, display_name: str | None = None, email: str | None = None) -> "Studio":
         """The same studio acting for another user (the UI's signed-in user). Whether that user is an
-        admin comes from the deployment's configuration (`Settings.is_admin`), never from the caller."""
+        admin comes from the deployment's configuration (`Settings.is_admin`), never from the caller.
+        Only an admin's view (the process's own opening) makes another: a user's view cannot become
+        someone else."""
+        if not self.actor.is_admin and user_id != self.actor.id:
+            raise Forbidden("A user's view of the studio cannot act for another user.")
         return Studio(self.engine, _ensure_user(self.ctx, user_id, display_name=display_name, email=email))
 
     def plugins(self) -> list[PluginInfo]:
@@ -275,8 +284,14 @@ class Studio:
         plugin API each declares, whether it loaded (or why it was refused) and its providers."""
         return plugin_report(self.engine.plugin_manager)
 
-    def stats(self, *, all_users: bool = False) -> dict[str, Any]:
-        return generation_stats(self.ctx.db, None if (all_users and self.actor.is_admin) else self.actor.id)
+    def stats(self, *, all_users: bool = False, user_id: str | None = None) -> GenerationStats:
+        """One's own generation statistics; an admin's may be everyone's (`all_users`, with a row per
+        user) or one user's (`user_id`)."""
+        if (all_users or (user_id is not None and user_id != self.actor.id)) and not self.actor.is_admin:
+            raise Forbidden("Only administrators can see other users' statistics.")
+        if all_users:
+            return generation_stats(self.ctx.db, None)
+        return generation_stats(self.ctx.db, self.actor.id if user_id is None else user_id)
 
     def close(self) -> None:
         """Close this opening; the last opening of a home stops its runner (in-flight jobs resume

@@ -64,6 +64,13 @@ def use_template(template_id: str) -> None:
         st.session_state.pop("show_templates", None)
 
 
+def duplicate_character(cid: str) -> None:
+    copy = app.attempt_later(app.studio().characters.duplicate, cid,
+                             success="Duplicated: this copy is yours (private) to change.")
+    if copy is not None:
+        open_character(copy.id)
+
+
 def ask_delete(cid: str) -> None:
     st.session_state["confirm_delete_character"] = cid
 
@@ -210,8 +217,12 @@ def editor(character: Character) -> None:
         status_ph.markdown(":red-badge[:material/edit: Unsaved]")
     if owned:
         actions.button("Delete", icon=":material/delete:", on_click=ask_delete, args=(cid,), key="delete_character")
-    else:
-        st.caption("This is another user's public character: you can view it, only its owner can change it.")
+    if character.owner != s.actor.id:  # another user's (read-only, or an admin's to administer)
+        actions.button("Duplicate to my characters", icon=":material/content_copy:", on_click=duplicate_character,
+                       args=(cid,), key="duplicate_character")
+    if not owned:
+        st.caption("This is another user's public character: you can view it, only its owner can change it. "
+                   "Duplicate it to make a copy of your own (its portraits stay its owner's).")
     if "_" in errs:
         st.error(errs["_"])
     rev = _rev(cid)

@@ -77,6 +77,8 @@ def save_model(model_id: str | None) -> None:
     def save() -> None:
         capabilities = parse_json(get(f"{prefix}.caps"), "capabilities")
         capabilities["supports_i2i"] = bool(get(f"{prefix}.i2i"))
+        capabilities["price_per_image"] = get(f"{prefix}.price")  # empty: None (no price)
+        capabilities["price_per_megapixel"] = get(f"{prefix}.price_mp")
         data = {"display_name": get(f"{prefix}.name", ""), "modality": get(f"{prefix}.modality", "image"),
                 "priority": int(get(f"{prefix}.priority") or 0), "capabilities": capabilities,
                 "input_defaults": parse_json(get(f"{prefix}.defaults"), "input_defaults"),
@@ -119,6 +121,14 @@ def editor_dialog(model: CatalogModel | None) -> None:
         c3, c4 = st.columns(2)
         c3.checkbox("Image-to-image (takes a reference image)", value=caps.supports_i2i, key=f"{prefix}.i2i")
         c4.checkbox("Active", value=model.is_active if model else True, key=f"{prefix}.active")
+        c5, c6 = st.columns(2)
+        c5.number_input("Price per image (USD)", value=caps.price_per_image, min_value=0.0, step=0.01, format="%.4f",
+                        key=f"{prefix}.price", placeholder="no price",
+                        help="Recorded as a job's cost where the provider reports none, and used for budgets.")
+        c6.number_input("Price per megapixel (USD)", value=caps.price_per_megapixel, min_value=0.0, step=0.01,
+                        format="%.4f", key=f"{prefix}.price_mp", placeholder="no price",
+                        help="For providers that price by output size; the price per image wins where both are set.")
+        field_error(errs, "capabilities.price_per_image")
         st.text_area("Capabilities (JSON)", value=json.dumps(caps.model_dump(), indent=2), key=f"{prefix}.caps",
                      height=160, help="Reference mapping, max references, resolution, aspect ratios, formats.")
         field_error(errs, "capabilities")

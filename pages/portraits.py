@@ -63,6 +63,20 @@ def set_primary(pid: str) -> None:
     app.attempt_later(app.studio().portraits.set_primary, pid, success="Primary portrait set.")
 
 
+def set_public(pid: str, key: str) -> None:
+    public = bool(st.session_state.get(key))
+    app.attempt_later(app.studio().portraits.set_public, pid, public,
+                      success="Portrait shown to others." if public else "Portrait private: only you see it.")
+
+
+def visibility_toggle(p, key: str) -> None:
+    """The owner's switch between showing a portrait to others and keeping it private."""
+    if p.owner == s.actor.id or s.actor.is_admin:
+        st.toggle("Public", value=p.is_public, key=key, on_change=set_public, args=(p.id, key),
+                  help="Others see a public character's portraits unless made private here. "
+                       "Off: only you see this portrait.")
+
+
 def use_as_reference(pid: str) -> None:
     if app.attempt_later(app.studio().portraits.use_as_reference, pid, success="Reference image set.") is not None:
         st.session_state.pop("pt_pick_ref", None)
@@ -166,6 +180,7 @@ def view_dialog(cid: str) -> None:
             st.markdown(":orange-badge[:material/star: Primary portrait]")
         lightbox.recipe(s, lightbox.Picture(p.image_key, "Portrait", p.prompt, p.recipe, p.width, p.height,
                                             p.created_at))
+        visibility_toggle(p, f"view_public.{p.id}")
         a1, a2 = st.columns(2)
         a1.button("Set as primary", icon=":material/star:", disabled=p.is_primary, key="view_primary",
                   on_click=set_primary, args=(p.id,), width="stretch")

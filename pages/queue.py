@@ -6,6 +6,7 @@ import streamlit as st
 
 from core.models import ACTIVE_STATUSES, FINAL_STATUSES, Job
 from ui import app
+from ui.stats import budget_text, outcome_metrics, outcome_table
 from ui.widgets import stage_text, status_badge, when
 
 app.require_frame()
@@ -97,30 +98,17 @@ def history(statuses: list[str], all_users: bool) -> None:
         job_row(job, names, "hist")
 
 
-def ms(value) -> str:
-    return f"{value / 1000:.2f} s" if value is not None else "–"
-
-
 def statistics(all_users: bool) -> None:
     stats = s.stats(all_users=all_users)
-    st.subheader("Statistics")
-    m = st.columns(6)
-    m[0].metric("Jobs", stats["total"] or 0)
-    m[1].metric("Completed", stats["completed"] or 0)
-    m[2].metric("Failed", stats["failed"] or 0)
-    m[3].metric("Failure rate", f"{(stats['failure_rate'] or 0) * 100:.1f}%")
-    m[4].metric("Avg provider time", ms(stats["avg_provider_ms"]))
-    m[5].metric("p95 provider time", ms(stats["p95_provider_ms"]))
-    per = stats["per_model"]
-    if not per:
+    st.subheader("Statistics" if all_users else "Your statistics")
+    outcome_metrics(stats)
+    if not all_users:
+        budget = s.budgets.mine()
+        st.caption(budget_text(budget))
+    if not stats.per_model:
         st.caption("Statistics appear after the first generation.")
         return
-    df = pd.DataFrame([{
-        "Provider": r["provider_id"], "Model": r["model_key"], "Jobs": r["total"], "Completed": r["completed"],
-        "Failed": r["failed"],
-        "Avg provider s": None if r["avg_provider_ms"] is None else round(r["avg_provider_ms"] / 1000, 2),
-        "p95 provider s": None if r["p95_provider_ms"] is None else round(r["p95_provider_ms"] / 1000, 2),
-    } for r in per])
+    df = outcome_table(stats.per_model, {"Provider": lambda r: r.provider_id, "Model": lambda r: r.model_key})
     left, right = st.columns([3, 2])
     left.dataframe(df, hide_index=True, width="stretch")
     chart = df.set_index("Model")[["Completed", "Failed"]]

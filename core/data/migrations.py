@@ -186,4 +186,20 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
         "ALTER TABLE api_models ADD COLUMN retired_by VARCHAR",  # 'provider' (it answered gone) or 'plugin' (undeclared)
         "ALTER TABLE jobs ADD COLUMN progress_message VARCHAR",  # the provider's last Progress.message
     ]),
+    (5, "portrait visibility and monthly budgets", [
+        # A portrait without a row is as its character; a row is its owner's choice (a table of its own:
+        # the result rows the runner inserts stay as they are)
+        """CREATE TABLE portrait_visibility (
+            portrait_id VARCHAR PRIMARY KEY,
+            is_public BOOLEAN NOT NULL,
+            updated_at TIMESTAMP NOT NULL
+        )""",
+        # A row overrides STUDIO_DEFAULT_BUDGET for one user: monthly_usd NULL means unlimited
+        """CREATE TABLE user_budgets (
+            user_id VARCHAR PRIMARY KEY,
+            monthly_usd DOUBLE,
+            updated_by VARCHAR NOT NULL,
+            updated_at TIMESTAMP NOT NULL
+        )""",
+    ]),
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from core.budgets import Budgets
 from core.context import Actor, Context, new_id, not_found
 from core.data import Cursor, dumps, loads, marks, utcnow
 from core.errors import StudioError, WaitTimedOut
@@ -340,8 +341,11 @@ class Jobs:
             raise StudioError(f"Only failed or canceled jobs can be retried; this one is {job.status}.")
         if job.scene_id and self.ctx.db.scalar("SELECT 1 FROM character_scenes WHERE id = ?", [job.scene_id]) is None:
             raise StudioError("This job's scene was deleted; it cannot be retried.")
-        self.store.set(job_id, only_if=("failed", "canceled"), status="queued", stage="queued", attempts=0,
-                       provider_request_id=None, last_error=None, next_attempt_at=None, finished_at=None, percent=None)
+        estimate = job.request.get("estimated_cost") or 0.0
+        with Budgets(self.ctx, Actor(job.owner)).admit(float(estimate), "the image again"):  # the owner's month
+            self.store.set(job_id, only_if=("failed", "canceled"), status="queued", stage="queued", attempts=0,
+                           provider_request_id=None, last_error=None, next_attempt_at=None, finished_at=None,
+                           percent=None)
         self.runner.wake()
         return self.get(job_id)
 

@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from core import redaction
+from core.budgets import image_price
 from core.context import Context, new_id
 from core.data import dumps, utcnow
 from core.errors import ConstraintViolation, NotFound, ProviderError, StorageError
@@ -358,7 +359,8 @@ class Runner:
             recipe_extra = {"inputs": result.inputs or job.request.get("inputs", {}),
                             "seed": result.seed if result.seed is not None else request.seed,
                             "provider_metadata": result.metadata,
-                            "cost": result.cost if result.cost is not None else request.capabilities.price_per_image}
+                            "cost": result.cost if result.cost is not None else image_price(
+                                request.capabilities, request.width, request.height)}
             request_data = {**job.request, **recipe_extra}
             stored_job = job.model_copy(update={"request": request_data, "provider_ms": provider_ms})
             await self._store(stored_job, image.data, thumb, spool=True, started_wall=started, provider_wall=provider_wall,

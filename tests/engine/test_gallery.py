@@ -215,3 +215,15 @@ def test_delete_many_checks_all_before_deleting_any(studio, character):
     assert studio.portraits.delete_many([a.id, b.id]) == 2
     assert [p.id for p in studio.portraits.list(character.id).items] == [c.id]
     assert not studio.ctx.store.exists(a.image_key) and not studio.ctx.store.exists(b.thumbnail_key)
+
+
+def test_neighbours_count_only_what_the_viewer_sees(studio):
+    alice = studio.as_user("alice")
+    olga = alice.characters.create({"name": "Olga", "description": "A baker.", "is_public": True})
+    alice.jobs.wait([j.id for j in alice.portraits.generate(olga.id, n=3)], timeout=30)
+    a, b, c = alice.portraits.list(olga.id).items
+    alice.portraits.set_public(b.id, False)
+    seen = studio.as_user("bob").portraits.neighbours(a.id)
+    assert (seen.index, seen.total, seen.next_id) == (0, 2, c.id)
+    own = alice.portraits.neighbours(a.id)
+    assert (own.total, own.next_id) == (3, b.id)

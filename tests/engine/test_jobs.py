@@ -264,9 +264,9 @@ def test_stats_count_outcomes_and_times(estudio, echaracter):
     jobs = estudio.portraits.generate(echaracter.id, n=3) + estudio.portraits.generate(echaracter.id, prompt="[permanent]")
     estudio.jobs.wait(ids(jobs), timeout=30)
     stats = estudio.stats()
-    assert (stats["total"], stats["completed"], stats["failed"]) == (4, 3, 1)
-    assert stats["failure_rate"] == 0.25 and stats["avg_provider_ms"] > 0 and stats["p95_provider_ms"] > 0
-    assert stats["per_model"][0]["model_key"] == "scripted/txt"
+    assert (stats.total, stats.completed, stats.failed) == (4, 3, 1)
+    assert stats.failure_rate == 0.25 and stats.avg_provider_ms > 0 and stats.p95_provider_ms > 0
+    assert stats.per_model[0].model_key == "scripted/txt"
 
 
 def test_an_unreadable_reference_retries_instead_of_failing_at_once(open_studio, server):
