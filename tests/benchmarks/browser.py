@@ -61,7 +61,7 @@ class Variant:
         self.server.wait_healthy()
         self.context = browser.new_context(viewport={"width": 1400, "height": 1000})
         self.page = self.context.new_page()
-        self.samples: dict[str, list[float]] = {"load": [], "cpu": [], "star": [], "open": []}
+        self.samples: dict[str, list[float]] = {k: [] for k in ("load", "cpu", "star", "star_cpu", "open", "open_cpu")}
 
     def close(self) -> None:
         self.context.close()
@@ -84,22 +84,24 @@ class Variant:
         tile = self.page.locator(f".st-key-tile-{slot}")
         button = tile.get_by_role("button", name="Set as primary")
         expect(button).to_be_visible()
-        t0 = time.perf_counter()
+        c0, t0 = _cpu_s(self.server.proc.pid), time.perf_counter()
         button.click()
         expect(tile.get_by_text(PRIMARY)).to_be_visible(timeout=SLOW)
         self.samples["star"].append((time.perf_counter() - t0) * 1000)
         _idle(self.page)
+        self.samples["star_cpu"].append((_cpu_s(self.server.proc.pid) - c0) * 1000)
 
     def open(self, slot: int) -> None:
         from playwright.sync_api import expect
 
-        t0 = time.perf_counter()
+        c0, t0 = _cpu_s(self.server.proc.pid), time.perf_counter()
         self.page.locator(f".st-key-tile-{slot}").get_by_role("button", name="Open").click()
         dialog = self.page.get_by_role("dialog")
         expect(dialog.get_by_role("button", name="Regenerate")).to_be_visible(timeout=SLOW)
         expect(dialog.locator("img").first).to_be_visible()
         self.samples["open"].append((time.perf_counter() - t0) * 1000)
         _idle(self.page)
+        self.samples["open_cpu"].append((_cpu_s(self.server.proc.pid) - c0) * 1000)
         self.page.keyboard.press("Escape")
         expect(self.page.get_by_role("dialog")).to_have_count(0)
         _idle(self.page)
@@ -110,7 +112,9 @@ class Variant:
                           target="median <= 1500 ms"),
                 summarise(SECTION, f"server CPU per Portraits page load {where}", self.samples["cpu"]),
                 summarise(SECTION, f"'Set as primary' to visible star {where}", self.samples["star"], target="<= 500 ms"),
-                summarise(SECTION, f"open a portrait (lightbox with image) {where}", self.samples["open"])]
+                summarise(SECTION, f"server CPU per 'Set as primary' {where}", self.samples["star_cpu"]),
+                summarise(SECTION, f"open a portrait (lightbox with image) {where}", self.samples["open"]),
+                summarise(SECTION, f"server CPU per opened portrait {where}", self.samples["open_cpu"])]
 
 
 def run(repeat: int = 7, portraits: int = 24, baseline: str = "main") -> list[Figure]:
