@@ -19,6 +19,7 @@ s = app.studio()
 PAGE_SIZE = 16
 COLS = 4
 AUTO = "__auto__"
+SELECT, ARRANGE = "select", "arrange"  # the gallery's modes (none: viewing)
 
 
 # -- state helpers -----------------------------------------------------------------------
@@ -447,23 +448,24 @@ def selection_bar(cid: str, name: str) -> None:
         c3.button("Clear", key="pt_clear_selection", on_click=clear_selection, args=(cid,), width="stretch")
 
 
-def tile(cid: str, p, index: int, total: int, slot: int, arranging: bool) -> None:
+def tile(cid: str, p, index: int, total: int, slot: int, mode: str | None) -> None:
     """A gallery tile: few widgets (a page has 16 of them, rendered on every run of the gallery); the
-    portrait's other actions are in the lightbox, the arranging buttons only while arranging."""
+    portrait's other actions are in the lightbox, the tick only while selecting, the arranging buttons
+    only while arranging."""
     with st.container(border=True, key=f"tile-{slot}"):
         image(s, p.thumbnail_key, width="stretch", listed=True)
-        top, pick = st.columns([3, 1], vertical_alignment="center")
+        top, pick = st.columns([3, 1], vertical_alignment="center") if mode == SELECT else (st.container(), None)
         with top:
             if p.is_primary:
                 st.markdown(":orange-badge[:material/star: Primary]")
             else:
                 st.button("Set as primary", icon=":material/star_border:", key=f"primary.{p.id}", type="tertiary",
                           on_click=set_primary, args=(p.id,))
-        if f"sel.{p.id}" not in st.session_state:
+        if pick is not None:
             st.session_state[f"sel.{p.id}"] = p.id in selection(cid)
-        pick.checkbox("Select", key=f"sel.{p.id}", on_change=toggle_selected, args=(cid, p.id),
-                      label_visibility="collapsed", help="Select for download or delete")
-        if arranging:
+            pick.checkbox("Select", key=f"sel.{p.id}", on_change=toggle_selected, args=(cid, p.id),
+                          label_visibility="collapsed", help="Select for download or delete")
+        if mode == ARRANGE:
             m1, m2, m3 = st.columns(3)
             m1.button("", key=f"mvfirst.{p.id}", on_click=move, args=(p.id, 0), disabled=index == 0,
                       icon=":material/first_page:", help="Move to the front of the gallery", width="stretch")
@@ -504,12 +506,16 @@ def gallery(character: Character) -> None:
         p3.button("Next", disabled=page_no + 1 >= pages, key="gal_next", icon=":material/chevron_right:",
                   icon_position="right", width="stretch", on_click=st.session_state.__setitem__,
                   args=(page_key, page_no + 1))
-    arranging = st.toggle("Arrange", key=k(cid, "arrange"), help="Move portraits earlier or later in the gallery")
+    mode = st.segmented_control("Gallery mode", [SELECT, ARRANGE], key=k(cid, "mode"), label_visibility="collapsed",
+                                format_func={SELECT: ":material/check_box: Select",
+                                             ARRANGE: ":material/swap_horiz: Arrange"}.get,
+                                help="Select: tick portraits to download or delete together. "
+                                     "Arrange: move portraits earlier or later in the gallery.")
     selection_bar(cid, re.sub(r"[^a-z0-9]+", "-", character.name.lower()).strip("-") or "portraits")
     cols = st.columns(COLS)
     for i, p in enumerate(page.items):
         with cols[i % COLS]:
-            tile(cid, p, page_no * PAGE_SIZE + i, page.total, i, arranging)
+            tile(cid, p, page_no * PAGE_SIZE + i, page.total, i, mode)
     # The gallery's dialogs belong to its fragment: opening one reruns the gallery, not the page.
     if st.session_state.get("pt_view") is not None:
         view_dialog(cid)

@@ -284,6 +284,9 @@ def test_select_then_bulk_delete_asks_once(at, studio):
     generated(studio, mia.id, n=3)
     a, b, c = studio.portraits.list(mia.id).items
     open_portraits(at, mia.id)
+    assert not any(c.key == f"sel.{a.id}" for c in at.checkbox)  # ticks only while selecting
+    at.segmented_control(key=f"pt.{mia.id}.mode").set_value("select")
+    at.run()
     at.checkbox(key=f"sel.{a.id}").check()
     at.run()
     at.checkbox(key=f"sel.{c.id}").check()
@@ -306,7 +309,7 @@ def test_move_earlier_later_and_first(at, studio):
     a, b, c = studio.portraits.list(mia.id).items
     open_portraits(at, mia.id)
     assert not any(b.key == f"mvfirst.{a.id}" for b in at.button)  # only while arranging
-    at.toggle(key=f"pt.{mia.id}.arrange").set_value(True)
+    at.segmented_control(key=f"pt.{mia.id}.mode").set_value("arrange")
     at.run()
     assert at.button(key=f"mvfirst.{a.id}").disabled and at.button(key=f"mvdown.{c.id}").disabled
     at.button(key=f"mvdown.{a.id}").click()
