@@ -153,13 +153,17 @@ class Budgets:
         return _status(user_id, budget, overridden, spent.get(user_id, 0.0), reserved.get(user_id, 0.0))
 
     def _month(self, user_id: str | None) -> tuple[dict[str, float], dict[str, float]]:
-        """This month's (cost of finished jobs, estimate of active jobs) by user; one user or all."""
+        """This month's (cost of finished jobs and assist calls, estimate of active jobs) by user; one user or all."""
         db = self.ctx.db
         since = month_start(utcnow())
         who, params = ("owner = ? AND ", [user_id]) if user_id is not None else ("", [])
         spent = {r["owner"]: float(r["spent"]) for r in db.fetchall(
             f"SELECT owner, sum(cost) AS spent FROM jobs WHERE {who}created_at >= ? AND cost IS NOT NULL "
             "GROUP BY owner", [*params, since])}
+        for r in db.fetchall(  # AI assist's text-model calls count too (core/assist/calls.py owns that table)
+                f"SELECT owner, sum(cost) AS spent FROM assist_calls WHERE {who}created_at >= ? AND cost IS NOT NULL "
+                "GROUP BY owner", [*params, since]):
+            spent[r["owner"]] = spent.get(r["owner"], 0.0) + float(r["spent"])
         reserved: dict[str, float] = {}
         estimate = db.dialect.json_text("request", "estimated_cost")
         for r in db.fetchall(f"SELECT owner, {estimate} AS estimate FROM jobs WHERE {who}created_at >= ? "

@@ -113,7 +113,8 @@ class Catalog:
                 id=pid, display_name=p.display_name, key_env=list(p.key_env), configured=p.is_configured(),
                 base_url=p.base_url, resumable=p.resumable, preview=p.preview,
                 concurrency_limit=row.get("concurrency_limit", p.default_concurrency),
-                is_enabled=row.get("is_enabled", True)))
+                is_enabled=row.get("is_enabled", True), text=getattr(p, "text", False),
+                offline=getattr(p, "offline", False)))
         return sorted(out, key=lambda p: (not p.configured, p.preview, p.display_name))
 
     def update_provider(self, actor: Actor, provider_id: str, changes: ProviderUpdate | dict[str, Any]) -> ProviderInfo:

@@ -296,6 +296,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--to", required=True, metavar="URL", help="postgresql://user:password@host:5432/database")
     from core.maintenance import register_cli  # studio gc, studio storage copy|check
     register_cli(sub, command)
+    from core.assist.cli import register_cli as register_assist  # studio assist suggest
+    register_assist(sub, command)
     return parser
 
 

@@ -59,6 +59,18 @@ def parse_budget(value: str, name: str) -> float | None:
     if not amount >= 0 or amount == float("inf"):
         raise InvalidSetting(f"{name} must be zero or more USD (empty: unlimited).")
     return amount
+def _number(env: Mapping[str, str], name: str, default, kind: type, *, minimum: float):
+    """A numeric setting; a value that is not a number, or under `minimum`, names the variable."""
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    try:
+        value = kind(raw)
+    except ValueError:
+        value = None
+    if value is None or value < minimum:
+        raise InvalidSetting(f"{name} must be a {'whole ' if kind is int else ''}number of at least {minimum:g}.")
+    return value
 
 
 def default_home() -> Path:
@@ -90,6 +102,8 @@ class Settings:
     lease_seconds: float = 30.0  # PostgreSQL: how long a server's claim on a job lasts unless renewed
     runner_slots: int = 0  # PostgreSQL: provider calls one server makes at once (0: only the providers' limits)
     default_budget: float | None = None  # USD each user may spend per calendar month (UTC); None: unlimited
+    assist_rate: int = 30  # AI assist calls per user per minute (0: no limit)
+    assist_timeout: float = 60.0  # seconds one AI assist call may take, streamed or not
 
     @classmethod
     def from_env(
@@ -128,6 +142,8 @@ class Settings:
             lease_seconds=float(env.get("STUDIO_LEASE_SECONDS", "30")),
             runner_slots=int(env.get("STUDIO_RUNNER_SLOTS", "0")),
             default_budget=parse_budget(env.get("STUDIO_DEFAULT_BUDGET", ""), "STUDIO_DEFAULT_BUDGET"),
+            assist_rate=_number(env, "STUDIO_ASSIST_RATE", 30, int, minimum=0),
+            assist_timeout=_number(env, "STUDIO_ASSIST_TIMEOUT", 60.0, float, minimum=0.1),
         )
         values.update(overrides)
         return cls(**values)

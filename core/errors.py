@@ -167,3 +167,23 @@ class ProviderError(StudioError):
         self.status = status
         self.retry_after = retry_after
         self.kind = kind
+
+
+class AssistFailed(StudioError):
+    """An AI assist call failed or took too long; nothing was changed."""
+
+    code = "assist_failed"
+
+
+class AssistRateLimited(AssistFailed):
+    """The user made more AI assist calls in the last minute than STUDIO_ASSIST_RATE allows."""
+
+    code = "assist_rate_limited"
+
+
+class NoTextModel(AssistFailed):
+    code = "no_text_model"
+
+    def __init__(self, message: str = "No text model is available: activate one on the Models page (the offline "
+                                      "suggester needs no key)."):
+        super().__init__(message)

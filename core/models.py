@@ -31,6 +31,7 @@ DESCRIPTION_MAX = 2000
 TAG_MAX_COUNT = 20
 TAG_MAX_LEN = 40
 PROMPT_MAX = 200
+BATCH_MAX = 8  # images one generate call may ask for (the UI offers the same)
 
 # Every text field is a `Text`: control characters are refused, line breaks only where the field
 # is multi-line text (descriptions, persona, prompts, greetings...).
@@ -306,6 +307,7 @@ class Capabilities(BaseModel):
     # USD; the catalog price, recorded as a job's cost where the provider reports none (see core/budgets.py)
     price_per_image: float | None = Field(None, ge=0)
     price_per_megapixel: float | None = Field(None, ge=0)  # where the provider prices by output size
+    max_prompt_chars: int | None = Field(None, ge=16, le=100000)  # the budget of an enhanced prompt (AI assist)
 
 
 class ModelSpec(BaseModel):
@@ -375,6 +377,8 @@ class ProviderInfo(BaseModel):
     preview: bool
     concurrency_limit: int
     is_enabled: bool
+    text: bool = False  # a text (chat) provider, for AI assist
+    offline: bool = False  # runs locally without a service (the offline suggester)
 
 
 class ProviderUpdate(BaseModel):
@@ -384,6 +388,16 @@ class ProviderUpdate(BaseModel):
 
 
 Size = tuple[int, int]
+
+
+class Enhancement(BaseModel):
+    """An enhanced prompt (AI assist) a generation uses instead of the typed one; the recipe records it."""
+
+    model_config = ConfigDict(extra="forbid")
+    prompt: Annotated[str, Text(4000, min_len=1, multiline=True, collapse=True, noun="a prompt")]
+    template: Annotated[str, Text(60, min_len=1, noun="a template id")]
+    text_model: Annotated[str, Text(ID_MAX, min_len=1, noun="an id")]
+    original_prompt: Annotated[str, Text(1000, multiline=True)] = ""
 
 
 class GenerationOptions(BaseModel):
@@ -401,8 +415,9 @@ class GenerationOptions(BaseModel):
     reference_key: StorageKey | None = None
     width: int = Field(1024, ge=64, le=4096)
     height: int = Field(1024, ge=64, le=4096)
-    n: int = Field(1, ge=1, le=8)
+    n: int = Field(1, ge=1, le=BATCH_MAX)
     seed: int | None = Field(None, ge=0, le=SEED_MAX)  # after n: its check reads n
+    enhancement: Enhancement | None = None  # an AI-enhanced prompt (studio.assist.enhance_prompt) used as the prompt
 
     @field_validator("prompt", "presets", mode="before")
     @classmethod

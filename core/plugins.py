@@ -26,6 +26,9 @@ DEFAULT_PLUGINS = (
     "providers.openai",
     "providers.runpod",
     "providers.gemini",
+    "providers.offline_text",
+    "providers.openai_text",
+    "providers.gemini_text",
 )
 
 
@@ -113,28 +116,34 @@ def plugin_report(pm: pluggy.PluginManager) -> list[PluginInfo]:
 
 
 def _providers_of(plugin: object) -> set[str]:
-    hook = getattr(plugin, "register_providers", None)
     found: set[str] = set()
-    if callable(hook):
-        hook(register=lambda cls: found.add(getattr(cls, "id", "?")))
+    for name in ("register_providers", "register_text_models"):
+        hook = getattr(plugin, name, None)
+        if callable(hook):
+            hook(register=lambda cls: found.add(getattr(cls, "id", "?")))
     return found
 
 
 def collect_providers(pm: pluggy.PluginManager) -> dict[str, type]:
-    """Call every `register_providers` hook and return provider classes by id."""
+    """Call every `register_providers` and `register_text_models` hook; provider classes by id (image
+    and text providers share one id space, the catalog's)."""
+    from core.assist.textmodel import TextProvider
     from core.provider import Provider
 
     found: dict[str, type] = {}
 
-    def register(cls) -> None:
-        if not (isinstance(cls, type) and issubclass(cls, Provider)):
-            raise TypeError(f"register_providers expects Provider subclasses, got {cls!r}")
-        if cls.id in found and found[cls.id] is not cls:
-            log.warning("provider %r registered twice; keeping %s", cls.id, found[cls.id].__qualname__)
-            return
-        found[cls.id] = cls
+    def registrar(hook: str, base: type):
+        def register(cls) -> None:
+            if not (isinstance(cls, type) and issubclass(cls, base)):
+                raise TypeError(f"{hook} expects {base.__name__} subclasses, got {cls!r}")
+            if cls.id in found and found[cls.id] is not cls:
+                log.warning("provider %r registered twice; keeping %s", cls.id, found[cls.id].__qualname__)
+                return
+            found[cls.id] = cls
+        return register
 
-    pm.hook.register_providers(register=register)
+    pm.hook.register_providers(register=registrar("register_providers", Provider))
+    pm.hook.register_text_models(register=registrar("register_text_models", TextProvider))
     return found
 
 

@@ -20,7 +20,7 @@ from core.errors import InvalidInput, NotFound, StudioError
 from core.images import open_image, sha256
 from core.engine.jobs import JobStore
 from core.models import Character, CatalogModel, GenerationOptions, Job, Page, Portrait, from_row, from_rows, parse
-from core.prompting import build_prompt, build_scene_prompt
+from core.prompting import build_prompt, build_scene_prompt, enhanced_prompt
 from core.validation import Id, Limit, Offset, Seed, checked, fields_of
 
 _JSON = {"recipe": {}}
@@ -105,9 +105,12 @@ class Generator:
         ref_key, ref_hash = self.resolve_reference(character, options)
         model = self.ctx.catalog.route(options.model_id, needs_i2i=ref_key is not None)
         preset_texts = self.ctx.presets.resolve(options.presets)
-        prompt = build_prompt(gender=character.gender, appearance_tags=character.appearance_tags,
-                              clothing_tags=character.clothing_tags, presets=preset_texts,
-                              custom=options.prompt, has_reference=ref_key is not None)
+        if options.enhancement is not None:  # the text model already wrote the look into it
+            prompt = enhanced_prompt(options.enhancement.prompt, presets=preset_texts, has_reference=ref_key is not None)
+        else:
+            prompt = build_prompt(gender=character.gender, appearance_tags=character.appearance_tags,
+                                  clothing_tags=character.clothing_tags, presets=preset_texts,
+                                  custom=options.prompt, has_reference=ref_key is not None)
         return model, prompt, ref_key, ref_hash
 
     def portraits(self, character_id: str, options: GenerationOptions | dict[str, Any]) -> list[Job]:
@@ -121,6 +124,8 @@ class Generator:
         request = {"prompt": options.prompt, "presets": options.presets.model_dump(exclude_none=True),
                    "final_prompt": prompt, "reference_key": ref_key, "reference_hash": ref_hash,
                    "width": options.width, "height": options.height, "content_rating": character.content_rating}
+        if options.enhancement is not None:
+            request["enhancement"] = options.enhancement.model_dump()
         return self._enqueue("portrait", character, model, request, options.n, options.seed)
 
     @checked

@@ -67,3 +67,13 @@ def build_scene_prompt(
         parts.append(IDENTITY)
     parts.append("cinematic scene, detailed background")
     return ", ".join(parts)
+
+
+def enhanced_prompt(text: str, *, presets: Mapping[str, str] | None = None, has_reference: bool = False) -> str:
+    """A prompt an AI text model enhanced (it holds the look already): the chosen presets' texts and the
+    identity phrase with a reference are added."""
+    presets = presets or {}
+    parts = [text.strip(), *(presets[k] for k in PRESET_ORDER if presets.get(k))]
+    if has_reference:
+        parts.append(IDENTITY)
+    return ", ".join(parts)

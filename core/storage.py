@@ -97,6 +97,26 @@ def redact_url(url: str) -> str:
     return re.sub(r"(^[a-z0-9+.-]+://)[^/@]*@", r"\1***@", url)
 
 
+_BUCKET = re.compile(r"^[A-Za-z0-9._-]{1,255}$")  # botocore's own check of a bucket name
+
+
+def url_problem(url: str) -> str | None:
+    """What is wrong with a storage URL before any client is made from it (None when nothing is):
+    credentials written into it (they would be taken for the bucket's name and shown back), or an S3
+    bucket name botocore would refuse."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme.lower() not in ("s3", "s3a"):
+        return None
+    host = rest.split("/", 1)[0]
+    if "@" in host:
+        return (f"The storage URL {redact_url(url)} carries credentials; give S3 credentials in AWS_ACCESS_KEY_ID and "
+                "AWS_SECRET_ACCESS_KEY (or AWS_PROFILE), and the URL as s3://bucket/prefix.")
+    if not _BUCKET.match(host):
+        return (f"The storage URL {redact_url(url)} does not name an S3 bucket: write it as s3://bucket/prefix "
+                "(a bucket name holds letters, digits, '.', '-' and '_').")
+    return None
+
+
 def storage_options(url: str, env: Mapping[str, str]) -> dict[str, Any]:
     """fsspec options for `url` from the usual environment settings (S3: AWS_* variables)."""
     protocol = url.split("://", 1)[0].lower() if "://" in url else "file"
@@ -223,6 +243,8 @@ class ImageStore:
         missing, the credentials are refused or the endpoint cannot be reached.
         """
         url = url or settings.storage_url
+        if problem := url_problem(url):
+            raise StorageError(problem)
         env = settings.secrets
         secrets = tuple(env.get(k) or "" for k in ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ACCESS_KEY_ID"))
         store = cls(url, sign_expiry=getattr(settings, "sign_expiry", 3600),
@@ -291,6 +313,15 @@ class ImageStore:
             if "NoCredentialsError" in names or "PartialCredentialsError" in names:
                 return ("Storage check failed: no AWS credentials were found for S3. Set AWS_ACCESS_KEY_ID and "
                         "AWS_SECRET_ACCESS_KEY (or AWS_PROFILE) in the environment of the studio.")
+            if "ProfileNotFound" in names:
+                return ("Storage check failed: the AWS profile named by AWS_PROFILE is not in the AWS config files. "
+                        "Set AWS_PROFILE to a configured profile, or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.")
+            if "InvalidRegionError" in names:
+                return ("Storage check failed: AWS_DEFAULT_REGION (or AWS_REGION) is not a region name; "
+                        "set it to one such as us-east-1.")
+            if isinstance(exc, ValueError) and "Invalid endpoint" in str(exc):
+                return ("Storage check failed: AWS_ENDPOINT_URL (or AWS_ENDPOINT_URL_S3, STUDIO_S3_ENDPOINT_URL) is "
+                        "not a URL; set it to one such as http://minio:9000, or unset it for AWS.")
             if is_transient(exc) or "EndpointConnectionError" in names:
                 return (f"Storage check failed: cannot reach the S3 endpoint {endpoint or '(AWS default)'} for bucket {bucket!r}. "
                         "Check the network and AWS_ENDPOINT_URL (for S3-compatible stores such as MinIO) and AWS_DEFAULT_REGION.")

@@ -9,13 +9,15 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
+from core.assist.service import Assist
+from core.assist.templates import seed_prompt_templates
 from core.catalog import Catalog
 from core.characters import Characters
 from core.config import Settings
 from core.context import Actor, Context
 from core.data import open_database, utcnow
 from core.budgets import Budgets
-from core.errors import Forbidden, InvalidInput, NotFound, StorageError, StudioError
+from core.errors import Forbidden, InvalidInput, InvalidSetting, NotFound, StorageError, StudioError
 from core.images import placeholder
 from core.engine.jobs import Jobs, JobStore
 from core.maintenance import Maintenance
@@ -31,6 +33,19 @@ from core.storage import ImageStore
 from core.templates import Templates, seed_templates
 
 log = logging.getLogger(__name__)
+
+
+def _make_home(home: Path) -> None:
+    """Create the studio home folder; a path that is a file or cannot be made is a setting to fix."""
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise InvalidSetting(f"The studio home {home} is not a folder (it, or a folder above it, is a file): give --home "
+                             "or STUDIO_HOME a folder "
+                             "(it is created if missing).") from None
+    except OSError as exc:
+        raise InvalidSetting(f"The studio home {home} cannot be created ({exc.strerror or exc}): give --home or "
+                             "STUDIO_HOME a folder this user may write.") from None
 
 
 @dataclass
@@ -51,7 +66,7 @@ class _Engine:
 
     @classmethod
     def create(cls, settings: Settings, plugins: Iterable[object], retry_base: float) -> "_Engine":
-        settings.home.mkdir(parents=True, exist_ok=True)
+        _make_home(settings.home)
         db = open_database(settings)
         try:
             store = ImageStore.from_settings(settings)  # startup check: clear StorageError on a bad bucket/credentials
@@ -62,6 +77,7 @@ class _Engine:
             with db.exclusive("seed"):  # servers starting together on one database seed it once
                 catalog.seed()
                 seed_templates(ctx)
+                seed_prompt_templates(ctx)
             jobs = JobStore(ctx)
             return cls(ctx, jobs, Runner(ctx, jobs, retry_base=retry_base), pm, _engine_key(settings),
                        _opened_with(settings, plugins, retry_base))
@@ -143,7 +159,7 @@ class Models:
 
     def only_preview(self) -> bool:
         """True when the offline preview provider is the only configured one."""
-        return all(p.preview for p in self.providers() if p.configured)
+        return all(p.preview for p in self.providers() if p.configured and not p.text)
 
     def health(self, provider_id: str, timeout: float = 15.0) -> Health:
         """Ask a provider whether its key is accepted (runs on the runner's loop; admins only: it
@@ -236,6 +252,7 @@ class Studio:
         self.images = Images(self.ctx, actor)
         self.maintenance = Maintenance(self.ctx, actor)
         self.budgets = Budgets(self.ctx, actor)
+        self.assist = Assist(self.ctx, actor, self.characters, engine.runner)
 
     @classmethod
     def open(cls, home: str | Path | None = None, *, settings: Settings | None = None, plugins: Iterable[object] = (),

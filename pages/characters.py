@@ -9,7 +9,7 @@ import streamlit as st
 from core.errors import InvalidInput, StudioError
 from core.models import CONTENT_RATINGS, GENDERS, MOODS, VOICE_TONES, Character
 from core.presets import PRESET_KINDS
-from ui import app, autosave
+from ui import app, assist, autosave
 from ui.widgets import field_error, image, literal
 
 app.require_frame()
@@ -239,6 +239,9 @@ def editor(character: Character) -> None:
     def hook(field: str, convert=None) -> dict[str, Any]:
         return {"on_change": autosave.on_change, "args": (cid, field, key(field), convert), "disabled": not owned}
 
+    if owned:
+        assist.toolbar(s, cid, owned)
+
     # Basic info
     with st.expander("Basic info", expanded=True, icon=":material/badge:"):
         st.text_input("Name", value=values["name"], key=key("name"), **hook("name"))
@@ -246,6 +249,8 @@ def editor(character: Character) -> None:
         st.text_area("Description", value=values["description"], key=key("description"), height=120,
                      **hook("description"))
         field_error(errs, "description")
+        if owned:
+            assist.field_tools(s, cid, "description", owned, _bump)
         c1, c2 = st.columns(2)
         c1.selectbox("Gender", GENDERS, index=index(GENDERS, values["gender"]), key=key("gender"), **hook("gender"))
         c2.radio("Content rating", CONTENT_RATINGS, format_func=str.upper, horizontal=True,
@@ -280,6 +285,8 @@ def editor(character: Character) -> None:
         st.multiselect("Clothing tags", clothing, default=clothing, key=key("clothing_tags"), accept_new_options=True,
                        placeholder="Type a tag and press Enter", **hook("clothing_tags"))
         field_error(errs, "clothing_tags")
+        if owned:
+            assist.field_tools(s, cid, "appearance", owned, _bump)
         if character.reference_image_key:
             st.caption("Reference image:")
             image(s, character.reference_image_key, width=96)
@@ -289,8 +296,12 @@ def editor(character: Character) -> None:
     with st.expander("Personality & voice", icon=":material/psychology:"):
         st.text_area("Persona", value=values["persona"] or "", key=key("persona"), height=120, **hook("persona"))
         field_error(errs, "persona")
+        if owned:
+            assist.field_tools(s, cid, "persona", owned, _bump)
         st.text_area("Personality traits", value=values["traits"] or "", key=key("traits"), **hook("traits"))
         field_error(errs, "traits")
+        if owned:
+            assist.field_tools(s, cid, "traits", owned, _bump)
         c1, c2 = st.columns(2)
         c1.selectbox("Voice tone", VOICE_TONES, index=index(VOICE_TONES, values["voice_tone"]), key=key("voice_tone"),
                      **hook("voice_tone"))
@@ -309,6 +320,8 @@ def editor(character: Character) -> None:
         st.text_area("First message", value=values["first_message"] or "", key=key("first_message"),
                      **hook("first_message"))
         field_error(errs, "first_message")
+        if owned:
+            assist.field_tools(s, cid, "first_message", owned, _bump)
         greetings = list(values["alternate_greetings"] or [])
         extra = st.session_state.get(f"_extra_greeting.{cid}", 0)
         shown = greetings + [""] * extra

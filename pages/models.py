@@ -8,7 +8,7 @@ import streamlit as st
 
 from core.errors import InvalidInput, StudioError
 from core.models import CatalogModel, Capabilities
-from ui import app
+from ui import app, assist
 from ui.widgets import field_error
 
 app.require_frame()
@@ -154,6 +154,8 @@ def providers_section() -> None:
                 badges += " :blue-badge[preview]"
             if p.resumable:
                 badges += " :violet-badge[resumable]"
+            if p.text:
+                badges += " :orange-badge[text model]" + (" :gray-badge[offline]" if p.offline else "")
             if not p.is_enabled:
                 badges += " :orange-badge[disabled]"
             c[0].markdown(f"**{p.display_name}** `{p.id}`  \n{badges}")
@@ -246,6 +248,8 @@ with app.guarded("the providers"):
     providers_section()
 with app.guarded("the models"):
     models_section()
+with app.guarded("the prompt templates"):
+    assist.templates_admin(s)
 with app.guarded("storage cleanup"):
     maintenance_section()
 editing = st.session_state.get("m_edit")

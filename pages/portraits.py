@@ -8,10 +8,10 @@ from typing import Any
 import streamlit as st
 
 from core.errors import InvalidInput, StudioError
-from core.models import PROMPT_MAX, Character
+from core.models import BATCH_MAX, PROMPT_MAX, Character
 from core.portraits import ZIP_MAX
 from core.presets import PRESET_KINDS
-from ui import app, lightbox
+from ui import app, assist, lightbox
 from ui.widgets import image, job_tile, literal, model_label
 
 app.require_frame()
@@ -44,6 +44,7 @@ def options_for(cid: str, character: Character) -> dict[str, Any]:
         "reference": "character" if use_ref else "none",
         "seed": int(seed) if seed is not None else None,
         "n": int(st.session_state.get("pt.n", 1) or 1),
+        "enhancement": assist.enhancement_for(cid),
     }
 
 
@@ -303,10 +304,12 @@ def controls(character: Character) -> None:
     c1.selectbox("Model", ids, key="pt.model",
                  format_func=lambda i: "Automatic (best available)" if i == AUTO else labels.get(i, i),
                  help="Models marked image-to-image can use the reference image.", **keep)
-    c2.number_input("Images", min_value=1, max_value=4, value=1, step=1, key="pt.n", **keep)
+    c2.number_input("Images", min_value=1, max_value=BATCH_MAX, value=1, step=1, key="pt.n", **keep)
     c3.number_input("Seed", min_value=0, value=None, step=1, key="pt.seed", placeholder="random", **keep)
     if not models:
         st.warning("No active model can run: activate one on the **Models** page or configure a provider key.")
+    model_choice = st.session_state.get("pt.model")
+    assist.prompt_enhancer(s, cid, k(cid, "prompt"), None if model_choice in (None, AUTO) else model_choice)
     st.button("Generate portrait", type="primary", icon=":material/auto_awesome:", on_click=generate, args=(cid,),
               width="stretch", key="generate_portrait")
     err = st.session_state.get(k(cid, "gen_error"))

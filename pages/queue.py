@@ -27,7 +27,7 @@ def character_names() -> dict[str, str]:
     return {c.id: c.name for c in s.characters.list(limit=500).items}
 
 
-def job_row(job: Job, names: dict[str, str], key: str) -> None:
+def job_row(job: Job, names: dict[str, str], key: str, retryable: set[str] = frozenset()) -> None:
     c = st.columns([1.1, 1.6, 2.2, 2.6, 0.8, 1.6, 1.1], vertical_alignment="center")
     c[0].markdown(status_badge(job.status))
     c[1].markdown(f"{names.get(job.character_id, job.character_id[:8])}  \n:gray[{job.kind}]")
@@ -44,7 +44,7 @@ def job_row(job: Job, names: dict[str, str], key: str) -> None:
     c[5].markdown(f":gray[{when(job.created_at)}]" + (f"  \n{timing}" if timing else ""))
     if job.status in ("queued", "running"):
         c[6].button("Cancel", key=f"{key}.cancel.{job.id}", on_click=cancel, args=(job.id,), width="stretch")
-    elif job.status in ("failed", "canceled"):
+    elif job.id in retryable:
         c[6].button("Retry", key=f"{key}.retry.{job.id}", on_click=retry, args=(job.id,), width="stretch")
     elif job.status == "completed" and job.result_id:
         # A scene shows its latest image: the one this job made unless the scene was generated again.
@@ -99,9 +99,10 @@ def history(statuses: list[str], all_users: bool) -> None:
             st.session_state["q_page"] = page_no + 1
             st.rerun()
     names = character_names()
+    retryable = s.jobs.retryable(page.items)
     header()
     for job in page.items:
-        job_row(job, names, "hist")
+        job_row(job, names, "hist", retryable)
 
 
 def statistics(all_users: bool) -> None:

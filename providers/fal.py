@@ -21,7 +21,7 @@ from core.models import Capabilities, ModelSpec, ReferenceMapping
 from core.provider import (GenerationRequest, GenerationResult, Health, Progress, Provider, ReferenceImage,
                            Submission, host_port, image_sources)
 
-plugin_api_version = "1.1"  # the plugin API the built-ins are written for, declared as a third party does
+plugin_api_version = "1.2"  # the plugin API the built-ins are written for, declared as a third party does
 
 _STATES = {"IN_QUEUE": "queued", "IN_PROGRESS": "running", "COMPLETED": "completed"}
 SAFETY_TOLERANCE = {"sfw": "2", "nsfw": "6"}  # fal's Kontext scale: "1" strictest, "2" its default, "6" most permissive
@@ -88,9 +88,22 @@ class FalProvider(Provider):
     def configured_hosts(self) -> set[tuple[str, int]]:
         return super().configured_hosts() | {host_port(self.rest_url)}
 
+    def is_submit(self, request: httpx.Request) -> bool:
+        """Whether `request` is a queue submit: a POST under the queue URL that is not a request's URL."""
+        return (request.method == "POST" and self.base_url is not None and str(request.url).startswith(f"{self.base_url}/")
+                and "/requests/" not in request.url.path)
+
+    def model_id(self, request: httpx.Request) -> str:
+        return str(request.url)[len(f"{self.base_url}/"):].split("?", 1)[0]
+
     def classify(self, response: httpx.Response) -> ProviderError:
-        """fal's infrastructure errors: a 504 the caller's own timeout caused is permanent."""
+        """fal's infrastructure errors: a 504 the caller's own timeout caused is permanent. A 404 to a
+        submit (POST `{queue}/{model_id}`) is fal saying it has no such app: the model is gone."""
         error = super().classify(response)
+        if response.status_code == 404 and self.is_submit(response.request):
+            error.kind, error.retryable = "model_retired", False
+            error.message = (f"{error.message}: fal has no model {self.model_id(response.request)}; it is marked "
+                             "retired (pick another model, or correct its id on the Models page)")
         error_type = response.headers.get("x-fal-error-type")
         if error_type:
             error.message = f"{error.message} ({error_type})"  # redacted when set, like every message

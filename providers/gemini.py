@@ -25,7 +25,7 @@ from core.hookspecs import hookimpl
 from core.models import Capabilities, ModelSpec, ReferenceMapping
 from core.provider import GenerationRequest, GenerationResult, Health, Provider
 
-plugin_api_version = "1.1"  # the plugin API the built-ins are written for, declared as a third party does
+plugin_api_version = "1.2"  # the plugin API the built-ins are written for, declared as a third party does
 
 ASPECT_RATIOS = {"1:1": 1.0, "2:3": 2 / 3, "3:2": 1.5, "3:4": 0.75, "4:3": 4 / 3, "4:5": 0.8, "5:4": 1.25,
                  "9:16": 9 / 16, "16:9": 16 / 9, "21:9": 21 / 9}

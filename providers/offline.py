@@ -13,7 +13,7 @@ from core.hookspecs import hookimpl
 from core.models import Capabilities, ModelSpec, ReferenceMapping
 from core.provider import GeneratedImage, GenerationRequest, GenerationResult, Provider
 
-plugin_api_version = "1.1"  # the plugin API the built-ins are written for, declared as a third party does
+plugin_api_version = "1.2"  # the plugin API the built-ins are written for, declared as a third party does
 
 TXT2IMG = "offline/preview"
 I2I = "offline/preview-i2i"

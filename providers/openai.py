@@ -13,7 +13,7 @@ from core.hookspecs import hookimpl
 from core.models import Capabilities, ModelSpec, ReferenceMapping
 from core.provider import GenerationRequest, GenerationResult, Health, Provider, image_sources
 
-plugin_api_version = "1.1"  # the plugin API the built-ins are written for, declared as a third party does
+plugin_api_version = "1.2"  # the plugin API the built-ins are written for, declared as a third party does
 
 SIZES = {"1024x1024": 1.0, "1536x1024": 1.5, "1024x1536": 2 / 3}
 PERMANENT_CODES = {"insufficient_quota", "moderation_blocked", "invalid_api_key", "content_policy_violation",

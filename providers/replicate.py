@@ -18,7 +18,7 @@ from core.models import Capabilities, ModelSpec, ReferenceMapping
 from core.provider import (GenerationRequest, GenerationResult, Health, Progress, Provider, ReferenceImage,
                            Submission, image_sources)
 
-plugin_api_version = "1.1"  # the plugin API the built-ins are written for, declared as a third party does
+plugin_api_version = "1.2"  # the plugin API the built-ins are written for, declared as a third party does
 
 _STATES = {"starting": "queued", "processing": "running", "succeeded": "completed",
            "failed": "failed", "canceled": "canceled", "aborted": "failed"}
@@ -26,6 +26,7 @@ _RATIOS = {"1:1": 1.0, "16:9": 16 / 9, "9:16": 9 / 16, "4:3": 4 / 3, "3:4": 3 / 
            "21:9": 21 / 9, "9:21": 9 / 21, "4:5": 0.8, "5:4": 1.25}
 _PERCENT = re.compile(r"(\d{1,3})%\|")
 _VERSION_ID = re.compile(r"[0-9a-f]{64}")
+_MODEL_ROUTE = re.compile(r"/v1/models/[^/]+/[^/]+/predictions$")
 
 
 class ReplicateProvider(Provider):
@@ -61,15 +62,28 @@ class ReplicateProvider(Provider):
         ]
 
     def classify(self, response: httpx.Response) -> ProviderError:
-        """problem+json errors; a 422 names its invalid fields."""
+        """problem+json errors; a 422 names its invalid fields. A create that Replicate answers with 404
+        (no such official model) or 422 "Invalid version or not permitted" names a model that is gone."""
         error = super().classify(response)
         try:
-            fields = response.json().get("invalid_fields") or []
+            body = response.json()
         except ValueError:
-            fields = []
+            body = {}
+        body = body if isinstance(body, dict) else {}
+        fields = body.get("invalid_fields") or []
         names = [f.get("field") or f.get("description") for f in fields if isinstance(f, dict)]
         if names:
             error.message = f"{error.message} (invalid: {', '.join(str(n) for n in names if n)})"  # redacted when set
+        request = response.request
+        create = request.method == "POST" and (request.url.path.endswith("/v1/predictions")
+                                               or _MODEL_ROUTE.search(request.url.path) is not None)
+        if create and (response.status_code == 404 or (
+                response.status_code == 422 and str(body.get("title", "")).lower().startswith("invalid version"))):
+            what = "version" if response.status_code == 422 else "official model"
+            error.kind, error.retryable = "model_retired", False
+            error.message = (f"{error.message}: Replicate has no such {what} (or this token may not use it); the "
+                             "model is marked retired (pick another model, or correct its key on the Models page: "
+                             "owner/name for an official model, owner/name:version otherwise)")
         return error
 
     # -- the work ----------------------------------------------------------------------

@@ -34,7 +34,7 @@ from core.models import Capabilities, ModelSpec, ReferenceMapping
 from core.provider import (GenerationRequest, GenerationResult, Health, Progress, Provider, ReferenceImage,
                            Submission, host_port, image_sources)
 
-plugin_api_version = "1.1"  # the plugin API the built-ins are written for, declared as a third party does
+plugin_api_version = "1.2"  # the plugin API the built-ins are written for, declared as a third party does
 
 _STATES = {"IN_QUEUE": "queued", "IN_PROGRESS": "running", "COMPLETED": "completed", "FAILED": "failed",
            "CANCELLED": "canceled", "TIMED_OUT": "failed"}
@@ -108,6 +108,20 @@ class RunPodProvider(Provider):
             return self.auth_headers()
         worker_key = self.secret("RUNPOD_WORKER_KEY")
         return {"Authorization": f"Bearer {worker_key}"} if worker_key else {}
+
+    def classify(self, response: httpx.Response) -> ProviderError:
+        """A cloud `/run` answered 404: RunPod has no such endpoint (deleted, or another account's). A
+        self-hosted worker's 404 is a wrong URL, not a retired model, and stays a plain not-found."""
+        error = super().classify(response)
+        request = response.request
+        if (response.status_code == 404 and request.method == "POST" and request.url.path.endswith("/run")
+                and self.base_url and str(request.url).startswith(f"{self.base_url}/")):
+            endpoint = str(request.url)[len(f"{self.base_url}/"):].rsplit("/run", 1)[0]
+            error.kind, error.retryable = "model_retired", False
+            error.message = (f"{error.message}: RunPod has no endpoint {endpoint} (deleted, or not this API key's); "
+                             "it is marked retired (set RUNPOD_ENDPOINT_ID to a live endpoint, or add it on the "
+                             "Models page)")
+        return error
 
     # -- addressing --------------------------------------------------------------------------
     def target(self, model_key: str) -> str:

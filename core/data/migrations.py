@@ -169,6 +169,38 @@ SHARED_QUEUE = [
     )""",
 ]
 
+# AI assist (core/assist/): one row per text-model call (its cost, for budgets and the per-user rate),
+# and the prompt-enhancement templates (seeded from data/prompt_templates.json, admins add and edit).
+ASSIST = [
+    """CREATE TABLE assist_calls (
+        id VARCHAR PRIMARY KEY,
+        owner VARCHAR NOT NULL,
+        kind VARCHAR NOT NULL,
+        subject VARCHAR NOT NULL,
+        character_id VARCHAR,
+        model_id VARCHAR NOT NULL,
+        provider_id VARCHAR NOT NULL,
+        model_key VARCHAR NOT NULL,
+        status VARCHAR NOT NULL,
+        cost DOUBLE,
+        error VARCHAR,
+        created_at TIMESTAMP NOT NULL,
+        finished_at TIMESTAMP NOT NULL
+    )""",
+    "CREATE INDEX assist_calls_owner ON assist_calls (owner, created_at)",
+    """CREATE TABLE prompt_templates (
+        id VARCHAR PRIMARY KEY,
+        name VARCHAR NOT NULL,
+        target VARCHAR NOT NULL,
+        content_rating VARCHAR NOT NULL,
+        instruction VARCHAR NOT NULL,
+        style VARCHAR NOT NULL DEFAULT '',
+        builtin BOOLEAN NOT NULL DEFAULT FALSE,
+        created_at TIMESTAMP NOT NULL,
+        updated_at TIMESTAMP NOT NULL
+    )""",
+]
+
 MIGRATIONS: list[tuple[int, str, list[str]]] = [
     (1, "initial schema", INITIAL),
     (2, "retired models and job costs", [
@@ -202,4 +234,5 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             updated_at TIMESTAMP NOT NULL
         )""",
     ]),
+    (6, "assist calls and prompt templates", ASSIST),
 ]

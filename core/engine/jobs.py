@@ -7,7 +7,7 @@ from typing import Any
 from core.budgets import Budgets
 from core.context import Actor, Context, new_id, not_found
 from core.data import Cursor, dumps, loads, marks, utcnow
-from core.errors import StudioError, WaitTimedOut
+from core.errors import NotFound, StudioError, WaitTimedOut
 from core.models import ACTIVE_STATUSES, Job, JobStatus, Page
 from core.validation import Id, Limit, Offset, Seconds, checked
 from core.redaction import redact
@@ -333,14 +333,23 @@ class Jobs:
             self.runner.cancel([job])
         return self.get(job_id)
 
+    def retryable(self, jobs: list[Job]) -> set[Id]:
+        """The ids of those `jobs` that `retry` takes: the actor's own (an admin's: any), failed or canceled,
+        and their scene (if any) still exists."""
+        jobs = [j for j in jobs if j.owner == self.actor.id or self.actor.is_admin]
+        scene_ids = sorted({j.scene_id for j in jobs if j.scene_id})
+        scenes = {r["id"] for r in self.ctx.db.fetchall(
+            f"SELECT id FROM character_scenes WHERE id IN ({marks(scene_ids)})", scene_ids)} if scene_ids else set()
+        return {j.id for j in jobs if j.status in ("failed", "canceled") and (j.scene_id is None or j.scene_id in scenes)}
+
     @checked
     def retry(self, job_id: Id) -> Job:
         """Queue a failed or canceled job again, as a fresh generation."""
         job = self.get(job_id)
         if job.status not in ("failed", "canceled"):
             raise StudioError(f"Only failed or canceled jobs can be retried; this one is {job.status}.")
-        if job.scene_id and self.ctx.db.scalar("SELECT 1 FROM character_scenes WHERE id = ?", [job.scene_id]) is None:
-            raise StudioError("This job's scene was deleted; it cannot be retried.")
+        if not self.retryable([job]):
+            raise NotFound(f"Job {job.id} cannot be retried: its scene was deleted (generate a new scene instead).")
         estimate = job.request.get("estimated_cost") or 0.0
         with Budgets(self.ctx, Actor(job.owner)).admit(float(estimate), "the image again"):  # the owner's month
             self.store.set(job_id, only_if=("failed", "canceled"), status="queued", stage="queued", attempts=0,

@@ -583,6 +583,8 @@ class Runner:
             "content_rating": r.get("content_rating"), "provider_metadata": r.get("provider_metadata") or {},
             "cost": r.get("cost"), "sha256": sha256(png),
         }
+        if r.get("enhancement"):  # the AI-enhanced prompt's template and text model (core/assist)
+            recipe["enhancement"] = r["enhancement"]
         now = utcnow()
         overhead_ms = None
         if started_wall is not None:

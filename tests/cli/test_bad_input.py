@@ -120,7 +120,10 @@ def test_bad_input_prints_one_line_exits_non_zero_and_writes_nothing(results, pr
 def test_an_unreadable_home_or_database_is_one_line_too(tmp_path):
     not_a_folder = tmp_path / "file"
     not_a_folder.write_text("")
-    assert_one_line(run_studio(["characters", "list"], not_a_folder), "--debug")
+    for home in (not_a_folder, not_a_folder / "below", Path(os.devnull)):
+        proc = run_studio(["characters", "list"], home)
+        assert_one_line(proc, f"The studio home {home} is not a folder")
+        assert "--home or STUDIO_HOME" in proc.stderr and "FileExistsError" not in proc.stderr
     damaged = tmp_path / "damaged"
     damaged.mkdir()
     (damaged / "studio.duckdb").write_bytes(b"not a database" * 1000)
@@ -130,5 +133,8 @@ def test_an_unreadable_home_or_database_is_one_line_too(tmp_path):
 def test_an_unexpected_error_shows_its_traceback_with_debug(tmp_path):
     not_a_folder = tmp_path / "file"
     not_a_folder.write_text("")
-    proc = run_studio(["characters", "list"], not_a_folder, STUDIO_DEBUG="1")
+    # A database path under a file is not checked as a setting (yet): it stands for any unexpected error.
+    db = str(not_a_folder / "studio.duckdb")
+    assert_one_line(run_studio(["characters", "list"], tmp_path / "home", STUDIO_DB=db), "--debug")
+    proc = run_studio(["characters", "list"], tmp_path / "home", STUDIO_DB=db, STUDIO_DEBUG="1")
     assert proc.returncode != 0 and "Traceback" in proc.stderr

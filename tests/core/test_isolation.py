@@ -205,6 +205,7 @@ TABLE: list[Row] = [
     R("jobs.active", "of a character", lambda s, w: s.jobs.active(character_id=w.private.id), EVERYONE),
     R("jobs.cancel", "private", lambda s, w: s.jobs.cancel(w.queued_job().id), PRIVATE),
     R("jobs.retry", "private", lambda s, w: s.jobs.retry(w.canceled_job().id), PRIVATE),
+    R("jobs.retryable", "private", lambda s, w: s.jobs.retryable([w.canceled_job()]), EVERYONE),  # others: none
     R("jobs.wait", "private", lambda s, w: s.jobs.wait([w.done_job.id], timeout=5), PRIVATE),
     # images: bytes and URLs only for what the actor may see
     R("images.read", "private portrait", lambda s, w: s.images.read(w.pp.image_key), PRIVATE),
@@ -252,6 +253,18 @@ TABLE: list[Row] = [
     R("stats", "alice's", lambda s, w: s.stats(user_id="alice"), dict(owner=OK, other=FB, admin=OK)),
     R("stats", "everyone's", lambda s, w: s.stats(all_users=True), ADMIN_ONLY),
     R("plugins", "shared", lambda s, w: s.plugins(), EVERYONE),
+    # AI assist (the offline suggester): reads a character the actor may see, writes nothing
+    R("assist.text_models", "shared", lambda s, w: s.assist.text_models(), EVERYONE),
+    R("assist.route", "shared", lambda s, w: s.assist.route(), EVERYONE),
+    R("assist.is_offline", "shared", lambda s, w: s.assist.is_offline(s.assist.route()), EVERYONE),
+    R("assist.prompt_budget", "shared", lambda s, w: s.assist.prompt_budget(), EVERYONE),
+    R("assist.suggest", "private", lambda s, w: s.assist.suggest(w.private.id, "persona"), PRIVATE),
+    R("assist.suggest", "public", lambda s, w: s.assist.suggest(w.public.id, "persona"), PUBLIC_READ),
+    R("assist.stream", "private", lambda s, w: s.assist.stream(w.private.id, "traits").result(), PRIVATE),
+    R("assist.empty_fields", "private", lambda s, w: s.assist.empty_fields(w.private.id), PRIVATE),
+    R("assist.enhance_all", "private", lambda s, w: s.assist.enhance_all(w.private.id), PRIVATE),
+    R("assist.enhance_prompt", "private", lambda s, w: s.assist.enhance_prompt(w.private.id, "smiling"), PRIVATE),
+    R("assist.enhance_prompt", "public", lambda s, w: s.assist.enhance_prompt(w.public.id, "smiling"), PUBLIC_READ),
     R("as_user", "another user", lambda s, w: s.as_user("carol"), ADMIN_ONLY),
 ]
 
@@ -307,3 +320,12 @@ def test_every_public_method_has_a_row(studio):
     assert not missing, f"public methods without a row in the isolation table: {missing}"
     unknown = sorted({row.method for row in TABLE} - _public_methods(studio))
     assert not unknown, f"rows for methods that do not exist: {unknown}"
+
+
+def test_retryable_says_nothing_of_another_users_jobs(studio, tmp_path):
+    alice = studio.as_user("alice")
+    world = World(alice, tmp_path)
+    world.build()
+    job = world.canceled_job()
+    assert alice.jobs.retryable([job]) == {job.id}
+    assert studio.as_user("bob").jobs.retryable([job]) == set()

@@ -20,6 +20,10 @@ error_type field").
 Quirks kept: status answers 202 while waiting and 200 when COMPLETED; there is no FAILED status, a
 failed job is COMPLETED and its error (422, `detail` list) arrives with the result; seeds beyond
 2^53; the request id also in `x-fal-request-id`.
+
+An app id fal does not host (never existed, or taken down) answers the submit with 404 and a `detail`
+(the queue's submit is `POST queue.fal.run/{model_id}`, docs page "Queue"; fal-ai/fal pull request #99
+"add path to 404 of apps" names the app in that 404). The fake hosts every app except `missing_apps`.
 """
 from __future__ import annotations
 
@@ -42,6 +46,11 @@ class FalFake(FakeServer):
         return req.headers.get("authorization") == f"Key {self.key}"
 
     complete_with_error: str | None = None  # the next jobs end COMPLETED carrying this error
+
+    @property
+    def missing_apps(self) -> set[str]:
+        """App ids (`owner/app`) fal does not host: their submits answer 404."""
+        return self.__dict__.setdefault("_missing_apps", set())
 
     @property
     def uploads(self) -> dict[str, bytes]:
@@ -108,8 +117,8 @@ class FalFake(FakeServer):
 
     def _submit(self, req: Req) -> Reply:
         parts = req.path.strip("/").split("/")
-        if len(parts) < 2:
-            return Reply(404, {"detail": "Application not found"})
+        if len(parts) < 2 or "/".join(parts[:2]) in self.missing_apps:
+            return Reply(404, {"detail": f"Application '{'/'.join(parts[:2])}' not found"})
         body = req.json() or {}
         if not isinstance(body.get("prompt"), str) or not body["prompt"]:
             return Reply(422, {"detail": [{"loc": ["body", "prompt"], "msg": "field required", "type": "value_error.missing"}]})

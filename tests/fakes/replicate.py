@@ -8,6 +8,13 @@ succeeded, failed, canceled, aborted) and its Python client, github.com/replicat
 (`replicate/prediction.py`, `replicate/files.py`; `replicate/exceptions.py` reads errors as RFC 7807
 problem details: `type`, `title`, `status`, `detail`). A 422 also lists `invalid_fields`, an
 extension member the provider reads when present.
+
+A create for a model Replicate does not serve on the official-model route answers 404 `{"detail": "The
+requested resource could not be found.", "status": 404}`, and a create by a version that does not exist
+(or the token may not use) answers 422 `{"title": "Invalid version or not permitted", "detail": "The
+specified version does not exist (or perhaps you don't have permission to use it?)", "status": 422}`: the
+API's answers as public client code records them. The fake serves every model and version except
+`missing_models` (`owner/name`) and `missing_versions`.
 """
 from __future__ import annotations
 
@@ -87,9 +94,23 @@ class ReplicateFake(FakeServer):
         return Reply(201, {"id": fid, "name": "reference.png", "content_type": "image/png", "size": len(req.body),
                            "urls": {"get": f"{self.url}/files/{fid}"}})
 
+    @property
+    def missing_models(self) -> set[str]:
+        return self.__dict__.setdefault("_missing_models", set())
+
+    @property
+    def missing_versions(self) -> set[str]:
+        return self.__dict__.setdefault("_missing_versions", set())
+
     def _create(self, req: Req) -> Reply:
         body = req.json() or {}
         inp = body.get("input")
+        if req.path != "/v1/predictions" and "/".join(req.path.split("/")[3:5]) in self.missing_models:
+            return Reply(404, {"detail": "The requested resource could not be found.", "status": 404},
+                         content_type=PROBLEM)
+        if req.path == "/v1/predictions" and body.get("version") in self.missing_versions:
+            return problem(422, "Invalid version or not permitted",
+                           "The specified version does not exist (or perhaps you don't have permission to use it?)")
         if req.path == "/v1/predictions" and not body.get("version"):
             return problem(422, "Input validation failed", "- version: version is required",
                            invalid_fields=[{"type": "required", "field": "version", "description": "version is required"}])

@@ -17,7 +17,10 @@ specification: input `workflow` + `images: [{name, image}]` with base64 images; 
 operations: "payload limits ... /run 10 MB").
 
 Quirks kept: a failed job answers HTTP 200 with `status: FAILED` and `error` as a JSON-encoded
-string; unknown ids answer 404; output in the worker-comfyui, worker-sdxl or worker-a1111 shape.
+string; unknown ids answer 404; output in the worker-comfyui, worker-sdxl or worker-a1111 shape. An
+endpoint id the account does not have answers every call, `/run` included, with a plain-text 404 (as
+runpod-python users report from `run()` on a wrong endpoint id, runpod/runpod-python issue #258); the
+fake has the one endpoint ENDPOINT.
 """
 from __future__ import annotations
 

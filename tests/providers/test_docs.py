@@ -107,3 +107,23 @@ def test_notebook_job_progress_fields_are_documented():
     readme = (ROOT / "README.md").read_text()
     for name in ("status", "stage", "percent", "queue_position", "progress_message", "last_error", "attempts"):
         assert f"`{name}`" in readme, name
+
+
+def test_the_default_models_are_listed_in_the_docs_and_the_readme():
+    """docs/plugins.md's "Default models" table names each built-in's seeded models with their priority,
+    and the README's feature list names them too (RunPod's come from its settings)."""
+    from providers.fal import FalProvider
+    from providers.gemini import GeminiProvider
+    from providers.openai import OpenAIProvider
+    from providers.replicate import ReplicateProvider
+
+    table = DOC.split("### Default models", 1)[1].split("\n\n")[2]
+    rows = {m.group(1): m.group(2) for m in re.finditer(r"^\| `(\w+)` \| (.*) \|$", table, re.M)}
+    readme = (ROOT / "README.md").read_text().split("Default models:", 1)[1].split("\n- ", 1)[0]
+    for cls in (GeminiProvider, FalProvider, ReplicateProvider, OpenAIProvider):
+        for spec in cls({}).default_models():
+            assert f"`{spec.model_key}`" in rows[cls.id], f"{spec.model_key} missing from the plugins.md table"
+            if spec.modality == "image":
+                assert f"`{spec.model_key}` ({spec.priority})" in rows[cls.id], f"{spec.model_key}'s priority"
+                assert f"`{spec.model_key}`" in readme or f"`{spec.model_key.rsplit('/', 1)[-1]}`" in readme, \
+                    f"{spec.model_key} missing from the README's default models"

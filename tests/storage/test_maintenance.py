@@ -163,3 +163,25 @@ def test_copy_storage_moves_a_local_home_to_s3(tmp_path, moto, monkeypatch, caps
     assert cli.main(["--home", str(tmp_path / "home"), "storage", "copy", "--to", "s3://missing-bucket-cli/p"]) == 2
     err = capsys.readouterr().err
     assert "does not exist" in err and FAKE_SECRET not in err
+
+
+URL_SECRET = "url-secret-never-shown-4242"
+
+
+@pytest.mark.parametrize("to, env, says", [
+    (f"s3://AKIAURLKEY:{URL_SECRET}@bucket/p", {}, "carries credentials; give S3 credentials in AWS_ACCESS_KEY_ID"),
+    ("s3://not a bucket!/p", {}, "does not name an S3 bucket"),
+    ("s3://bucket/p", {"AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": "", "AWS_PROFILE": "no-such-profile"},
+     "the AWS profile named by AWS_PROFILE is not in the AWS config files"),
+    ("s3://bucket/p", {"AWS_DEFAULT_REGION": "not a region!"}, "AWS_DEFAULT_REGION (or AWS_REGION) is not a region name"),
+    ("s3://bucket/p", {"AWS_ENDPOINT_URL": "not a url"}, "AWS_ENDPOINT_URL (or AWS_ENDPOINT_URL_S3, STUDIO_S3_ENDPOINT_URL) is not a URL"),
+], ids=["credentials in the URL", "bad bucket name", "unknown profile", "bad region", "bad endpoint"])
+def test_storage_copy_with_bad_s3_settings_says_what_to_fix_in_one_line(tmp_path, moto, monkeypatch, capsys, to, env, says):
+    for k, v in {"STUDIO_STORAGE_URL": (tmp_path / "images").as_uri(), "STUDIO_LOAD_PLUGINS": "",
+                 **aws_env(moto.endpoint), **env}.items():
+        monkeypatch.setenv(k, v)
+    assert cli.main(["--home", str(tmp_path / "home"), "storage", "copy", "--to", to]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1 and err.startswith("studio: ") and says in err
+    assert "Traceback" not in err and "botocore" not in err and "Error:" not in err
+    assert URL_SECRET not in err and FAKE_SECRET not in err

@@ -68,6 +68,20 @@ def test_generate_then_see_the_portrait(at, studio):
     assert sum("Primary]" in m.value for m in at.markdown) >= 1
 
 
+def test_the_pages_batch_maximum_is_the_apis(at, studio):
+    import pytest
+
+    from core.errors import InvalidInput
+
+    mia = make_character(studio)
+    open_portraits(at, mia.id)
+    most = int(at.number_input(key="pt.n").max)
+    assert len(studio.portraits.generate(mia.id, {"n": most})) == most  # the API takes it
+    with pytest.raises(InvalidInput, match=f"n: at most {most} "):
+        studio.portraits.generate(mia.id, {"n": most + 1})  # and refuses one more, naming the limit
+    studio.jobs.wait([j.id for j in studio.jobs.list(character_id=mia.id).items], timeout=60)
+
+
 def test_generate_needs_a_description(at, studio):
     mia = studio.characters.create({"name": "Mia"})
     open_portraits(at, mia.id)

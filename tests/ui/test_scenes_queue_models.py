@@ -143,6 +143,23 @@ def test_queue_cancels_a_running_job(scripted, at, studio):
     assert scripted.submissions == {job.id: 1} and studio.portraits.list(mia.id).total == 0
 
 
+def test_queue_offers_no_retry_for_a_job_whose_scene_was_deleted(scripted, at, studio):
+    mia = make_character(studio)
+    scene = studio.scenes.create(mia.id, {"name": "Cafe", "prompt": "[stall] behind the counter"})
+    job = studio.scenes.generate_image(scene.id)
+    until(studio, lambda: studio.jobs.get(job.id).stage == "generating")
+    studio.scenes.delete(scene.id)  # the running job is canceled, and kept saying why
+    [portrait] = studio.portraits.generate(mia.id, prompt="[stall]")
+    until(studio, lambda: studio.jobs.get(portrait.id).stage == "generating")
+    studio.jobs.cancel(portrait.id)
+    page(at, "queue")
+    assert not at.exception
+    assert "scene was deleted" in texts(at)
+    keys = {b.key for b in at.button}
+    assert f"hist.retry.{portrait.id}" in keys and f"hist.retry.{job.id}" not in keys
+    assert studio.jobs.retryable(studio.jobs.list().items) == {portrait.id}
+
+
 # -- Models -----------------------------------------------------------------------------
 def test_models_page_lists_providers_and_models(at, studio):
     page(at, "models")
