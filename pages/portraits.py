@@ -360,9 +360,10 @@ def jobs_panel(cid: str, polling: bool) -> None:
     before = st.session_state.get(k(cid, "active"))
     st.session_state[k(cid, "active")] = now_active
     finished = before is not None and before - now_active
-    # A job finished: refresh the gallery, unless the lightbox is open (its closing reruns the page, and
-    # until then nothing moves under the user); or one was retried here: start polling.
-    if (finished and st.session_state.get("pt_view") is None) or (now_active and not polling):
+    # A job finished (refresh the gallery), or all did (stop polling): both wait while the lightbox is open,
+    # so nothing moves under the user. A job was retried here: start polling.
+    settled = finished or (polling and not now_active)
+    if (settled and st.session_state.get("pt_view") is None) or (now_active and not polling):
         st.rerun()
     if not jobs:
         return
