@@ -124,3 +124,62 @@ def test_lightbox_stays_on_its_portrait_while_a_job_completes(browser, scripted_
         raise
     finally:
         context.close()
+
+
+@pytest.fixture
+def three_portraits(tmp_path: Path):
+    """A home with Mia and three offline portraits; their stored PNGs by id; the server on it."""
+    from core import Studio
+    from core.config import Settings
+
+    home = tmp_path / "home"
+    with Studio.open(settings=Settings.from_env(home=home, env={"STUDIO_LOAD_PLUGINS": ""})) as studio:
+        mia = studio.characters.create({"name": "Mia", "description": "A cheerful barista"})
+        jobs = studio.portraits.generate(mia.id, n=3)
+        assert all(j.status == "completed" for j in studio.jobs.wait([j.id for j in jobs], timeout=60))
+        stored = {p.id: studio.ctx.store.read(p.image_key) for p in studio.portraits.list(mia.id).items}
+        order = [p.id for p in studio.portraits.list(mia.id).items]
+    server = StudioServer(home, tmp_path / "streamlit.log")
+    try:
+        server.wait_healthy()
+        yield server, mia, stored, order
+    finally:
+        server.stop()
+
+
+def test_select_two_download_them_as_a_zip_then_delete_them_with_one_confirmation(browser, three_portraits, request):
+    import io
+    import zipfile
+
+    server, mia, stored, order = three_portraits
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    try:
+        page.goto(f"{server.url}/portraits?character={mia.id}")
+        expect(page.get_by_role("heading", name="Gallery · 3 portraits")).to_be_visible(timeout=SLOW)
+        idle(page)
+        page.get_by_text("Select", exact=True).click()
+        idle(page)
+        for slot in (0, 2):
+            page.locator(f".st-key-tile-{slot}").get_by_role("checkbox").check(force=True)
+            idle(page)
+        expect(page.get_by_text("2 selected")).to_be_visible()
+        with page.expect_download() as download:
+            page.get_by_role("button", name="Download selected").click()
+        with zipfile.ZipFile(io.BytesIO(Path(download.value.path()).read_bytes())) as archive:
+            got = {n: archive.read(n) for n in archive.namelist()}
+        assert got == {f"mia-{pid[:8]}.png": stored[pid] for pid in (order[0], order[2])}
+        idle(page)
+        page.get_by_role("button", name="Delete selected").click()
+        dialog = page.get_by_role("dialog")
+        expect(dialog.get_by_text("Delete the 2 selected portraits")).to_be_visible()
+        dialog.get_by_role("button", name="Delete 2").click()
+        expect(page.get_by_role("heading", name="Gallery · 1 portrait")).to_be_visible(timeout=SLOW)
+        expect(page.get_by_text("selected", exact=False)).to_have_count(0)
+    except Exception:
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
+        raise
+    finally:
+        context.close()
