@@ -205,8 +205,9 @@ def view_dialog(cid: str) -> None:
         drafts = st.session_state.setdefault("pt_regen_drafts", {})
         st.text_area("Prompt for regenerate", value=drafts.get(f"regen.{p.id}", p.prompt), max_chars=PROMPT_MAX,
                      key=f"regen.{p.id}", on_change=keep_draft, args=(f"regen.{p.id}",))
-        st.checkbox("New seed", value=drafts.get(f"regen_seed.{p.id}", False), key=f"regen_seed.{p.id}",
-                    on_change=keep_draft, args=(f"regen_seed.{p.id}",))
+        if lightbox.takes_seed(s, p.recipe):
+            st.checkbox("New seed", value=drafts.get(f"regen_seed.{p.id}", False), key=f"regen_seed.{p.id}",
+                        on_change=keep_draft, args=(f"regen_seed.{p.id}",))
         st.button("Regenerate", type="primary", icon=":material/refresh:", key="view_regen", width="stretch",
                   on_click=regenerate, args=(cid, p.id))
 
