@@ -36,7 +36,6 @@ class Picture:
     width: int | None
     height: int | None
     created_at: datetime | None
-    download: tuple[bytes, str] | None = None  # read on demand (see `download_button`)
 
 
 def takes_seed(s: Studio, recipe: dict[str, Any]) -> bool:
