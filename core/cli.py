@@ -102,6 +102,24 @@ def characters_delete(studio, args):
     _print({"deleted": character.id}, args, lambda _: f"deleted {character.name} ({character.id})")
 
 
+# -- portraits --------------------------------------------------------------------------
+def _portrait_rows(page) -> str:
+    return _table([[i, p.id, "primary" if p.is_primary else "", "" if p.recipe.seed is None else p.recipe.seed, (p.prompt or "")[:50]]
+                   for i, p in enumerate(page.items, start=page.offset + 1)],
+                  ["#", "id", "", "seed", "prompt"]) + f"\n{page.total} portraits"
+
+
+def portraits_list(studio, args):
+    character = studio.characters.resolve(args.character)
+    _print(studio.portraits.list(character.id, limit=args.limit, offset=args.offset), args, _portrait_rows)
+
+
+def portraits_reorder(studio, args):
+    character = studio.characters.resolve(args.character)
+    studio.portraits.reorder(character.id, args.portraits)
+    _print(studio.portraits.list(character.id, limit=max(len(args.portraits), 10)), args, _portrait_rows)
+
+
 # -- catalog -----------------------------------------------------------------------------
 def models_list(studio, args):
     models = studio.models.list(modality=None)
@@ -232,6 +250,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", help="all fields as a JSON object")
     for name, handler, text in (("show", characters_show, "show a character"), ("delete", characters_delete, "delete a character and its images")):
         command(chars, name, handler, text).add_argument("character", help="id or name")
+
+    portraits = sub.add_parser("portraits", help="a character's portraits: list, reorder").add_subparsers(
+        dest="action", required=True)
+    p = command(portraits, "list", portraits_list, "list a character's portraits in gallery order")
+    p.add_argument("character", help="id or name")
+    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--offset", type=int, default=0)
+    p = command(portraits, "reorder", portraits_reorder,
+                "put these portraits first, in this order; the others keep their order after them")
+    p.add_argument("character", help="id or name")
+    p.add_argument("portraits", nargs="+", metavar="PORTRAIT", help="portrait ids, first to last")
 
     models = sub.add_parser("models", help="the model catalog").add_subparsers(dest="action", required=True)
     command(models, "list", models_list, "list models")

@@ -34,8 +34,14 @@ def rerecord_image(cur: Cursor, kind: JobKind, job_id: str, recipe: Recipe, widt
 
 
 def reorder_portraits(cur: Cursor, character_id: str, ordered_ids: list[str]) -> None:
-    """These portraits first, in this order; the others after them."""
-    cur.execute("UPDATE character_portraits SET sort_order = ? WHERE character_id = ?", [len(ordered_ids) + 1, character_id])
+    """These portraits first, in this order; the others after them, in their own order."""
+    # The rest move up as a block (their relative order, ties included, stays) to just after the
+    # named ones; shifting by their lowest value keeps the numbers small however often this runs.
+    marks = ", ".join("?" for _ in ordered_ids)
+    rest = f"character_id = ? AND id NOT IN ({marks})" if ordered_ids else "character_id = ?"
+    cur.execute(f"UPDATE character_portraits SET sort_order = sort_order + ? - "
+                f"(SELECT min(sort_order) FROM character_portraits WHERE {rest}) WHERE {rest}",
+                [len(ordered_ids) + 1, character_id, *ordered_ids, character_id, *ordered_ids])
     for i, pid in enumerate(ordered_ids, start=1):
         cur.execute("UPDATE character_portraits SET sort_order = ? WHERE id = ?", [i, pid])
 

@@ -376,6 +376,7 @@ class Capabilities(BaseModel):
     model_config = ConfigDict(extra="ignore")
     supports_txt2img: bool = True
     supports_i2i: bool = False
+    supports_seed: bool = True  # the model takes a seed (a repeatable result); the UI shows it only then
     max_references: int = Field(0, ge=0, le=16)
     reference: ReferenceMapping | None = None
     max_resolution: str | None = None

@@ -1,12 +1,16 @@
 """Portraits: the generation pipeline and the gallery operations."""
 from __future__ import annotations
 
+import io
+import json
 import re
 import secrets
+import zipfile
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from PIL import Image
-from pydantic import Strict
+from pydantic import Field, Strict
 
 from core.budgets import Budgets, image_price, usd
 from core.characters import Characters, delete_files, pass_primary, set_primary_portrait, store_upload
@@ -23,6 +27,20 @@ from core.validation import Id, Limit, Offset, Seed, checked, fields_of
 
 _JSON = {"recipe": {}}
 SCENE_SIZE = (1344, 768)  # width, height of a scene image
+_ORDER = "p.sort_order, p.created_at DESC, p.id"  # the gallery's order (list, neighbours, move)
+ZIP_MAX = 200  # portraits per "Download selected"
+Selection = Annotated[list[Id], Field(min_length=1, max_length=ZIP_MAX)]
+
+
+@dataclass(frozen=True)
+class Neighbours:
+    """Where a portrait stands in its character's gallery: its 0-based index, the total, and the ids
+    of the portraits before and after it (None at either end)."""
+
+    index: int
+    total: int
+    previous_id: str | None
+    next_id: str | None
 
 
 # Portraits with the visibility their owner chose (`chosen_public`: NULL where it follows the character).
@@ -184,7 +202,7 @@ class Portraits:
         total = self.ctx.db.scalar(
             f"SELECT count(*) FROM character_portraits p LEFT JOIN portrait_visibility v ON v.portrait_id = p.id "
             f"WHERE {where}", params)
-        rows = self.ctx.db.fetchall(f"{_SELECT} WHERE {where} ORDER BY p.sort_order, p.created_at DESC, p.id LIMIT ? OFFSET ?",
+        rows = self.ctx.db.fetchall(f"{_SELECT} WHERE {where} ORDER BY {_ORDER} LIMIT ? OFFSET ?",
                                     [*params, limit, offset])
         items = from_rows(Portrait, [_portrait_fields(r, character) for r in rows], json_fields=_JSON, what="portrait")
         return Page[Portrait](items=items, total=total, offset=offset, limit=limit)
@@ -250,8 +268,70 @@ class Portraits:
         unknown = [i for i in ordered_ids if i not in have]
         if unknown:
             raise InvalidInput({"ordered_ids": f"not portraits of this character: {', '.join(unknown[:3])}"})
+        if len(set(ordered_ids)) != len(ordered_ids):
+            raise InvalidInput({"ordered_ids": "names a portrait more than once"})
         with self.ctx.db.transaction() as cur:
             reorder_portraits(cur, character_id, ordered_ids)
+
+    @checked
+    def neighbours(self, portrait_id: Id) -> Neighbours:
+        """The portrait's place in the gallery order and the ids either side of it (for a lightbox
+        that stays on one portrait while others are added or removed); counted among the portraits
+        the actor sees, as `list` shows them."""
+        p = self.get(portrait_id)
+        seen = (f"FROM character_portraits p LEFT JOIN portrait_visibility v ON v.portrait_id = p.id "
+                f"WHERE p.character_id = ? AND (? OR coalesce(v.is_public, TRUE))")
+        before = (f"{seen} AND (p.sort_order < ? OR (p.sort_order = ? AND (p.created_at > ? "
+                  "OR (p.created_at = ? AND p.id < ?))))")
+        after = (f"{seen} AND (p.sort_order > ? OR (p.sort_order = ? AND (p.created_at < ? "
+                 "OR (p.created_at = ? AND p.id > ?))))")
+        base = [p.character_id, self._sees_all(self.characters.get(p.character_id))]
+        args = [*base, p.sort_order, p.sort_order, p.created_at, p.created_at, p.id]
+        db = self.ctx.db
+        index = db.scalar(f"SELECT count(*) {before}", args)
+        total = db.scalar(f"SELECT count(*) {seen}", base)
+        prev = db.scalar(f"SELECT p.id {before} ORDER BY p.sort_order DESC, p.created_at, p.id DESC LIMIT 1", args)
+        nxt = db.scalar(f"SELECT p.id {after} ORDER BY {_ORDER} LIMIT 1", args)
+        return Neighbours(index=int(index), total=int(total), previous_id=prev, next_id=nxt)
+
+    @checked
+    def move(self, portrait_id: Id, position: Annotated[int, Strict(), Field(ge=0)]) -> Neighbours:
+        """Move a portrait to this 0-based place in its gallery (past the end: last); returns its new place."""
+        portrait = self._owned(portrait_id)
+        ids = [r["id"] for r in self.ctx.db.fetchall(
+            f"SELECT p.id FROM character_portraits p WHERE p.character_id = ? ORDER BY {_ORDER}",
+            [portrait.character_id])]
+        old = ids.index(portrait_id)
+        ids.insert(min(position, len(ids) - 1), ids.pop(old))
+        # Only the places up to the farther of the two change; everything after keeps its order.
+        self.reorder(portrait.character_id, ids[:max(old, position) + 1])
+        return self.neighbours(portrait_id)
+
+    @checked
+    def delete_many(self, portrait_ids: Selection) -> int:
+        """Delete several portraits (all checked first: one that is not the actor's deletes none)."""
+        for pid in dict.fromkeys(portrait_ids):
+            self._owned(pid)
+        for pid in dict.fromkeys(portrait_ids):
+            self.delete(pid)
+        return len(set(portrait_ids))
+
+    @checked
+    def zip(self, portrait_ids: Selection) -> tuple[bytes, str]:
+        """The portraits' stored PNGs (byte for byte, so each keeps the recipe written into it) in one zip,
+        and a filename like `mia-portraits.zip`. Every id is checked before anything is read."""
+        chosen = [self.get(pid) for pid in dict.fromkeys(portrait_ids)]
+        out = io.BytesIO()
+        with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as archive:  # PNGs are compressed already
+            for portrait in chosen:
+                data, name = self.download(portrait.id)
+                archive.writestr(name, data)
+        slugs = {self._slug(p.character_id) for p in chosen}
+        return out.getvalue(), f"{slugs.pop() if len(slugs) == 1 else 'studio'}-portraits.zip"
+
+    def _slug(self, character_id: str) -> str:
+        name = self.ctx.db.scalar("SELECT name FROM characters WHERE id = ?", [character_id]) or "portrait"
+        return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "portrait"
 
     @checked
     def delete(self, portrait_id: Id) -> None:
@@ -276,9 +356,7 @@ class Portraits:
     def download(self, portrait_id: Id) -> tuple[bytes, str]:
         """The full image and a filename like `mia-3f2a1b0c.png`."""
         portrait = self.get(portrait_id)
-        name = self.ctx.db.scalar("SELECT name FROM characters WHERE id = ?", [portrait.character_id]) or "portrait"
-        slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "portrait"
-        return self.ctx.store.read(portrait.image_key), f"{slug}-{portrait.id[:8]}.png"
+        return self.ctx.store.read(portrait.image_key), f"{self._slug(portrait.character_id)}-{portrait.id[:8]}.png"
 
     @checked
     def recall(self, portrait_id: Id) -> GenerationOptions:

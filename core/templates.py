@@ -14,14 +14,19 @@ _JSON = {"character": {}}
 
 
 def seed_templates(ctx: Context, path: Path = DATA_DIR / "templates.json") -> None:
-    """Insert shipped templates that are not in the table yet (idempotent)."""
+    """Insert shipped templates that are not in the table yet, and bring changed ones up to date
+    (idempotent; templates are shipped data that nothing else writes)."""
     shipped = json.loads(path.read_text())
     with ctx.db.transaction() as cur:
-        have = {r[0] for r in cur.execute("SELECT id FROM character_templates").fetchall()}
+        have = {r[0]: (r[1], r[2], r[3]) for r in
+                cur.execute("SELECT id, name, summary, character FROM character_templates").fetchall()}
         for t in shipped:
+            row = (t["name"], t.get("summary", ""), dumps(t["character"]))
             if t["id"] not in have:
-                cur.execute("INSERT INTO character_templates VALUES (?, ?, ?, ?, ?)",
-                            [t["id"], t["name"], t.get("summary", ""), dumps(t["character"]), utcnow()])
+                cur.execute("INSERT INTO character_templates VALUES (?, ?, ?, ?, ?)", [t["id"], *row, utcnow()])
+            elif have[t["id"]] != row:
+                cur.execute("UPDATE character_templates SET name = ?, summary = ?, character = ? WHERE id = ?",
+                            [*row, t["id"]])
 
 
 class Templates:

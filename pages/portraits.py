@@ -1,22 +1,25 @@
 """Portraits: the studio workspace. Presets, prompt, reference, model; live job tiles; the paged gallery."""
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import streamlit as st
 
 from core.errors import InvalidInput, StudioError
-from core.models import BATCH_MAX, PROMPT_MAX, Character, Portrait
+from core.models import BATCH_MAX, PROMPT_MAX, Character
+from core.portraits import ZIP_MAX
 from core.presets import PRESET_KINDS
-from ui import app, assist
-from ui.widgets import image, job_tile, literal, model_label, when
+from ui import app, assist, lightbox
+from ui.widgets import image, job_tile, literal, model_label
 
 app.require_frame()
 s = app.studio()
 PAGE_SIZE = 16
 COLS = 4
 AUTO = "__auto__"
+SELECT, ARRANGE = "select", "arrange"  # the gallery's modes (none: viewing)
 
 
 # -- state helpers -----------------------------------------------------------------------
@@ -81,26 +84,9 @@ def use_as_reference(pid: str) -> None:
         st.session_state.pop("pt_pick_ref", None)
 
 
-def ask_delete(pid: str) -> None:
-    st.session_state["pt_confirm_delete"] = pid
-
-
-def clear_delete() -> None:
-    st.session_state.pop("pt_confirm_delete", None)
-
-
-def delete_portrait(pid: str) -> None:
-    clear_delete()
-    try:
-        app.studio().portraits.delete(pid)
-    except StudioError as exc:
-        app.flash(app.error_text(exc), "error")
-    else:
-        app.flash("Portrait deleted.")
-
-
-def open_view(index: int) -> None:
-    st.session_state["pt_view"] = index
+def open_view(pid: str) -> None:
+    """Show this portrait in the lightbox (by id: new or deleted portraits never change which one)."""
+    st.session_state["pt_view"] = pid
     st.session_state.pop("pt_view_confirm", None)
 
 
@@ -144,23 +130,6 @@ def download_data(pid: str):
 
 
 # -- dialogs -----------------------------------------------------------------------------
-@st.dialog("Delete portrait?", on_dismiss=clear_delete)
-def confirm_delete_dialog(pid: str) -> None:
-    if st.session_state.get("pt_confirm_delete") != pid:
-        st.rerun()  # answered: close the dialog
-    try:
-        p = s.portraits.get(pid)
-    except StudioError:
-        clear_delete()
-        st.rerun()
-    image(s, p.thumbnail_key, width=160)
-    st.write("Delete this portrait and its image? This cannot be undone.")
-    c1, c2 = st.columns(2)
-    c1.button("Delete", type="primary", key="pt_confirm_delete_btn", on_click=delete_portrait, args=(pid,),
-              width="stretch")
-    c2.button("Cancel", key="pt_cancel_delete_btn", on_click=clear_delete, width="stretch")
-
-
 @st.dialog("Pick a reference from the portraits", width="large",
            on_dismiss=lambda: st.session_state.pop("pt_pick_ref", None))
 def pick_reference_dialog(cid: str) -> None:
@@ -184,78 +153,71 @@ def pick_reference_dialog(cid: str) -> None:
               args=("pt_pick_offset", offset + 12))
 
 
-def recipe_lines(p: Portrait) -> list[tuple[str, str]]:
-    r = p.recipe
-    rows = [
-        ("Model", f"{r.model_name or r.model_key or '?'} ({r.provider or '?'})"),
-        ("Mode", "image-to-image" if r.mode == "i2i" else "text-to-image"),
-        ("Seed", "" if r.seed is None else str(r.seed)),
-        ("Size", f"{p.width} × {p.height}"),
-        ("Provider time", f"{r.provider_ms / 1000:.1f} s" if r.provider_ms is not None else "unknown"),
-        ("Created", when(p.created_at)),
-    ]
-    if r.presets:
-        rows.append(("Presets", ", ".join(f"{kk}: {v}" for kk, v in r.presets.items())))
-    if r.reference_hash:
-        rows.append(("Reference", f"sha256 {r.reference_hash[:12]}…"))
-    return rows
-
-
 @st.dialog("Portrait", width="large", on_dismiss=close_view)
 def view_dialog(cid: str) -> None:
-    index = st.session_state.get("pt_view")
-    if index is None:
+    pid = st.session_state.get("pt_view")
+    if pid is None:
         st.rerun()  # closed by an action inside the dialog
-    page = s.portraits.list(cid, limit=1, offset=index)
-    if not page.items and page.total:
-        st.session_state["pt_view"] = index = page.total - 1
-        page = s.portraits.list(cid, limit=1, offset=index)
-    if not page.items:
+    try:
+        p = s.portraits.get(pid)
+        where = s.portraits.neighbours(pid)
+    except StudioError:  # deleted meanwhile (elsewhere)
         close_view()
         st.rerun()
-    p = page.items[0]
+    if p.character_id != cid:
+        close_view()
+        st.rerun()
     left, right = st.columns([3, 2], gap="medium")
     with left:
         image(s, p.image_key, width="stretch")
         c1, c2, c3 = st.columns([1, 2, 1], vertical_alignment="center")
-        c1.button("Previous", icon=":material/chevron_left:", disabled=index == 0, key="view_prev",
-                  on_click=open_view, args=(index - 1,), width="stretch")
-        c2.markdown(f"<div style='text-align:center'>{index + 1} of {page.total}</div>", unsafe_allow_html=True)
-        c3.button("Next", icon=":material/chevron_right:", icon_position="right", disabled=index + 1 >= page.total,
-                  key="view_next", on_click=open_view, args=(index + 1,), width="stretch")
+        # ← and → step through the gallery, Esc closes (the dialog's own); keys typed into a field stay there.
+        c1.button("Previous", icon=":material/chevron_left:", disabled=where.previous_id is None, key="view_prev",
+                  on_click=open_view, args=(where.previous_id,), width="stretch", shortcut="Left")
+        c2.markdown(f"<div style='text-align:center'>{where.index + 1} of {where.total}</div>", unsafe_allow_html=True)
+        c3.button("Next", icon=":material/chevron_right:", icon_position="right", disabled=where.next_id is None,
+                  key="view_next", on_click=open_view, args=(where.next_id,), width="stretch", shortcut="Right")
     with right:
         if p.is_primary:
             st.markdown(":orange-badge[:material/star: Primary portrait]")
-        st.markdown("\n".join(f"- **{label}:** {value}" for label, value in recipe_lines(p)))
-        st.markdown("**Prompt:** " + (literal(p.prompt) if p.prompt else "_(none)_"))
-        with st.expander("Final prompt sent to the provider"):
-            st.code(p.recipe.final_prompt, language=None, wrap_lines=True)
+        lightbox.recipe(s, lightbox.Picture(p.image_key, "Portrait", p.prompt, p.recipe, p.width, p.height,
+                                            p.created_at))
         visibility_toggle(p, f"view_public.{p.id}")
         a1, a2 = st.columns(2)
         a1.button("Set as primary", icon=":material/star:", disabled=p.is_primary, key="view_primary",
                   on_click=set_primary, args=(p.id,), width="stretch")
         a2.button("Use as reference", icon=":material/image_search:", key="view_ref",
                   on_click=use_as_reference, args=(p.id,), width="stretch")
-        a1.download_button("Download", data=download_data(p.id), file_name=f"portrait-{p.id[:8]}.png",
-                           mime="image/png", icon=":material/download:", key="view_download", width="stretch")
+        lightbox.download_button(download_data(p.id), f"portrait-{p.id[:8]}.png", key="view_download", where=a1)
         if st.session_state.get("pt_view_confirm") == p.id:
             st.warning("Delete this portrait? This cannot be undone.")
             d1, d2 = st.columns(2)
             d1.button("Delete", type="primary", key="view_delete_yes", width="stretch", on_click=view_delete,
-                      args=(p.id,))
+                      args=(p.id, where.next_id or where.previous_id))
             d2.button("Cancel", key="view_delete_no", width="stretch", on_click=st.session_state.pop,
                       args=("pt_view_confirm", None))
         else:
             a2.button("Delete", icon=":material/delete:", key="view_delete", width="stretch",
                       on_click=st.session_state.__setitem__, args=("pt_view_confirm", p.id))
         st.divider()
-        st.text_area("Prompt for regenerate", value=p.prompt, max_chars=PROMPT_MAX, key=f"regen.{p.id}")
-        st.checkbox("New seed", value=False, key=f"regen_seed.{p.id}")
+        # What was typed here comes back when the user steps away and returns (Streamlit forgets the state
+        # of a widget that a run did not show).
+        drafts = st.session_state.setdefault("pt_regen_drafts", {})
+        st.text_area("Prompt for regenerate", value=drafts.get(f"regen.{p.id}", p.prompt), max_chars=PROMPT_MAX,
+                     key=f"regen.{p.id}", on_change=keep_draft, args=(f"regen.{p.id}",))
+        if lightbox.takes_seed(s, p.recipe):
+            st.checkbox("New seed", value=drafts.get(f"regen_seed.{p.id}", False), key=f"regen_seed.{p.id}",
+                        on_change=keep_draft, args=(f"regen_seed.{p.id}",))
         st.button("Regenerate", type="primary", icon=":material/refresh:", key="view_regen", width="stretch",
                   on_click=regenerate, args=(cid, p.id))
 
 
-def view_delete(pid: str) -> None:
+def keep_draft(key: str) -> None:
+    st.session_state.setdefault("pt_regen_drafts", {})[key] = st.session_state.get(key)
+
+
+def view_delete(pid: str, then: str | None) -> None:
+    """Delete the shown portrait and show the one after it (or before it; none left: close)."""
     st.session_state.pop("pt_view_confirm", None)
     try:
         app.studio().portraits.delete(pid)
@@ -263,6 +225,10 @@ def view_delete(pid: str) -> None:
         app.flash(app.error_text(exc), "error")
         return
     app.flash("Portrait deleted.")
+    if then:
+        open_view(then)
+    else:
+        close_view()
 
 
 def regenerate(cid: str, pid: str) -> None:
@@ -353,14 +319,8 @@ def controls(character: Character) -> None:
 
 
 def summary(character: Character) -> None:
-    primary = s.portraits.primary(character.id) if character.primary_portrait_id else None
+    """Name and final prompt (the primary portrait is shown by the gallery, which a star changes alone)."""
     with st.container(border=True):
-        if primary:
-            image(s, primary.thumbnail_key, width="stretch")
-            st.caption(":orange[:material/star:] Primary portrait")
-        else:
-            image(s, None, width="stretch")
-            st.caption("No primary portrait yet")
         st.markdown(f"### {literal(character.name)}")
         if not character.description.strip():
             st.warning("Add a description on the Characters page: a portrait needs one.")
@@ -400,8 +360,12 @@ def jobs_panel(cid: str, polling: bool) -> None:
     now_active = {j.id for j in jobs.values() if j.is_active}
     before = st.session_state.get(k(cid, "active"))
     st.session_state[k(cid, "active")] = now_active
-    if (before is not None and before - now_active) or (now_active and not polling):
-        st.rerun()  # a job finished (refresh the gallery), or one was retried here (start polling)
+    finished = before is not None and before - now_active
+    # A job finished (refresh the gallery), or all did (stop polling): both wait while the lightbox is open,
+    # so nothing moves under the user. A job was retried here: start polling.
+    settled = finished or (polling and not now_active)
+    if (settled and st.session_state.get("pt_view") is None) or (now_active and not polling):
+        st.rerun()
     if not jobs:
         return
     head, btn = st.columns([4, 1], vertical_alignment="center")
@@ -416,7 +380,110 @@ def jobs_panel(cid: str, polling: bool) -> None:
             job_tile(s, job, key=f"pt.tile.{cid}")
 
 
+def selection(cid: str) -> list[str]:
+    """The ids ticked in the gallery, in the order they were ticked."""
+    return st.session_state.setdefault(k(cid, "selected"), [])
+
+
+def toggle_selected(cid: str, pid: str) -> None:
+    chosen = selection(cid)
+    if st.session_state.get(f"sel.{pid}"):
+        if pid not in chosen:
+            chosen.append(pid)
+    elif pid in chosen:
+        chosen.remove(pid)
+
+
+def clear_selection(cid: str) -> None:
+    for pid in selection(cid):
+        st.session_state.pop(f"sel.{pid}", None)
+    st.session_state[k(cid, "selected")] = []
+
+
+def delete_selected(cid: str) -> None:
+    chosen = list(selection(cid))
+    st.session_state.pop("pt_confirm_bulk", None)
+    try:
+        n = app.studio().portraits.delete_many(chosen)
+    except StudioError as exc:
+        app.flash(app.error_text(exc), "error")
+        return
+    clear_selection(cid)
+    app.flash(f"{n} portrait{'s' if n != 1 else ''} deleted.")
+
+
+def zip_data(ids: list[str]):
+    """The zip, built when the button is clicked (on another thread; it touches no st.*)."""
+    studio = s
+    return lambda: studio.portraits.zip(ids)[0]
+
+
+def move(pid: str, position: int) -> None:
+    app.attempt_later(app.studio().portraits.move, pid, max(0, position))
+
+
+@st.dialog("Delete portraits?", on_dismiss=lambda: st.session_state.pop("pt_confirm_bulk", None))
+def confirm_bulk_delete_dialog(cid: str) -> None:
+    chosen = selection(cid)
+    if not st.session_state.get("pt_confirm_bulk") or not chosen:
+        st.rerun()  # answered: close the dialog
+    st.write(f"Delete the {len(chosen)} selected portrait{'s' if len(chosen) != 1 else ''} and their images? "
+             "This cannot be undone.")
+    c1, c2 = st.columns(2)
+    c1.button(f"Delete {len(chosen)}", type="primary", key="pt_bulk_delete_yes", on_click=delete_selected,
+              args=(cid,), width="stretch")
+    c2.button("Cancel", key="pt_bulk_delete_no", on_click=st.session_state.pop, args=("pt_confirm_bulk", None),
+              width="stretch")
+
+
+def selection_bar(cid: str, name: str) -> None:
+    chosen = selection(cid)
+    if not chosen:
+        return
+    with st.container(border=True, key="pt-selection"):
+        c0, c1, c2, c3 = st.columns([2, 2, 2, 1.2], vertical_alignment="center")
+        c0.markdown(f"**{len(chosen)} selected**")
+        if len(chosen) > ZIP_MAX:
+            c1.caption(f"Download takes at most {ZIP_MAX} at once.")
+        else:
+            c1.download_button("Download selected", data=zip_data(list(chosen)), file_name=f"{name}-portraits.zip",
+                               mime="application/zip", icon=":material/folder_zip:", key="pt_zip", width="stretch")
+        c2.button("Delete selected", icon=":material/delete:", key="pt_bulk_delete", width="stretch",
+                  on_click=st.session_state.__setitem__, args=("pt_confirm_bulk", True))
+        c3.button("Clear", key="pt_clear_selection", on_click=clear_selection, args=(cid,), width="stretch")
+
+
+def tile(cid: str, p, index: int, total: int, slot: int, mode: str | None) -> None:
+    """A gallery tile: few widgets (a page has 16 of them, rendered on every run of the gallery); the
+    portrait's other actions are in the lightbox, the tick only while selecting, the arranging buttons
+    only while arranging."""
+    with st.container(border=True, key=f"tile-{slot}"):
+        image(s, p.thumbnail_key, width="stretch", listed=True)
+        top, pick = st.columns([3, 1], vertical_alignment="center") if mode == SELECT else (st.container(), None)
+        with top:
+            if p.is_primary:
+                st.markdown(":orange-badge[:material/star: Primary]")
+            else:
+                st.button("Set as primary", icon=":material/star_border:", key=f"primary.{p.id}", type="tertiary",
+                          on_click=set_primary, args=(p.id,))
+        if pick is not None:
+            st.session_state[f"sel.{p.id}"] = p.id in selection(cid)
+            pick.checkbox("Select", key=f"sel.{p.id}", on_change=toggle_selected, args=(cid, p.id),
+                          label_visibility="collapsed", help="Select for download or delete")
+        if mode == ARRANGE:
+            m1, m2, m3 = st.columns(3)
+            m1.button("", key=f"mvfirst.{p.id}", on_click=move, args=(p.id, 0), disabled=index == 0,
+                      icon=":material/first_page:", help="Move to the front of the gallery", width="stretch")
+            m2.button("", key=f"mvup.{p.id}", on_click=move, args=(p.id, index - 1), disabled=index == 0,
+                      icon=":material/chevron_left:", help="Move one place earlier", width="stretch")
+            m3.button("", key=f"mvdown.{p.id}", on_click=move, args=(p.id, index + 1), disabled=index + 1 >= total,
+                      icon=":material/chevron_right:", help="Move one place later", width="stretch")
+        else:
+            st.button("Open", key=f"view.{p.id}", width="stretch", on_click=open_view, args=(p.id,))
+
+
 def gallery(character: Character) -> None:
+    """The paged gallery. A fragment: its own actions (primary, select, move) rerun only the gallery."""
     cid = character.id
     page_key = k(cid, "page")
     page_no = st.session_state.get(page_key, 0)
@@ -425,41 +492,40 @@ def gallery(character: Character) -> None:
         st.session_state[page_key] = page_no = max(0, (page.total - 1) // PAGE_SIZE)
         page = s.portraits.list(cid, limit=PAGE_SIZE, offset=page_no * PAGE_SIZE)
     pages = max(1, -(-page.total // PAGE_SIZE))
-    head, nav = st.columns([2, 3], vertical_alignment="center")
+    star, head, nav = st.columns([0.5, 2, 3], vertical_alignment="center")
+    primary = next((p for p in page.items if p.is_primary), None)
+    if primary is None and page.total:  # on another page of the gallery (or none yet)
+        primary = s.portraits.primary(cid)
+    with star:
+        if primary is not None:
+            image(s, primary.thumbnail_key, width="stretch", listed=True, caption="★ Primary portrait")
     head.subheader(f"Gallery · {page.total} portrait{'s' if page.total != 1 else ''}")
     if page.total == 0:
         st.info("No portraits yet: pick a pose above and press **Generate portrait**.", icon=":material/photo_camera:")
         return
     with nav:
         p1, p2, p3 = st.columns([1.3, 1.4, 1.3], vertical_alignment="center")
-        if p1.button("Previous", disabled=page_no == 0, key="gal_prev", width="stretch", icon=":material/chevron_left:"):
-            st.session_state[page_key] = page_no - 1
-            st.rerun()
+        p1.button("Previous", disabled=page_no == 0, key="gal_prev", width="stretch", icon=":material/chevron_left:",
+                  on_click=st.session_state.__setitem__, args=(page_key, page_no - 1))
         p2.markdown(f"<div style='text-align:center'>Page {page_no + 1} of {pages}</div>", unsafe_allow_html=True)
-        if p3.button("Next", disabled=page_no + 1 >= pages, key="gal_next", icon=":material/chevron_right:",
-                     icon_position="right", width="stretch"):
-            st.session_state[page_key] = page_no + 1
-            st.rerun()
+        p3.button("Next", disabled=page_no + 1 >= pages, key="gal_next", icon=":material/chevron_right:",
+                  icon_position="right", width="stretch", on_click=st.session_state.__setitem__,
+                  args=(page_key, page_no + 1))
+    mode = st.segmented_control("Gallery mode", [SELECT, ARRANGE], key=k(cid, "mode"), label_visibility="collapsed",
+                                format_func={SELECT: ":material/check_box: Select",
+                                             ARRANGE: ":material/swap_horiz: Arrange"}.get,
+                                help="Select: tick portraits to download or delete together. "
+                                     "Arrange: move portraits earlier or later in the gallery.")
+    selection_bar(cid, re.sub(r"[^a-z0-9]+", "-", character.name.lower()).strip("-") or "portraits")
     cols = st.columns(COLS)
     for i, p in enumerate(page.items):
-        index = page_no * PAGE_SIZE + i
-        with cols[i % COLS].container(border=True, key=f"tile-{i}"):
-            image(s, p.thumbnail_key, width="stretch")
-            if p.is_primary:
-                st.markdown(":orange-badge[:material/star: Primary]")
-            else:
-                st.button("Set as primary", icon=":material/star_border:", key=f"primary.{p.id}", type="tertiary",
-                          on_click=set_primary, args=(p.id,))
-            b1, b2 = st.columns(2)
-            b1.button("Open", key=f"view.{p.id}", on_click=open_view, args=(index,), width="stretch")
-            with b2.popover("More", width="stretch"):
-                st.button("Use as reference", key=f"ref.{p.id}", on_click=use_as_reference, args=(p.id,),
-                          icon=":material/image_search:", width="stretch")
-                st.download_button("Download", data=download_data(p.id), file_name=f"portrait-{p.id[:8]}.png",
-                                   mime="image/png", key=f"dl.{p.id}", icon=":material/download:", width="stretch")
-                st.button("Delete", key=f"del.{p.id}", on_click=ask_delete, args=(p.id,),
-                          icon=":material/delete:", width="stretch")
-                visibility_toggle(p, f"public.{p.id}")
+        with cols[i % COLS]:
+            tile(cid, p, page_no * PAGE_SIZE + i, page.total, i, mode)
+    # The gallery's dialogs belong to its fragment: opening one reruns the gallery, not the page.
+    if st.session_state.get("pt_view") is not None:
+        view_dialog(cid)
+    elif st.session_state.get("pt_confirm_bulk"):
+        confirm_bulk_delete_dialog(cid)
 
 
 # -- page ------------------------------------------------------------------------------
@@ -481,10 +547,6 @@ if character is not None:
             # Polls the job rows while something runs; a finished job reruns the page (see jobs_panel).
             st.fragment(run_every=1.0 if active_now else None)(jobs_panel)(cid, active_now)
     with app.guarded("the gallery"):
-        gallery(character)
-    if st.session_state.get("pt_view") is not None:
-        view_dialog(cid)
-    elif st.session_state.get("pt_confirm_delete"):
-        confirm_delete_dialog(st.session_state["pt_confirm_delete"])
-    elif st.session_state.get("pt_pick_ref") == cid:
+        st.fragment(gallery)(character)
+    if st.session_state.get("pt_view") is None and st.session_state.get("pt_pick_ref") == cid:
         pick_reference_dialog(cid)

@@ -5,7 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from core.models import ACTIVE_STATUSES, FINAL_STATUSES, Job
-from ui import app
+from ui import app, lightbox
 from ui.stats import budget_text, outcome_metrics, outcome_table
 from ui.widgets import stage_text, status_badge, when
 
@@ -46,6 +46,12 @@ def job_row(job: Job, names: dict[str, str], key: str, retryable: set[str] = fro
         c[6].button("Cancel", key=f"{key}.cancel.{job.id}", on_click=cancel, args=(job.id,), width="stretch")
     elif job.id in retryable:
         c[6].button("Retry", key=f"{key}.retry.{job.id}", on_click=retry, args=(job.id,), width="stretch")
+    elif job.status == "completed" and job.result_id:
+        # A scene shows its latest image: the one this job made unless the scene was generated again.
+        shown = ("portrait", job.result_id) if job.kind == "portrait" else ("scene", job.scene_id)
+        if shown[1]:
+            c[6].button("Open", key=f"{key}.open.{job.id}", on_click=lightbox.open_image, args=shown,
+                        icon=":material/open_in_full:", width="stretch")
 
 
 def header() -> None:
@@ -129,3 +135,5 @@ with app.guarded("the queue"):
     history(statuses, all_users)
     st.divider()
     statistics(all_users)
+if st.session_state.get(lightbox.SHOWN) is not None:
+    lightbox.image_dialog(s)

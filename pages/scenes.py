@@ -5,7 +5,7 @@ import streamlit as st
 
 from core.errors import StudioError
 from core.models import Scene
-from ui import app
+from ui import app, lightbox
 from ui.widgets import field_error, image, job_tile, literal, placeholder
 
 app.require_frame()
@@ -139,7 +139,8 @@ def cards(cid: str, polling: bool) -> None:
             else:
                 st.image(placeholder(256, 144), width="stretch")
             if scene.image_key:
-                st.caption(f":material/image: Scene image · seed {scene.recipe.seed if scene.recipe.seed is not None else '?'}")
+                seed = f" · seed {scene.recipe.seed if scene.recipe.seed is not None else '?'}" if lightbox.takes_seed(s, scene.recipe) else ""
+                st.caption(f":material/image: Scene image{seed}")
             elif job is None:
                 st.caption("No image yet: press **Generate scene image**.")
             st.markdown(f"**{literal(scene.name)}**" + (f"  :gray-badge[priority {scene.priority}]" if scene.priority else ""))
@@ -150,9 +151,13 @@ def cards(cid: str, polling: bool) -> None:
             busy = job is not None and job.is_active
             st.button("Generate scene image", key=f"gen.{scene.id}", on_click=generate, args=(scene.id,),
                       icon=":material/auto_awesome:", type="primary", disabled=busy, width="stretch")
-            b1, b2 = st.columns(2)
+            b0, b1, b2 = st.columns(3)
             # The cards are a fragment and the dialogs belong to the whole page: a click opens its dialog
             # with a rerun of the page, not of the fragment alone.
+            if scene.image_key and b0.button("Open", key=f"open.{scene.id}", width="stretch",
+                                             icon=":material/open_in_full:"):
+                lightbox.open_image("scene", scene.id)
+                st.rerun()
             if b1.button("Edit", key=f"edit.{scene.id}", width="stretch", icon=":material/edit:"):
                 open_editor(scene.id)
                 st.rerun()
@@ -180,6 +185,8 @@ if character is not None:
             scene = app.attempt(s.scenes.get, editing)
         if editing == "new" or scene is not None:
             editor_dialog(cid, scene)
+    elif st.session_state.get(lightbox.SHOWN) is not None:
+        lightbox.image_dialog(s)
     elif st.session_state.get("sc_confirm_delete"):
         scene = app.attempt(s.scenes.get, st.session_state["sc_confirm_delete"])
         if scene is not None:

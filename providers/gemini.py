@@ -40,7 +40,7 @@ _DELAY = re.compile(r"^\s*(\d+(?:\.\d+)?)s\s*$")
 
 def _model(key: str, name: str, priority: int, references: int, notes: str) -> ModelSpec:
     return ModelSpec(model_key=key, display_name=name, priority=priority, notes=notes, capabilities=Capabilities(
-        supports_txt2img=True, supports_i2i=True, max_references=references,
+        supports_txt2img=True, supports_i2i=True, supports_seed=False, max_references=references,
         reference=ReferenceMapping(field="references", form="list", limit=references),
         aspect_ratios=list(ASPECT_RATIOS), formats=["png"]))
 

@@ -42,7 +42,7 @@ class OpenAIProvider(Provider):
         def image(key: str, name: str, priority: int, defaults: dict[str, Any], notes: str = "") -> ModelSpec:
             return ModelSpec(model_key=key, display_name=name, priority=priority, notes=notes, input_defaults=defaults,
                              capabilities=Capabilities(
-                                 supports_txt2img=True, supports_i2i=True, max_references=16,
+                                 supports_txt2img=True, supports_i2i=True, supports_seed=False, max_references=16,
                                  max_resolution="1536x1024", reference=ReferenceMapping(field="image", form="single", limit=1),
                                  aspect_ratios=["1:1", "3:2", "2:3"], formats=["png", "jpeg", "webp"]))
 

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import io
 import re
+import threading
+from collections import OrderedDict
 from datetime import datetime, timezone
 from functools import lru_cache
 from typing import Any
@@ -36,9 +38,84 @@ def literal(text: str) -> str:
     return _MARKDOWN.sub(r"\\\1", text)
 
 
-def image(s: Studio, key: str | None, **kwargs: Any) -> None:
-    """A stored image (URL or bytes); a neutral placeholder when it is missing or unreadable."""
-    st.image(s.images.src(key), **kwargs)
+def image(s: Studio, key: str | None, *, listed: bool = False, **kwargs: Any) -> None:
+    """A stored image (URL or bytes); a neutral placeholder when it is missing or unreadable.
+    `listed`: the key comes from a row the studio just listed for this actor (so they may see it)."""
+    st.image(display_source(s, key, kwargs.get("width"), listed=listed), **kwargs)
+
+
+class _Shown:
+    """Stored images as `st.image` serves them, kept in memory by (key, width).
+
+    Given bytes, `st.image` decodes them on every run and re-encodes any that are not JPEG, PNG or GIF
+    of the kind it wants (a WebP thumbnail, an RGB PNG), or wider than it shows them; it then serves
+    them from a URL named by their hash. Prepared once here, the bytes pass through untouched, so a
+    rerun costs a hash, and the URL stays the same, so the browser fetches nothing new. Stored images
+    never change under a key (a new image gets a new key), so an entry never goes stale.
+    """
+
+    LIMIT = 96 * 1_048_576  # bytes held, all entries together
+
+    def __init__(self) -> None:
+        self._items: OrderedDict[tuple[str, int], bytes] = OrderedDict()
+        self._size = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, int]) -> bytes | None:
+        with self._lock:
+            data = self._items.get(key)
+            if data is not None:
+                self._items.move_to_end(key)
+            return data
+
+    def put(self, key: tuple[str, int], data: bytes) -> None:
+        with self._lock:
+            if key in self._items:
+                return
+            self._items[key] = data
+            self._size += len(data)
+            while self._size > self.LIMIT and len(self._items) > 1:
+                self._size -= len(self._items.popitem(last=False)[1])
+
+
+_SHOWN = _Shown()
+_WIDEST = 2 * 730  # st.image's widest rendering (its MAXIMUM_CONTENT_WIDTH): wider images are scaled to it
+
+
+def prepared(data: bytes, width: int) -> bytes:
+    """`data` as st.image would turn it into for this width (so that it then keeps the bytes as they are)."""
+    img = Image.open(io.BytesIO(data))
+    if img.format == "GIF":
+        return data
+    fmt = "PNG" if img.mode in {"RGBA", "LA", "P"} else "JPEG"
+    if img.width <= width and img.format == fmt:
+        return data
+    if img.width > width:
+        img = img.resize((width, int(img.height * width / img.width)), Image.BILINEAR)
+    out = io.BytesIO()
+    img.save(out, format=fmt, quality=90)
+    return out.getvalue()
+
+
+def display_source(s: Studio, key: str | None, width: Any = None, *, listed: bool = False) -> str | bytes:
+    """What `st.image` gets for a stored image: a presigned URL where the store makes them, else bytes
+    prepared once (see `_Shown`); the placeholder where the key is missing, hidden or unreadable.
+    A prepared image is served again after the actor's access is checked, or when `listed` says the key
+    comes from a listing made for this actor (a gallery page: one query for all its tiles)."""
+    target = width if isinstance(width, int) and width > 0 else _WIDEST
+    if key and isinstance(key, str):
+        hit = _SHOWN.get((key, target))
+        if hit is not None and (listed or s.images.may_see(key)):
+            return hit
+    src = s.images.src(key)
+    if isinstance(src, str) or not key:
+        return src
+    try:  # src holds the bytes or a placeholder: read again to tell them apart, once per key
+        data = prepared(s.images.read(key), target)
+    except (StudioError, OSError, ValueError):  # hidden, unreadable, or not an image Pillow knows
+        return src
+    _SHOWN.put((key, target), data)
+    return data
 
 
 @lru_cache(maxsize=4)

@@ -9,10 +9,10 @@ import json
 import logging
 import time
 
-from tests.benchmarks import coldstart, gallery, overhead, shared, storage, throughput
+from tests.benchmarks import browser, coldstart, gallery, overhead, shared, storage, throughput
 from tests.benchmarks.harness import as_json, machine_facts, render_table
 
-SECTIONS = ("overhead", "throughput", "postgresql", "gallery", "scaling", "storage", "coldstart")
+SECTIONS = ("overhead", "throughput", "postgresql", "gallery", "scaling", "storage", "coldstart", "browser")
 
 
 def main() -> int:
@@ -20,6 +20,8 @@ def main() -> int:
     parser.add_argument("--only", nargs="+", choices=SECTIONS, help="run only these sections")
     parser.add_argument("--quick", action="store_true", help="fewer repetitions and smaller data (a smoke run)")
     parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
+    parser.add_argument("--baseline", default="main", metavar="REF",
+                        help="browser: the commit measured as 'before' beside this checkout (default: main)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
     wanted = args.only or SECTIONS
@@ -42,6 +44,8 @@ def main() -> int:
         figures += storage.run(n=50 if q else 200, repeat=3 if q else 7)
     if "coldstart" in wanted:
         figures += coldstart.run(repeat=2 if q else 5)
+    if "browser" in wanted:
+        figures += browser.run(repeat=3 if q else 7, baseline=args.baseline)
     facts = machine_facts()
     print(render_table(facts, figures))
     print(f"\n{len(figures)} figures in {time.perf_counter() - started:.0f} s")

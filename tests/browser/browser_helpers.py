@@ -53,18 +53,22 @@ def gallery_heading(page: Page, n: int):
 
 
 class StudioServer:
-    def __init__(self, home: Path, log: Path, env: dict[str, str] | None = None, args: list[str] | None = None):
-        """`env`: more settings (STUDIO_AUTH, ...); `args`: more `streamlit run` options (--secrets.files ...)."""
+    """`streamlit run studio_app.py` of the checkout at `root` (another tree: a benchmark's baseline);
+    `env` adds variables (STUDIO_AUTH, a test plugin's settings, PYTHONPATH for its distribution);
+    `args` more `streamlit run` options (--secrets.files ...)."""
+
+    def __init__(self, home: Path, log: Path, env: dict[str, str] | None = None, args: list[str] | None = None,
+                 root: Path = ROOT):
         self.home = home
         self.port: int | None = None  # streamlit picks it (port 0): known once it listens
-        full_env = {k: v for k, v in os.environ.items() if k not in KEY_ENVS and not k.startswith("STUDIO_")}
-        full_env.update(STUDIO_HOME=str(home), STUDIO_LOAD_PLUGINS="", PYTHONUNBUFFERED="1", **(env or {}))
+        env = {**{k: v for k, v in os.environ.items() if k not in KEY_ENVS and not k.startswith("STUDIO_")},
+               "STUDIO_HOME": str(home), "STUDIO_LOAD_PLUGINS": "", "PYTHONUNBUFFERED": "1", **(env or {})}
         self.log_file = log.open("w")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", "studio_app.py", "--server.headless", "true",
              "--server.port", "0", "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
              "--server.fileWatcherType", "none", *(args or [])],
-            cwd=ROOT, env=full_env, stdout=self.log_file, stderr=subprocess.STDOUT)
+            cwd=root, env=env, stdout=self.log_file, stderr=subprocess.STDOUT)
 
     @property
     def url(self) -> str:

@@ -46,3 +46,22 @@ def test_bad_input_gives_one_line_and_a_non_zero_exit(tmp_path, capsys, monkeypa
     assert code == 2 and "No character" in err
     code, _, err = run(capsys, tmp_path, "generate", "--character", "nobody")
     assert code == 2
+
+
+def test_portraits_list_and_reorder(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("STUDIO_LOAD_PLUGINS", "")
+    home = tmp_path / "home"
+    run(capsys, home, "characters", "create", "--name", "Mia", "--description", "A barista.")
+    code, out, _ = run(capsys, home, "generate", "--character", "Mia", "--n", "3", "--wait", "--json")
+    assert code == 0
+    code, out, _ = run(capsys, home, "portraits", "list", "Mia", "--json")
+    before = [p["id"] for p in json.loads(out)["items"]]
+    assert code == 0 and len(before) == 3
+    code, out, _ = run(capsys, home, "portraits", "reorder", "Mia", before[2], before[1])
+    assert code == 0 and out.index(before[2]) < out.index(before[1]) < out.index(before[0])
+    code, out, _ = run(capsys, home, "portraits", "list", "Mia", "--json")
+    assert [p["id"] for p in json.loads(out)["items"]] == [before[2], before[1], before[0]]
+    code, _, err = run(capsys, home, "portraits", "reorder", "Mia", "nope")
+    assert code == 2 and "not portraits of this character: nope" in err
+    code, out, _ = run(capsys, home, "portraits", "list", "Mia", "--json")
+    assert [p["id"] for p in json.loads(out)["items"]] == [before[2], before[1], before[0]]

@@ -37,3 +37,28 @@ def test_scenes_crud_and_priority_order(studio, character):
         studio.scenes.update(low.id, {"priority": 5000})
     studio.scenes.delete(low.id)
     assert [s.name for s in studio.scenes.list(character.id)] == ["Cafe"]
+
+
+def test_every_template_fills_persona_and_traits(studio):
+    """A character started from any shipped template has a persona and traits of its own."""
+    templates = studio.templates.list()
+    assert templates
+    personas = set()
+    for t in templates:
+        c = studio.templates.create_character(t.id)
+        assert c.persona and len(c.persona.split()) >= 20, t.id
+        assert c.traits and len(c.traits.split(",")) >= 3, t.id
+        personas.add(c.persona)
+    assert len(personas) == len(templates)  # none copied from another
+
+
+def test_a_home_seeded_before_gets_the_shipped_templates_up_to_date(studio):
+    from core.data import dumps
+    from core.templates import seed_templates
+
+    old = studio.templates.get("barista").character
+    studio.ctx.db.execute("UPDATE character_templates SET character = ? WHERE id = 'barista'",
+                          [dumps({k: v for k, v in old.items() if k not in ("persona", "traits")})])
+    assert not studio.templates.create_character("barista").persona
+    seed_templates(studio.ctx)
+    assert studio.templates.create_character("barista").persona == old["persona"]

@@ -154,3 +154,76 @@ def test_a_portrait_reference_carries_the_hash_recorded_at_storing(studio, chara
     assert portrait.recipe.sha256 == sha256(studio.portraits.image_bytes(portrait.id))
     again, = generate(studio, character.id, reference="portrait", reference_portrait_id=portrait.id)
     assert again.recipe.mode == "i2i" and again.recipe.reference_hash == portrait.recipe.sha256
+
+
+def test_reorder_keeps_the_order_of_the_rest(studio, character):
+    """Naming a few portraits puts them first; the others keep the order an earlier reorder gave them."""
+    a, b, c, d = (generate(studio, character.id)[0] for _ in range(4))
+    studio.portraits.reorder(character.id, [a.id, b.id, c.id, d.id])
+    studio.portraits.reorder(character.id, [c.id])
+    assert [p.id for p in studio.portraits.list(character.id).items] == [c.id, a.id, b.id, d.id]
+    with pytest.raises(InvalidInput, match="more than once"):
+        studio.portraits.reorder(character.id, [a.id, a.id])
+    assert [p.id for p in studio.portraits.list(character.id).items] == [c.id, a.id, b.id, d.id]
+
+
+def test_move_and_neighbours_follow_the_gallery_order(studio, character):
+    made = [generate(studio, character.id)[0] for _ in range(4)]
+    order = [p.id for p in studio.portraits.list(character.id).items]  # newest first
+    assert order == [p.id for p in reversed(made)]
+    first = studio.portraits.neighbours(order[0])
+    assert (first.index, first.total, first.previous_id, first.next_id) == (0, 4, None, order[1])
+    middle = studio.portraits.neighbours(order[2])
+    assert (middle.index, middle.previous_id, middle.next_id) == (2, order[1], order[3])
+    assert studio.portraits.neighbours(order[3]).next_id is None
+
+    moved = studio.portraits.move(order[3], 1)  # last -> second
+    expected = [order[0], order[3], order[1], order[2]]
+    assert [p.id for p in studio.portraits.list(character.id).items] == expected
+    assert (moved.index, moved.previous_id, moved.next_id) == (1, order[0], order[1])
+    studio.portraits.move(order[0], 99)  # past the end: last
+    assert [p.id for p in studio.portraits.list(character.id).items] == expected[1:] + [order[0]]
+    # A portrait generated afterwards comes first and shifts every index by one, not the neighbours.
+    newest, = generate(studio, character.id)
+    after = studio.portraits.neighbours(order[3])
+    assert (after.index, after.total, after.previous_id) == (1, 5, newest.id)
+    with pytest.raises(InvalidInput):
+        studio.portraits.move(order[1], -1)
+
+
+def test_zip_holds_the_stored_bytes_and_checks_every_id_first(studio, character):
+    import zipfile
+
+    a, b = generate(studio, character.id, n=2, seed=3)
+    data, name = studio.portraits.zip([a.id, b.id, a.id])
+    assert name == "mia-portraits.zip"
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        stored = {n: archive.read(n) for n in archive.namelist()}
+    assert stored == {f"mia-{a.id[:8]}.png": studio.ctx.store.read(a.image_key),
+                      f"mia-{b.id[:8]}.png": studio.ctx.store.read(b.image_key)}
+    with pytest.raises(StudioError):
+        studio.portraits.zip([a.id, "nope"])
+    with pytest.raises(InvalidInput):
+        studio.portraits.zip([])
+
+
+def test_delete_many_checks_all_before_deleting_any(studio, character):
+    a, b, c = generate(studio, character.id, n=3)
+    with pytest.raises(StudioError):
+        studio.portraits.delete_many([a.id, "nope"])
+    assert studio.portraits.list(character.id).total == 3
+    assert studio.portraits.delete_many([a.id, b.id]) == 2
+    assert [p.id for p in studio.portraits.list(character.id).items] == [c.id]
+    assert not studio.ctx.store.exists(a.image_key) and not studio.ctx.store.exists(b.thumbnail_key)
+
+
+def test_neighbours_count_only_what_the_viewer_sees(studio):
+    alice = studio.as_user("alice")
+    olga = alice.characters.create({"name": "Olga", "description": "A baker.", "is_public": True})
+    alice.jobs.wait([j.id for j in alice.portraits.generate(olga.id, n=3)], timeout=30)
+    a, b, c = alice.portraits.list(olga.id).items
+    alice.portraits.set_public(b.id, False)
+    seen = studio.as_user("bob").portraits.neighbours(a.id)
+    assert (seen.index, seen.total, seen.next_id) == (0, 2, c.id)
+    own = alice.portraits.neighbours(a.id)
+    assert (own.total, own.next_id) == (3, b.id)

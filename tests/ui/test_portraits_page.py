@@ -107,11 +107,13 @@ def test_delete_asks_then_deletes(at, studio):
     mia = make_character(studio)
     [p] = generated(studio, mia.id)
     open_portraits(at, mia.id)
-    at.button(key=f"del.{p.id}").click()
+    at.button(key=f"view.{p.id}").click()
+    at.run()
+    at.button(key="view_delete").click()
     at.run()
     assert studio.portraits.list(mia.id).total == 1
     assert "cannot be undone" in texts(at)
-    at.button(key="pt_confirm_delete_btn").click()
+    at.button(key="view_delete_yes").click()
     at.run()
     assert studio.portraits.list(mia.id).total == 0
     assert "No portraits yet" in texts(at)
@@ -143,7 +145,9 @@ def test_use_as_reference_and_image_match(at, studio):
     mia = make_character(studio)
     [p] = generated(studio, mia.id)
     open_portraits(at, mia.id)
-    at.button(key=f"ref.{p.id}").click()
+    at.button(key=f"view.{p.id}").click()
+    at.run()
+    at.button(key="view_ref").click()
     at.run()
     assert studio.characters.get(mia.id).reference_image_key
     assert at.checkbox(key=f"pt.{mia.id}.use_ref").value is True
@@ -242,3 +246,93 @@ def test_choices_and_prompt_survive_a_page_switch(at, studio):
     at.run()
     assert at.pills(key=f"pt.{mia.id}.pose").value == "sitting"
     assert at.text_area(key=f"pt.{mia.id}.prompt").value == "on a rooftop"
+
+
+def test_lightbox_stays_on_its_portrait_when_a_new_one_arrives(at, studio):
+    mia = make_character(studio)
+    generated(studio, mia.id, n=2, seed=5)
+    first, second = studio.portraits.list(mia.id).items
+    studio.portraits.set_primary(first.id)
+    open_portraits(at, mia.id)
+    at.button(key=f"view.{second.id}").click()
+    at.run()
+    assert "2 of 2" in texts(at)
+    at.text_area(key=f"regen.{second.id}").set_value("by the sea")
+    at.run()
+    newest, = generated(studio, mia.id)  # finishes while the lightbox is open; comes first in the gallery
+    at.run()
+    assert not at.exception
+    assert "3 of 3" in texts(at) and at.text_area(key=f"regen.{second.id}").value == "by the sea"
+    at.button(key="view_prev").click()
+    at.run()
+    assert "2 of 3" in texts(at) and any(t.key == f"regen.{first.id}" for t in at.text_area)
+    at.button(key="view_next").click()
+    at.run()
+    at.button(key="view_primary").click()
+    at.run()
+    assert studio.characters.get(mia.id).primary_portrait_id == second.id
+    at.button(key="view_regen").click()
+    at.run()
+    job = studio.jobs.list(character_id=mia.id, limit=1).items[0]
+    assert job.request.prompt == "by the sea" and job.request.seed == second.recipe.seed
+    studio.jobs.wait(job.id, timeout=60)
+
+
+def test_delete_in_the_lightbox_shows_the_next_portrait(at, studio):
+    mia = make_character(studio)
+    generated(studio, mia.id, n=3)
+    a, b, c = studio.portraits.list(mia.id).items
+    open_portraits(at, mia.id)
+    at.button(key=f"view.{b.id}").click()
+    at.run()
+    at.button(key="view_delete").click()
+    at.run()
+    at.button(key="view_delete_yes").click()
+    at.run()
+    assert [p.id for p in studio.portraits.list(mia.id).items] == [a.id, c.id]
+    assert "2 of 2" in texts(at) and any(t.key == f"regen.{c.id}" for t in at.text_area)
+
+
+def test_select_then_bulk_delete_asks_once(at, studio):
+    mia = make_character(studio)
+    generated(studio, mia.id, n=3)
+    a, b, c = studio.portraits.list(mia.id).items
+    open_portraits(at, mia.id)
+    assert not any(c.key == f"sel.{a.id}" for c in at.checkbox)  # ticks only while selecting
+    at.segmented_control(key=f"pt.{mia.id}.mode").set_value("select")
+    at.run()
+    at.checkbox(key=f"sel.{a.id}").check()
+    at.run()
+    at.checkbox(key=f"sel.{c.id}").check()
+    at.run()
+    assert "**2 selected**" in texts(at)
+    assert any(d.label == "Download selected" for d in at.get("download_button"))
+    at.button(key="pt_bulk_delete").click()
+    at.run()
+    assert "Delete the 2 selected portraits" in texts(at) and studio.portraits.list(mia.id).total == 3
+    at.button(key="pt_bulk_delete_yes").click()
+    at.run()
+    assert not at.exception
+    assert [p.id for p in studio.portraits.list(mia.id).items] == [b.id]
+    assert "Gallery · 1 portrait" in texts(at) and "selected**" not in texts(at)
+
+
+def test_move_earlier_later_and_first(at, studio):
+    mia = make_character(studio)
+    generated(studio, mia.id, n=3)
+    a, b, c = studio.portraits.list(mia.id).items
+    open_portraits(at, mia.id)
+    assert not any(b.key == f"mvfirst.{a.id}" for b in at.button)  # only while arranging
+    at.segmented_control(key=f"pt.{mia.id}.mode").set_value("arrange")
+    at.run()
+    assert at.button(key=f"mvfirst.{a.id}").disabled and at.button(key=f"mvdown.{c.id}").disabled
+    at.button(key=f"mvdown.{a.id}").click()
+    at.run()
+    assert [p.id for p in studio.portraits.list(mia.id).items] == [b.id, a.id, c.id]
+    at.button(key=f"mvfirst.{c.id}").click()
+    at.run()
+    assert [p.id for p in studio.portraits.list(mia.id).items] == [c.id, b.id, a.id]
+    at.button(key=f"mvup.{a.id}").click()
+    at.run()
+    assert [p.id for p in studio.portraits.list(mia.id).items] == [c.id, a.id, b.id]
+    assert not at.exception and not at.error

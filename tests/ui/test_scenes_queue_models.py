@@ -262,3 +262,58 @@ def test_core_error_renders_as_message_not_traceback(at, studio):
     at.run()
     assert not at.exception
     assert any("No image model is available" in e.value for e in at.error)
+
+
+# -- the image lightbox from Scenes and Queue --------------------------------------------
+def scene_with_image(studio):
+    mia = make_character(studio)
+    scene = studio.scenes.create(mia.id, {"name": "Rooftop", "prompt": "city lights at night"})
+    job = studio.scenes.generate_image(scene.id, seed=41)
+    assert studio.jobs.wait([job.id], timeout=60)[0].status == "completed"
+    return mia, studio.scenes.get(scene.id), studio.jobs.get(job.id)
+
+
+def downloads(at) -> list[str]:
+    return [d.label for d in at.get("download_button")]
+
+
+def test_scene_image_opens_in_the_lightbox_with_download(at, studio):
+    mia, scene, _ = scene_with_image(studio)
+    at.query_params["character"] = mia.id
+    page(at, "scenes")
+    assert "Download" not in downloads(at)
+    at.button(key=f"open.{scene.id}").click()
+    at.run()
+    assert not at.exception and not at.error
+    body = texts(at)
+    assert "**Rooftop**" in body and "**Seed:** 41" in body and "city lights at night" in body
+    assert downloads(at) == ["Download"]
+
+
+def test_a_finished_queue_row_opens_its_image(at, studio):
+    mia, scene, scene_job = scene_with_image(studio)
+    [job] = studio.portraits.generate(mia.id, seed=9)
+    portrait = studio.portraits.get(studio.jobs.wait([job.id], timeout=60)[0].result_id)
+    page(at, "queue")
+    at.button(key=f"hist.open.{job.id}").click()
+    at.run()
+    assert not at.exception and not at.error
+    assert "**Seed:** 9" in texts(at) and downloads(at) == ["Download"]
+    assert len(at.image) == 1  # the image itself (the queue shows no other)
+    at.button(key=f"hist.open.{scene_job.id}").click()
+    at.run()
+    assert "**Rooftop**" in texts(at) and portrait.id
+
+
+def test_the_lightbox_shows_a_seed_only_for_models_that_take_one(at, studio):
+    mia = make_character(studio)
+    [job] = studio.portraits.generate(mia.id, seed=9)
+    portrait = studio.portraits.get(studio.jobs.wait([job.id], timeout=60)[0].result_id)
+    page(at, "queue")
+    at.button(key=f"hist.open.{job.id}").click()
+    at.run()
+    assert "**Seed:** 9" in texts(at)
+    model = studio.models.get(portrait.recipe.model_id)
+    studio.models.update(model.id, {"capabilities": {**model.capabilities.model_dump(), "supports_seed": False}})
+    at.run()
+    assert not at.exception and "**Seed:**" not in texts(at) and "**Model:**" in texts(at)

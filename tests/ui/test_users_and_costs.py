@@ -72,7 +72,9 @@ def test_gallery_toggle_makes_a_portrait_private(at, studio):
     [job] = _done(studio, mia.id)
     at.query_params["character"] = mia.id
     page(at, "portraits")
-    toggle = at.toggle(key=f"public.{job.result_id}")
+    at.button(key=f"view.{job.result_id}").click()  # the switch is in the lightbox
+    at.run()
+    toggle = at.toggle(key=f"view_public.{job.result_id}")
     assert toggle.value is True  # as its public character
     toggle.set_value(False)
     at.run()
