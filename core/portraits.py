@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import io
-import json
 import re
 import secrets
 import zipfile
@@ -279,8 +278,8 @@ class Portraits:
         that stays on one portrait while others are added or removed); counted among the portraits
         the actor sees, as `list` shows them."""
         p = self.get(portrait_id)
-        seen = (f"FROM character_portraits p LEFT JOIN portrait_visibility v ON v.portrait_id = p.id "
-                f"WHERE p.character_id = ? AND (? OR coalesce(v.is_public, TRUE))")
+        seen = ("FROM character_portraits p LEFT JOIN portrait_visibility v ON v.portrait_id = p.id "
+                "WHERE p.character_id = ? AND (? OR coalesce(v.is_public, TRUE))")
         before = (f"{seen} AND (p.sort_order < ? OR (p.sort_order = ? AND (p.created_at > ? "
                   "OR (p.created_at = ? AND p.id < ?))))")
         after = (f"{seen} AND (p.sort_order > ? OR (p.sort_order = ? AND (p.created_at < ? "

@@ -1,7 +1,6 @@
 """Queue: active and recent jobs across characters (cancel, retry, filter) and generation statistics."""
 from __future__ import annotations
 
-import pandas as pd
 import streamlit as st
 
 from core.models import ACTIVE_STATUSES, FINAL_STATUSES, Job

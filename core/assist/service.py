@@ -12,7 +12,7 @@ from typing import Any
 from core import redaction
 from core.assist import suggest as fields
 from core.assist.calls import CallRecord, Calls
-from core.assist.models import SUGGEST_FIELDS, TARGETS, EnhancedPrompt, PromptTemplate, Suggestion
+from core.assist.models import SUGGEST_FIELDS, TARGETS, EnhancedPrompt, Suggestion
 from core.assist.templates import PromptTemplates
 from core.assist.textmodel import ChatMessage, TextProvider, TextRequest
 from core.characters import Characters
