@@ -17,7 +17,7 @@ PAGES = [
     st.Page("pages/users.py", title="Users", icon=":material/manage_accounts:"),
 ]
 switched_to = app.dropped_page_switch(PAGES, editor=CHARACTERS)  # before any st call (see there)
-st.set_page_config(page_title="Character Studio", page_icon=":material/palette:", layout="wide")
+st.set_page_config(page_title="Character Studio", page_icon="🎨", layout="wide")
 
 page = st.navigation(PAGES)
 if switched_to is not None:
