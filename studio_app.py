@@ -5,7 +5,7 @@ shows the preview-mode banner and runs the chosen page. Pages live in pages/ and
 """
 import streamlit as st
 
-from ui import app, autosave
+from ui import app, autosave, layout
 
 CHARACTERS = st.Page("pages/characters.py", title="Characters", icon=":material/group:", default=True)
 PAGES = [
@@ -20,6 +20,7 @@ switched_to = app.dropped_page_switch(PAGES, editor=CHARACTERS)  # before any st
 st.set_page_config(page_title="Character Studio", page_icon="🎨", layout="wide")
 
 page = st.navigation(PAGES)
+layout.narrow_screen_rules()
 if switched_to is not None:
     st.switch_page(switched_to)  # the edit is kept: pending changes are saved on that page
 with app.guarded("the studio"):

@@ -9,7 +9,7 @@ import streamlit as st
 from core.errors import InvalidInput, StudioError
 from core.models import CONTENT_RATINGS, GENDERS, MOODS, VOICE_TONES, Character
 from core.presets import PRESET_KINDS
-from ui import app, autosave
+from ui import app, autosave, layout
 from ui.widgets import field_error, image, literal
 
 app.require_frame()
@@ -369,7 +369,9 @@ def editor(character: Character) -> None:
 
 # -- page ------------------------------------------------------------------------------
 st.title("Characters")
-left, right = st.columns([1, 2.2], gap="large")
+# On a phone the columns stack; the editor comes first there (ui.layout), so a long list does not hide it.
+with st.container(key=layout.CHARACTERS_LAYOUT):
+    left, right = st.columns([1, 2.2], gap="large")
 with right:  # filled first: the editor saves pending changes, so the list beside it shows them
     with app.guarded("the character editor"):
         selected = app.selected_character_id()

@@ -81,6 +81,7 @@ def test_phone_layout_characters_portraits_queue(browser, phone_server):
         expect(page.get_by_role("heading", name="Queue", level=1)).to_be_visible(timeout=SLOW)
         idle(page)
         no_horizontal_overflow(page, "queue")
+        _shot(page, "phone-queue-top")
         row = page.locator("[class*='st-key-qrow-']").first
         expect(row).to_be_visible()
         # Stacked cells keep their labels, and the status pill is shown whole.
@@ -93,6 +94,7 @@ def test_phone_layout_characters_portraits_queue(browser, phone_server):
               if (getComputedStyle(p).overflow !== 'visible' && (r.right > q.right + 0.5 || r.left < q.left - 0.5)) return true; }
             return el.scrollWidth > el.clientWidth + 0.5; }""")
         assert not clipped, "the status pill is clipped"
+        row.scroll_into_view_if_needed()
         _shot(page, "phone-queue")
     except Exception:
         _shot(page, "test_phone_layout_failure")
