@@ -88,7 +88,8 @@ class Generator:
         ref_key, ref_hash = self.resolve_reference(character, options)
         model = self.ctx.catalog.route(options.model_id, needs_i2i=ref_key is not None)
         preset_texts = self.ctx.presets.resolve(options.presets)
-        prompt = build_prompt(gender=character.gender, appearance_tags=character.appearance_tags,
+        prompt = build_prompt(gender=character.gender, description=character.description,
+                              appearance_tags=character.appearance_tags,
                               clothing_tags=character.clothing_tags, presets=preset_texts,
                               custom=options.prompt, has_reference=ref_key is not None)
         return model, prompt, ref_key, ref_hash
@@ -96,7 +97,8 @@ class Generator:
     def portraits(self, character_id: str, options: GenerationOptions | dict[str, Any]) -> list[Job]:
         options = parse(GenerationOptions, options, name="options")
         character = self.characters.owned(character_id)
-        missing = {f: "is required before a portrait can be generated"
+        # The description is the heart of the portrait prompt (see build_prompt): no description, no portrait.
+        missing = {f: "is required before a portrait can be generated (it goes into the prompt)"
                    for f in ("name", "description") if not getattr(character, f).strip()}
         if missing:
             raise InvalidInput(missing)
