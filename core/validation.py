@@ -112,11 +112,14 @@ class TextList:
 
 
 def text_limit(model: type[BaseModel], field: str) -> int:
-    """The most characters `model.field` takes (its `Text` rule), for forms that show the limit."""
+    """The most characters `model.field` takes (its `Text` rule; for a list, each entry's), for forms that
+    show the limit."""
     info = model.model_fields[field]
     for meta in _metadata(info.annotation, info.metadata):
         if isinstance(meta, Text):
             return meta.max_len
+        if isinstance(meta, TextList):
+            return meta.item.max_len
     raise LookupError(f"{model.__name__}.{field} has no Text rule")
 
 

@@ -7,14 +7,22 @@ from typing import Any
 import streamlit as st
 
 from core.errors import InvalidInput, StudioError
-from core.models import CONTENT_RATINGS, GENDERS, MOODS, VOICE_TONES, Character
+from core.models import (CONTENT_RATINGS, GENDERS, MOODS, TAG_MAX_COUNT, VOICE_TONES, Character, CharacterCreate,
+                         CharacterUpdate)
 from core.presets import PRESET_KINDS
+from core.validation import text_limit
 from ui import app, autosave, layout
 from ui.widgets import field_error, image, literal
 
 app.require_frame()
 s = app.studio()
 MODE = "characters_mode"  # "edit" or "new"
+
+
+def most(field: str) -> int:
+    """A field's character limit, for the widget's max_chars (the box shows it and counts)."""
+    return text_limit(CharacterUpdate, field)
+
 LIST_LIMIT = "characters_list_limit"
 
 
@@ -162,17 +170,19 @@ def create_form(can_cancel: bool) -> None:
     # Not an st.form: the draft is kept for the session (persist_state), so switching pages loses nothing.
     keep = {"persist_state": "session"}
     with st.container(border=True):
-        st.text_input("Name", key="new.name", placeholder="e.g. Mia (1 to 50 characters)", **keep)
+        st.text_input("Name", key="new.name", placeholder="e.g. Mia", max_chars=text_limit(CharacterCreate, "name"),
+                      **keep)
         field_error(errs, "name")
-        st.text_area("Description", key="new.description",
-                     placeholder="Who is this character? A portrait needs a description.", height=120, **keep)
+        st.text_area("Description", key="new.description", max_chars=most("description"), height=120,
+                     placeholder="Who is this character? Needed to generate portraits: it goes into the prompt.",
+                     **keep)
         field_error(errs, "description")
         c1, c2 = st.columns(2)
         c1.selectbox("Gender", GENDERS, index=GENDERS.index("unspecified"), key="new.gender", **keep)
         c2.radio("Content rating", CONTENT_RATINGS, format_func=str.upper, horizontal=True, key="new.content_rating",
                  **keep)
         st.multiselect("Appearance tags", [], key="new.appearance_tags", accept_new_options=True,
-                       placeholder="Type a tag and press Enter", **keep)
+                       max_selections=TAG_MAX_COUNT, placeholder="Type a tag and press Enter", **keep)
         field_error(errs, "appearance_tags")
         field_error(errs, "_")
         st.button("Create character", type="primary", key="create_character", on_click=create_character)
@@ -241,9 +251,10 @@ def editor(character: Character) -> None:
 
     # Basic info
     with st.expander("Basic info", expanded=True, icon=":material/badge:"):
-        st.text_input("Name", value=values["name"], key=key("name"), **hook("name"))
+        st.text_input("Name", value=values["name"], key=key("name"), max_chars=most("name"), **hook("name"))
         field_error(errs, "name")
         st.text_area("Description", value=values["description"], key=key("description"), height=120,
+                     max_chars=most("description"), help="Needed to generate portraits: it goes into the prompt.",
                      **hook("description"))
         field_error(errs, "description")
         c1, c2 = st.columns(2)
@@ -274,11 +285,11 @@ def editor(character: Character) -> None:
                  format_func=lambda k: next(c["label"] for c in chips if c["key"] == k),
                  on_change=chips_changed, disabled=not owned, help="Each preset adds its appearance tags.")
         st.multiselect("Appearance tags", tags, default=tags, key=key("appearance_tags"), accept_new_options=True,
-                       placeholder="Type a tag and press Enter", **hook("appearance_tags"))
+                       max_selections=TAG_MAX_COUNT, placeholder="Type a tag and press Enter", **hook("appearance_tags"))
         field_error(errs, "appearance_tags")
         clothing = list(values["clothing_tags"] or [])
         st.multiselect("Clothing tags", clothing, default=clothing, key=key("clothing_tags"), accept_new_options=True,
-                       placeholder="Type a tag and press Enter", **hook("clothing_tags"))
+                       max_selections=TAG_MAX_COUNT, placeholder="Type a tag and press Enter", **hook("clothing_tags"))
         field_error(errs, "clothing_tags")
         if character.reference_image_key:
             st.caption("Reference image:")
@@ -287,9 +298,11 @@ def editor(character: Character) -> None:
 
     # Personality & voice
     with st.expander("Personality & voice", icon=":material/psychology:"):
-        st.text_area("Persona", value=values["persona"] or "", key=key("persona"), height=120, **hook("persona"))
+        st.text_area("Persona", value=values["persona"] or "", key=key("persona"), height=120,
+                     max_chars=most("persona"), **hook("persona"))
         field_error(errs, "persona")
-        st.text_area("Personality traits", value=values["traits"] or "", key=key("traits"), **hook("traits"))
+        st.text_area("Personality traits", value=values["traits"] or "", key=key("traits"), max_chars=most("traits"),
+                     **hook("traits"))
         field_error(errs, "traits")
         c1, c2 = st.columns(2)
         c1.selectbox("Voice tone", VOICE_TONES, index=index(VOICE_TONES, values["voice_tone"]), key=key("voice_tone"),
@@ -307,7 +320,7 @@ def editor(character: Character) -> None:
     # Greetings
     with st.expander("Greetings", icon=":material/waving_hand:"):
         st.text_area("First message", value=values["first_message"] or "", key=key("first_message"),
-                     **hook("first_message"))
+                     max_chars=most("first_message"), **hook("first_message"))
         field_error(errs, "first_message")
         greetings = list(values["alternate_greetings"] or [])
         extra = st.session_state.get(f"_extra_greeting.{cid}", 0)
@@ -329,7 +342,7 @@ def editor(character: Character) -> None:
         for i, g in enumerate(shown):
             c1, c2 = st.columns([12, 1], vertical_alignment="bottom")
             c1.text_area(f"Alternate greeting {i + 1}", value=g, key=key(f"greet.{i}"), height=80,
-                         on_change=greeting_changed, disabled=not owned)
+                         max_chars=most("alternate_greetings"), on_change=greeting_changed, disabled=not owned)
             if i < len(greetings):
                 c2.button("Remove", type="tertiary", key=key(f"rmgreet.{i}"), on_click=remove_greeting, args=(i,),
                           help="Remove this greeting", disabled=not owned)
@@ -340,7 +353,7 @@ def editor(character: Character) -> None:
     # Advanced
     with st.expander("Advanced", icon=":material/settings:"):
         st.text_area("System prompt", value=values["system_prompt"] or "", key=key("system_prompt"), height=150,
-                     **hook("system_prompt"))
+                     max_chars=most("system_prompt"), **hook("system_prompt"))
         field_error(errs, "system_prompt")
         st.toggle("Public (other users can see and use this character)", value=bool(values["is_public"]),
                   key=key("is_public"),
