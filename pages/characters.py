@@ -41,6 +41,9 @@ def cancel_new() -> None:
     st.session_state[MODE] = "edit"
 
 
+NEW_FIELDS = ("name", "description", "gender", "content_rating", "appearance_tags")
+
+
 def create_character() -> None:
     data = {
         "name": st.session_state.get("new.name", ""),
@@ -58,8 +61,9 @@ def create_character() -> None:
         st.session_state["new_errors"] = {"_": exc.message}
         return
     st.session_state.pop("new_errors", None)
-    for k in ("new.name", "new.description", "new.appearance_tags", "new.gender", "new.content_rating"):
-        st.session_state.pop(k, None)
+    for k in NEW_FIELDS:
+        st.session_state.pop(f"new.{k}", None)
+    autosave.drop_draft(app.current_user().id)
     open_character(character.id)
     app.flash(f"Created {literal(character.name)}.")
 
@@ -167,25 +171,36 @@ def character_list() -> None:
 def create_form(can_cancel: bool) -> None:
     st.subheader("New character")
     errs = st.session_state.get("new_errors", {})
-    # Not an st.form: the draft is kept for the session (persist_state), so switching pages loses nothing.
-    keep = {"persist_state": "session"}
-    with st.container(border=True):
+    # Not an st.form: the draft is kept for the session (persist_state), so switching pages loses nothing, and
+    # on the server for the user (autosave.keep_draft), so a reload finds it too.
+    user = app.current_user().id
+    kept = autosave.draft(user)
+    for field, value in kept.items():
+        if f"new.{field}" not in st.session_state:  # a new session (a reload): start from the draft
+            st.session_state[f"new.{field}"] = value
+
+    def keep(field: str) -> dict[str, Any]:
+        return {"persist_state": "session", "on_change": autosave.keep_draft, "args": (user, field, f"new.{field}")}
+
+    with st.container(border=True, key=f"{autosave.SCOPE}new"):
         st.text_input("Name", key="new.name", placeholder="e.g. Mia", max_chars=text_limit(CharacterCreate, "name"),
-                      **keep)
+                      **keep("name"))
         field_error(errs, "name")
         st.text_area("Description", key="new.description", max_chars=most("description"), height=120,
                      placeholder="Who is this character? Needed to generate portraits: it goes into the prompt.",
-                     **keep)
+                     **keep("description"))
         field_error(errs, "description")
         c1, c2 = st.columns(2)
-        c1.selectbox("Gender", GENDERS, index=GENDERS.index("unspecified"), key="new.gender", **keep)
+        c1.selectbox("Gender", GENDERS, index=GENDERS.index("unspecified"), key="new.gender", **keep("gender"))
         c2.radio("Content rating", CONTENT_RATINGS, format_func=str.upper, horizontal=True, key="new.content_rating",
-                 **keep)
+                 **keep("content_rating"))
         st.multiselect("Appearance tags", [], key="new.appearance_tags", accept_new_options=True,
-                       max_selections=TAG_MAX_COUNT, placeholder="Type a tag and press Enter", **keep)
+                       max_selections=TAG_MAX_COUNT, placeholder="Type a tag and press Enter", **keep("appearance_tags"))
         field_error(errs, "appearance_tags")
         field_error(errs, "_")
         st.button("Create character", type="primary", key="create_character", on_click=create_character)
+        if autosave.draft(user):
+            st.caption(":material/cloud_done: Draft kept: it is still here after a reload.")
     if can_cancel:
         st.button("Cancel", on_click=cancel_new)
     st.caption("All other fields (personality, greetings, advanced) are in the editor after creating.")
@@ -209,7 +224,7 @@ def editor(character: Character) -> None:
     cid = character.id
     owned = character.owner == s.actor.id or s.actor.is_admin
     head, status_col, actions = st.columns([4, 2, 1.4], vertical_alignment="center")
-    status_ph = status_col.empty()
+    status_ph = status_col.container(key=autosave.STATUS_KEY).empty()
     autosave.flush(s, status_ph)
     try:
         character = s.characters.get(cid)
@@ -402,9 +417,11 @@ with right:  # filled first: the editor saves pending changes, so the list besid
             except StudioError:
                 st.warning("That character no longer exists. Open another one on the left.")
             else:
-                editor(current)
+                with st.container(key=f"{autosave.SCOPE}editor"):
+                    editor(current)
 with left:
     with app.guarded("the character list"):
         character_list()
 if st.session_state.get("show_templates"):
     template_dialog()
+autosave.live_typing()
