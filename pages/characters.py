@@ -12,6 +12,7 @@ from core.models import (CONTENT_RATINGS, GENDERS, MOODS, TAG_MAX_COUNT, VOICE_T
 from core.presets import PRESET_KINDS
 from core.validation import text_limit
 from ui import app, autosave, layout
+from ui.thumbs import small_image
 from ui.widgets import field_error, image, literal
 
 app.require_frame()
@@ -152,7 +153,7 @@ def character_list() -> None:
         with st.container(border=True):
             pic, text = st.columns([1, 3], vertical_alignment="center")
             with pic:
-                image(s, c.primary_thumbnail_key, width=64)
+                small_image(s, c.primary_thumbnail_key, width=64)
             with text:
                 public = " :blue-badge[public]" if c.is_public else ""
                 st.markdown(f"**{literal(c.name)}**{public}")

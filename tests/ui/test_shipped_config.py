@@ -8,9 +8,10 @@ CONFIG = Path(__file__).resolve().parents[2] / ".streamlit" / "config.toml"
 
 
 def test_no_file_watcher_and_no_run_on_save():
-    server = tomllib.loads(CONFIG.read_text())["server"]
-    assert server["fileWatcherType"] == "none"
-    assert server["runOnSave"] is False
+    config = tomllib.loads(CONFIG.read_text())
+    assert config["server"]["fileWatcherType"] == "none"
+    assert config["server"]["runOnSave"] is False
+    assert config["runner"]["magicEnabled"] is False
 
 
 def test_streamlit_reads_these_options_from_the_shipped_file(monkeypatch):
