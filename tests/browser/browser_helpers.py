@@ -17,6 +17,14 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
 KEY_ENVS = ("FAL_KEY", "REPLICATE_API_TOKEN", "OPENAI_API_KEY", "RUNPOD_API_KEY")
+SLOW = 60_000  # ms: generous upper bounds, never fixed waits
+
+
+def idle(page) -> None:
+    """Wait until no script run is in progress (Streamlit can drop input sent in the middle of a run)."""
+    from playwright.sync_api import expect
+
+    expect(page.get_by_test_id("stApp")).to_have_attribute("data-test-script-state", "notRunning", timeout=SLOW)
 
 
 class StudioServer:

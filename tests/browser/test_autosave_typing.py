@@ -3,18 +3,15 @@ the status never says "Saved" while the server lacks the text, and a new charact
 from __future__ import annotations
 
 import pytest
+from browser_helpers import SLOW, idle
 from playwright.sync_api import Page, expect
 
 from core import Studio
 from core.config import Settings
 
 pytestmark = pytest.mark.browser
-SLOW = 60_000
 TYPED = " She remembers every regular's order."
 
-
-def idle(page: Page) -> None:
-    expect(page.get_by_test_id("stApp")).to_have_attribute("data-test-script-state", "notRunning", timeout=SLOW)
 
 
 def warns_before_unload(page: Page) -> bool:

@@ -5,20 +5,16 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from browser_helpers import ARTIFACTS, StudioServer
+from browser_helpers import ARTIFACTS, SLOW, StudioServer, idle
 from playwright.sync_api import Page, expect
 
 from core import Studio
 from core.config import Settings
 
 pytestmark = pytest.mark.browser
-SLOW = 60_000
 PHONE = {"width": 390, "height": 844}
 LOCAL_HOSTS = {"127.0.0.1", "localhost"}
 
-
-def idle(page: Page) -> None:
-    expect(page.get_by_test_id("stApp")).to_have_attribute("data-test-script-state", "notRunning", timeout=SLOW)
 
 
 @pytest.fixture(scope="module")

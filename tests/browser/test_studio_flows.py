@@ -4,16 +4,11 @@ from __future__ import annotations
 import re
 
 import pytest
+from browser_helpers import SLOW, idle
 from playwright.sync_api import Page, expect
 
 pytestmark = pytest.mark.browser
-SLOW = 60_000  # ms: generous upper bounds, never fixed waits
 PRIMARY = re.compile(r"Primary$")  # the star badge (case-sensitive: not "Set as primary")
-
-
-def idle(page: Page) -> None:
-    """Wait until no script run is in progress (Streamlit can drop input sent in the middle of a run)."""
-    expect(page.get_by_test_id("stApp")).to_have_attribute("data-test-script-state", "notRunning", timeout=SLOW)
 
 
 def nav(page: Page, title: str) -> None:
