@@ -404,7 +404,7 @@ with st.container(key=layout.CHARACTERS_LAYOUT):
 with right:  # filled first: the editor saves pending changes, so the list beside it shows them
     with app.guarded("the character editor"):
         selected = app.selected_character_id()
-        has_any = s.characters.list(limit=1).total > 0
+        has_any = s.characters.revision()[0] > 0  # one small aggregate (a list would count and fetch)
         if st.session_state.get(MODE) == "new" or not selected:
             if not has_any:
                 st.info("No characters yet. Fill in a name and a description to create your first one, "

@@ -14,7 +14,8 @@ from PIL import Image
 
 from core import Studio
 
-SCALE = 2  # pixels per CSS pixel: sharp on high-density screens
+# Exactly the shown width: a larger image makes Streamlit decode, resize and re-encode it on every run again.
+SCALE = 1
 MAX_CACHED = 4096  # about 10 KB each
 _SMALL: dict[tuple[str, int], bytes] = {}  # (image key, pixels) -> PNG, shared by all sessions of the process
 _LOCK = threading.Lock()
@@ -23,12 +24,11 @@ _LOCK = threading.Lock()
 def small_image(s: Studio, key: str | None, width: int) -> None:
     """Show a stored image `width` CSS pixels wide; a placeholder when missing or not the user's to see."""
     if not key or not s.images.may_see(key):
-        st.image(s.images.src(None), width=width)
-        return
+        key = ""  # the placeholder, cached like an image
     pixels = width * SCALE
     small = _SMALL.get((key, pixels))
     if small is None:
-        src = s.images.src(key)
+        src = s.images.src(key or None)
         if isinstance(src, str):  # a URL (S3, presigned and expiring): the browser fetches and caches it
             st.image(src, width=width)
             return
@@ -48,7 +48,11 @@ def _shrink(data: bytes, pixels: int) -> bytes | None:
         with Image.open(io.BytesIO(data)) as img:
             img.thumbnail((pixels, pixels * 4))
             out = io.BytesIO()
-            img.convert("RGBA" if img.mode in ("RGBA", "LA", "P") else "RGB").save(out, "PNG")
+            # The format Streamlit's "auto" picks for such an image (PNG with alpha, else JPEG), so it passes as is.
+            if img.mode in ("RGBA", "LA", "P"):
+                img.convert("RGBA").save(out, "PNG")
+            else:
+                img.convert("RGB").save(out, "JPEG", quality=88)
     except (OSError, ValueError):  # not decodable: shown as it is (Streamlit's own error path)
         return None
     return out.getvalue()
