@@ -344,9 +344,11 @@ def editor(character: Character) -> None:
 
         def greeting_changed() -> None:
             items = [st.session_state.get(key(f"greet.{i}"), "") for i in range(len(shown))]
-            autosave.record(cid, "alternate_greetings", [g for g in items if g.strip()])
+            kept = [g for g in items if g.strip()]
+            autosave.record(cid, "alternate_greetings", kept)
             st.session_state[f"_extra_greeting.{cid}"] = 0
-            _bump(cid)
+            if len(kept) != len(items):  # a greeting was emptied: renumber the fields (new keys)
+                _bump(cid)  # otherwise the keys stay, so a field committed while typing keeps the focus
 
         def remove_greeting(i: int) -> None:
             autosave.record(cid, "alternate_greetings", [g for j, g in enumerate(greetings) if j != i])

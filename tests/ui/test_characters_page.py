@@ -210,3 +210,19 @@ def test_a_name_is_shown_as_typed_not_as_markdown(at, studio):
     escaped = r"\*\*Bold\*\* \:red\[x\] \$y\$ \<b\>"
     assert any(escaped in v for v in shown)
     assert not any(name in v for v in shown)  # never unescaped
+
+
+def test_a_greeting_saved_while_typing_keeps_its_field(at, studio):
+    """A committed greeting keeps its widget key (a new key would drop the focus of someone still typing);
+    emptying one renumbers the rest."""
+    mia = studio.characters.create({"name": "Mia", "alternate_greetings": ["Hi there", "Welcome back"]})
+    at.query_params["character"] = mia.id
+    at.run()
+    at.text_area(key=f"ed.{mia.id}.0.greet.0").set_value("Hi there, regular!")
+    at.run()
+    assert studio.characters.get(mia.id).alternate_greetings == ["Hi there, regular!", "Welcome back"]
+    assert at.text_area(key=f"ed.{mia.id}.0.greet.0").value == "Hi there, regular!"  # same field, same key
+    at.text_area(key=f"ed.{mia.id}.0.greet.0").set_value("")
+    at.run()
+    assert studio.characters.get(mia.id).alternate_greetings == ["Welcome back"]
+    assert at.text_area(key=f"ed.{mia.id}.1.greet.0").value == "Welcome back"
