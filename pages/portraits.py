@@ -354,8 +354,7 @@ def controls(character: Character) -> None:
                  format_func=lambda i: "Automatic (best available)" if i == AUTO else labels.get(i, i),
                  help="Models marked image-to-image can use the reference image.", **keep)
     # No max_value: the browser would keep showing a larger number while sending the old one.
-    c2.number_input("Images", min_value=1, value=1, step=1, key="pt.n", help=f"1 to {BATCH_MAX} per batch",
-                    **keep)
+    c2.number_input("Images", min_value=1, value=1, step=1, key="pt.n", **keep)
     c2.caption(f"At most {BATCH_MAX}")
     with c2:
         field_error({"n": st.session_state.get(k(cid, "n_error"))}, "n")

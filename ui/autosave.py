@@ -152,7 +152,7 @@ _LIVE_TYPING = """<script>
     && el.closest('[class*="st-key-SCOPE"]');
   const commit = el => {
     timers.delete(el);
-    if (!el.isConnected) return;
+    if (!el.isConnected || doc.activeElement !== el) return;  // left the field: Streamlit sent it on blur
     const enter = {key: 'Enter', code: 'Enter', keyCode: 13, which: 13, bubbles: true, cancelable: true,
                    ctrlKey: el.tagName === 'TEXTAREA'};
     el.dispatchEvent(new KeyboardEvent('keydown', enter));
@@ -166,6 +166,13 @@ _LIVE_TYPING = """<script>
     mark();
     clearTimeout(timers.get(el));
     timers.set(el, setTimeout(() => commit(el), DEBOUNCE));
+  }, true);
+  doc.addEventListener('focusout', ev => {  // Streamlit commits a field it leaves: no commit of ours after it
+    const el = ev.target;
+    if (!dirty.has(el)) return;
+    clearTimeout(timers.get(el));
+    timers.delete(el);
+    el.dataset.csCommitted = el.value;
   }, true);
   // A field's value is on the server once a run that started after its commit has finished.
   let sawRun = false;
