@@ -6,7 +6,7 @@ in pages/ and stay thin.
 """
 import streamlit as st
 
-from ui import app, auth, autosave
+from ui import app, auth, autosave, layout
 
 CHARACTERS = st.Page("pages/characters.py", title="Characters", icon=":material/group:", default=True)
 PAGES = [
@@ -18,13 +18,14 @@ PAGES = [
     st.Page("pages/users.py", title="Users", icon=":material/manage_accounts:"),
 ]
 switched_to = app.dropped_page_switch(PAGES, editor=CHARACTERS)  # before any st call (see there)
-st.set_page_config(page_title="Character Studio", page_icon=":material/palette:", layout="wide")
+st.set_page_config(page_title="Character Studio", page_icon="🎨", layout="wide")
 
 with app.guarded("the studio"):
     settings = app.get_studio().ctx.settings
     user = auth.gate(settings, PAGES)  # a visitor not let in gets the page that says why; nothing else runs
     studio = app.studio()
     page = st.navigation(auth.pages_for(PAGES, studio.actor.is_admin))  # admin pages: hidden and closed to others
+    layout.narrow_screen_rules()
     if switched_to is not None:
         st.switch_page(switched_to)  # the edit is kept: pending changes are saved on that page
     app.sync_selection_with_url(studio)

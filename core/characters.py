@@ -159,6 +159,14 @@ class Characters:
         items = from_rows(CharacterSummary, rows, json_fields=_SUMMARY_JSON, what="character")
         return Page[CharacterSummary](items=items, total=total, offset=offset, limit=limit)
 
+    def revision(self) -> tuple[int, str]:
+        """A fingerprint of the characters this user sees: it changes with every create, edit and delete
+        (count and latest update), so a list kept in a cache is rebuilt only then. One small aggregate query."""
+        row = self.ctx.db.fetchone(
+            "SELECT count(*) AS n, max(updated_at) AS latest FROM characters WHERE owner = ? OR is_public",
+            [self.actor.id])
+        return int(row["n"]), str(row["latest"])
+
     @checked
     def set_reference_upload(self, character_id: Id, data: Annotated[bytes, Strict()]) -> Character:
         """Validate an uploaded image and make it the character's reference."""

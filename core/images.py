@@ -61,9 +61,9 @@ def read_header(data: bytes, *, max_bytes: int = MAX_IMAGE_BYTES, max_pixels: in
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own limit is lower
             img = Image.open(io.BytesIO(data))  # lazy: reads the header only
     except Image.DecompressionBombError:  # Pillow's hard limit, far above ours
-        raise ImageTooLarge(f"The image has more pixels than Pillow opens; {limit}.") from None
+        raise ImageTooLarge(f"The image has too many pixels to open; {limit}.") from None
     except (UnidentifiedImageError, OSError, ValueError):
-        raise InvalidImage("The file is not an image Pillow can read (PNG, JPEG or WebP expected).") from None
+        raise InvalidImage("The file is not an image the studio can read (PNG, JPEG or WebP expected).") from None
     width, height = img.size
     fmt = img.format or "unknown"
     img.close()

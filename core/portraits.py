@@ -110,7 +110,8 @@ class Generator:
         if options.enhancement is not None:  # the text model already wrote the look into it
             prompt = enhanced_prompt(options.enhancement.prompt, presets=preset_texts, has_reference=ref_key is not None)
         else:
-            prompt = build_prompt(gender=character.gender, appearance_tags=character.appearance_tags,
+            prompt = build_prompt(gender=character.gender, description=character.description,
+                                  appearance_tags=character.appearance_tags,
                                   clothing_tags=character.clothing_tags, presets=preset_texts,
                                   custom=options.prompt, has_reference=ref_key is not None)
         return model, prompt, ref_key, ref_hash
@@ -118,7 +119,8 @@ class Generator:
     def portraits(self, character_id: str, options: GenerationOptions | dict[str, Any]) -> list[Job]:
         options = parse(GenerationOptions, options, name="options")
         character = self.characters.owned(character_id)
-        missing = {f: "is required before a portrait can be generated"
+        # The description is the heart of the portrait prompt (see build_prompt): no description, no portrait.
+        missing = {f: "is required before a portrait can be generated (it goes into the prompt)"
                    for f in ("name", "description") if not getattr(character, f).strip()}
         if missing:
             raise InvalidInput(missing)

@@ -15,21 +15,26 @@ SUBJECT = {
 }
 DEFAULT_SUBJECT = "1person, portrait"
 PRESET_ORDER = ("pose", "expression", "outfit", "camera")
+DESCRIPTION_IN_PROMPT = 300  # characters of the character's description that go into a portrait prompt
 
 
 def build_prompt(
     *,
     gender: str,
+    description: str = "",
     appearance_tags: Sequence[str] = (),
     clothing_tags: Sequence[str] = (),
     presets: Mapping[str, str] | None = None,
     custom: str = "",
     has_reference: bool = False,
 ) -> str:
-    """The portrait prompt: quality tags, subject, up to 8 appearance and 4 clothing tags,
-    preset texts, the user's prompt (200 characters at most), identity phrase with a
-    reference, closing quality phrase."""
+    """The portrait prompt: quality tags, subject, the character's description (its first 300
+    characters, on one line), up to 8 appearance and 4 clothing tags, preset texts, the user's
+    prompt (200 characters at most), identity phrase with a reference, closing quality phrase."""
     parts = [QUALITY_TAGS, SUBJECT.get(gender, DEFAULT_SUBJECT)]
+    summary = " ".join(description.split())[:DESCRIPTION_IN_PROMPT].strip()
+    if summary:
+        parts.append(summary)
     parts += list(appearance_tags)[:8]
     parts += list(clothing_tags)[:4]
     presets = presets or {}

@@ -111,6 +111,25 @@ class TextList:
         return out
 
 
+def text_limit(model: type[BaseModel], field: str) -> int:
+    """The most characters `model.field` takes (its `Text` rule; for a list, each entry's), for forms that
+    show the limit."""
+    info = model.model_fields[field]
+    for meta in _metadata(info.annotation, info.metadata):
+        if isinstance(meta, Text):
+            return meta.max_len
+        if isinstance(meta, TextList):
+            return meta.item.max_len
+    raise LookupError(f"{model.__name__}.{field} has no Text rule")
+
+
+def _metadata(annotation: Any, metadata: list[Any]) -> list[Any]:
+    found = list(metadata)
+    for arg in typing.get_args(annotation):  # `Annotated[str, Text(...)] | None`
+        found += list(getattr(arg, "__metadata__", ()))
+    return found
+
+
 # Facade parameter types (see `checked`).
 Id = Annotated[str, Strict(), Text(ID_MAX, min_len=1, noun="an id")]
 Limit = Annotated[int, Strict(), Field(ge=0, le=LIMIT_MAX)]

@@ -7,14 +7,23 @@ from typing import Any
 import streamlit as st
 
 from core.errors import InvalidInput, StudioError
-from core.models import CONTENT_RATINGS, GENDERS, MOODS, VOICE_TONES, Character
+from core.models import (CONTENT_RATINGS, GENDERS, MOODS, TAG_MAX_COUNT, VOICE_TONES, Character, CharacterCreate,
+                         CharacterUpdate)
 from core.presets import PRESET_KINDS
-from ui import app, assist, autosave
+from core.validation import text_limit
+from ui import app, assist, autosave, layout
+from ui.thumbs import small_image
 from ui.widgets import field_error, image, literal
 
 app.require_frame()
 s = app.studio()
 MODE = "characters_mode"  # "edit" or "new"
+
+
+def most(field: str) -> int:
+    """A field's character limit, for the widget's max_chars (the box shows it and counts)."""
+    return text_limit(CharacterUpdate, field)
+
 LIST_LIMIT = "characters_list_limit"
 
 
@@ -31,6 +40,9 @@ def start_new() -> None:
 
 def cancel_new() -> None:
     st.session_state[MODE] = "edit"
+
+
+NEW_FIELDS = ("name", "description", "gender", "content_rating", "appearance_tags")
 
 
 def create_character() -> None:
@@ -50,8 +62,9 @@ def create_character() -> None:
         st.session_state["new_errors"] = {"_": exc.message}
         return
     st.session_state.pop("new_errors", None)
-    for k in ("new.name", "new.description", "new.appearance_tags", "new.gender", "new.content_rating"):
-        st.session_state.pop(k, None)
+    for k in NEW_FIELDS:
+        st.session_state.pop(f"new.{k}", None)
+    autosave.drop_draft(app.current_user().id)
     open_character(character.id)
     app.flash(f"Created {literal(character.name)}.")
 
@@ -140,7 +153,7 @@ def character_list() -> None:
         with st.container(border=True):
             pic, text = st.columns([1, 3], vertical_alignment="center")
             with pic:
-                image(s, c.primary_thumbnail_key, width=64)
+                small_image(s, c.primary_thumbnail_key, width=64)
             with text:
                 public = " :blue-badge[public]" if c.is_public else ""
                 st.markdown(f"**{literal(c.name)}**{public}")
@@ -159,23 +172,36 @@ def character_list() -> None:
 def create_form(can_cancel: bool) -> None:
     st.subheader("New character")
     errs = st.session_state.get("new_errors", {})
-    # Not an st.form: the draft is kept for the session (persist_state), so switching pages loses nothing.
-    keep = {"persist_state": "session"}
-    with st.container(border=True):
-        st.text_input("Name", key="new.name", placeholder="e.g. Mia (1 to 50 characters)", **keep)
+    # Not an st.form: the draft is kept for the session (persist_state), so switching pages loses nothing, and
+    # on the server for the user (autosave.keep_draft), so a reload finds it too.
+    user = app.current_user().id
+    kept = autosave.draft(user)
+    for field, value in kept.items():
+        if f"new.{field}" not in st.session_state:  # a new session (a reload): start from the draft
+            st.session_state[f"new.{field}"] = value
+
+    def keep(field: str) -> dict[str, Any]:
+        return {"persist_state": "session", "on_change": autosave.keep_draft, "args": (user, field, f"new.{field}")}
+
+    with st.container(border=True, key=f"{autosave.SCOPE}new"):
+        st.text_input("Name", key="new.name", placeholder="e.g. Mia", max_chars=text_limit(CharacterCreate, "name"),
+                      **keep("name"))
         field_error(errs, "name")
-        st.text_area("Description", key="new.description",
-                     placeholder="Who is this character? A portrait needs a description.", height=120, **keep)
+        st.text_area("Description", key="new.description", max_chars=most("description"), height=120,
+                     placeholder="Who is this character? Needed to generate portraits: it goes into the prompt.",
+                     **keep("description"))
         field_error(errs, "description")
         c1, c2 = st.columns(2)
-        c1.selectbox("Gender", GENDERS, index=GENDERS.index("unspecified"), key="new.gender", **keep)
+        c1.selectbox("Gender", GENDERS, index=GENDERS.index("unspecified"), key="new.gender", **keep("gender"))
         c2.radio("Content rating", CONTENT_RATINGS, format_func=str.upper, horizontal=True, key="new.content_rating",
-                 **keep)
+                 **keep("content_rating"))
         st.multiselect("Appearance tags", [], key="new.appearance_tags", accept_new_options=True,
-                       placeholder="Type a tag and press Enter", **keep)
+                       max_selections=TAG_MAX_COUNT, placeholder="Type a tag and press Enter", **keep("appearance_tags"))
         field_error(errs, "appearance_tags")
         field_error(errs, "_")
         st.button("Create character", type="primary", key="create_character", on_click=create_character)
+        if autosave.draft(user):
+            st.caption(":material/cloud_done: Draft kept: it is still here after a reload.")
     if can_cancel:
         st.button("Cancel", on_click=cancel_new)
     st.caption("All other fields (personality, greetings, advanced) are in the editor after creating.")
@@ -199,7 +225,7 @@ def editor(character: Character) -> None:
     cid = character.id
     owned = character.owner == s.actor.id or s.actor.is_admin
     head, status_col, actions = st.columns([4, 2, 1.4], vertical_alignment="center")
-    status_ph = status_col.empty()
+    status_ph = status_col.container(key=autosave.STATUS_KEY).empty()
     autosave.flush(s, status_ph)
     try:
         character = s.characters.get(cid)
@@ -244,9 +270,10 @@ def editor(character: Character) -> None:
 
     # Basic info
     with st.expander("Basic info", expanded=True, icon=":material/badge:"):
-        st.text_input("Name", value=values["name"], key=key("name"), **hook("name"))
+        st.text_input("Name", value=values["name"], key=key("name"), max_chars=most("name"), **hook("name"))
         field_error(errs, "name")
         st.text_area("Description", value=values["description"], key=key("description"), height=120,
+                     max_chars=most("description"), help="Needed to generate portraits: it goes into the prompt.",
                      **hook("description"))
         field_error(errs, "description")
         if owned:
@@ -279,11 +306,11 @@ def editor(character: Character) -> None:
                  format_func=lambda k: next(c["label"] for c in chips if c["key"] == k),
                  on_change=chips_changed, disabled=not owned, help="Each preset adds its appearance tags.")
         st.multiselect("Appearance tags", tags, default=tags, key=key("appearance_tags"), accept_new_options=True,
-                       placeholder="Type a tag and press Enter", **hook("appearance_tags"))
+                       max_selections=TAG_MAX_COUNT, placeholder="Type a tag and press Enter", **hook("appearance_tags"))
         field_error(errs, "appearance_tags")
         clothing = list(values["clothing_tags"] or [])
         st.multiselect("Clothing tags", clothing, default=clothing, key=key("clothing_tags"), accept_new_options=True,
-                       placeholder="Type a tag and press Enter", **hook("clothing_tags"))
+                       max_selections=TAG_MAX_COUNT, placeholder="Type a tag and press Enter", **hook("clothing_tags"))
         field_error(errs, "clothing_tags")
         if owned:
             assist.field_tools(s, cid, "appearance", owned, _bump)
@@ -294,11 +321,13 @@ def editor(character: Character) -> None:
 
     # Personality & voice
     with st.expander("Personality & voice", icon=":material/psychology:"):
-        st.text_area("Persona", value=values["persona"] or "", key=key("persona"), height=120, **hook("persona"))
+        st.text_area("Persona", value=values["persona"] or "", key=key("persona"), height=120,
+                     max_chars=most("persona"), **hook("persona"))
         field_error(errs, "persona")
         if owned:
             assist.field_tools(s, cid, "persona", owned, _bump)
-        st.text_area("Personality traits", value=values["traits"] or "", key=key("traits"), **hook("traits"))
+        st.text_area("Personality traits", value=values["traits"] or "", key=key("traits"), max_chars=most("traits"),
+                     **hook("traits"))
         field_error(errs, "traits")
         if owned:
             assist.field_tools(s, cid, "traits", owned, _bump)
@@ -318,7 +347,7 @@ def editor(character: Character) -> None:
     # Greetings
     with st.expander("Greetings", icon=":material/waving_hand:"):
         st.text_area("First message", value=values["first_message"] or "", key=key("first_message"),
-                     **hook("first_message"))
+                     max_chars=most("first_message"), **hook("first_message"))
         field_error(errs, "first_message")
         if owned:
             assist.field_tools(s, cid, "first_message", owned, _bump)
@@ -328,9 +357,11 @@ def editor(character: Character) -> None:
 
         def greeting_changed() -> None:
             items = [st.session_state.get(key(f"greet.{i}"), "") for i in range(len(shown))]
-            autosave.record(cid, "alternate_greetings", [g for g in items if g.strip()])
+            kept = [g for g in items if g.strip()]
+            autosave.record(cid, "alternate_greetings", kept)
             st.session_state[f"_extra_greeting.{cid}"] = 0
-            _bump(cid)
+            if len(kept) != len(items):  # a greeting was emptied: renumber the fields (new keys)
+                _bump(cid)  # otherwise the keys stay, so a field committed while typing keeps the focus
 
         def remove_greeting(i: int) -> None:
             autosave.record(cid, "alternate_greetings", [g for j, g in enumerate(greetings) if j != i])
@@ -342,7 +373,7 @@ def editor(character: Character) -> None:
         for i, g in enumerate(shown):
             c1, c2 = st.columns([12, 1], vertical_alignment="bottom")
             c1.text_area(f"Alternate greeting {i + 1}", value=g, key=key(f"greet.{i}"), height=80,
-                         on_change=greeting_changed, disabled=not owned)
+                         max_chars=most("alternate_greetings"), on_change=greeting_changed, disabled=not owned)
             if i < len(greetings):
                 c2.button("Remove", type="tertiary", key=key(f"rmgreet.{i}"), on_click=remove_greeting, args=(i,),
                           help="Remove this greeting", disabled=not owned)
@@ -353,7 +384,7 @@ def editor(character: Character) -> None:
     # Advanced
     with st.expander("Advanced", icon=":material/settings:"):
         st.text_area("System prompt", value=values["system_prompt"] or "", key=key("system_prompt"), height=150,
-                     **hook("system_prompt"))
+                     max_chars=most("system_prompt"), **hook("system_prompt"))
         field_error(errs, "system_prompt")
         st.toggle("Public (other users can see and use this character)", value=bool(values["is_public"]),
                   key=key("is_public"),
@@ -382,11 +413,13 @@ def editor(character: Character) -> None:
 
 # -- page ------------------------------------------------------------------------------
 st.title("Characters")
-left, right = st.columns([1, 2.2], gap="large")
+# On a phone the columns stack; the editor comes first there (ui.layout), so a long list does not hide it.
+with st.container(key=layout.CHARACTERS_LAYOUT):
+    left, right = st.columns([1, 2.2], gap="large")
 with right:  # filled first: the editor saves pending changes, so the list beside it shows them
     with app.guarded("the character editor"):
         selected = app.selected_character_id()
-        has_any = s.characters.list(limit=1).total > 0
+        has_any = s.characters.revision()[0] > 0  # one small aggregate (a list would count and fetch)
         if st.session_state.get(MODE) == "new" or not selected:
             if not has_any:
                 st.info("No characters yet. Fill in a name and a description to create your first one, "
@@ -400,9 +433,11 @@ with right:  # filled first: the editor saves pending changes, so the list besid
             except StudioError:
                 st.warning("That character no longer exists. Open another one on the left.")
             else:
-                editor(current)
+                with st.container(key=f"{autosave.SCOPE}editor"):
+                    editor(current)
 with left:
     with app.guarded("the character list"):
         character_list()
 if st.session_state.get("show_templates"):
     template_dialog()
+autosave.live_typing()

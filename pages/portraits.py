@@ -12,7 +12,7 @@ from core.models import BATCH_MAX, PROMPT_MAX, Character
 from core.portraits import ZIP_MAX
 from core.presets import PRESET_KINDS
 from ui import app, assist, lightbox
-from ui.widgets import image, job_tile, literal, model_label
+from ui.widgets import field_error, image, job_tile, literal, model_label
 
 app.require_frame()
 s = app.studio()
@@ -51,10 +51,18 @@ def options_for(cid: str, character: Character) -> dict[str, Any]:
 # -- callbacks ---------------------------------------------------------------------------
 def generate(cid: str) -> None:
     st.session_state.pop(k(cid, "gen_error"), None)
+    st.session_state.pop(k(cid, "n_error"), None)
     studio = app.studio()
     try:
         character = studio.characters.get(cid)
         jobs = studio.portraits.generate(cid, options_for(cid, character))
+    except InvalidInput as exc:
+        if "n" in exc.errors:  # shown next to the Images field
+            st.session_state[k(cid, "n_error")] = exc.errors["n"]
+        rest = {f: m for f, m in exc.errors.items() if f != "n"}
+        if rest:
+            st.session_state[k(cid, "gen_error")] = app.error_text(InvalidInput(rest))
+        return
     except StudioError as exc:
         st.session_state[k(cid, "gen_error")] = app.error_text(exc)
         return
@@ -97,12 +105,18 @@ def close_view() -> None:
 
 def upload_reference(cid: str, key: str) -> None:
     file = st.session_state.get(key)
+    st.session_state.pop(k(cid, "upload_error"), None)
     if file is None:
         return
-    if app.attempt_later(app.studio().characters.set_reference_upload, cid, file.getvalue(),
-                         success="Reference image uploaded.") is not None:
-        st.session_state[k(cid, "upload_n")] = st.session_state.get(k(cid, "upload_n"), 0) + 1
-        st.session_state[k(cid, "use_ref")] = True
+    # Either way the uploader is made anew (a new key): a refused file is dropped, its error shown beside it.
+    st.session_state[k(cid, "upload_n")] = st.session_state.get(k(cid, "upload_n"), 0) + 1
+    try:
+        app.studio().characters.set_reference_upload(cid, file.getvalue())
+    except StudioError as exc:
+        st.session_state[k(cid, "upload_error")] = f"{file.name}: {app.error_text(exc)}"
+        return
+    app.flash("Reference image uploaded.")
+    st.session_state[k(cid, "use_ref")] = True
 
 
 def clear_reference(cid: str) -> None:
@@ -288,6 +302,7 @@ def controls(character: Character) -> None:
             up_key = k(cid, f"upload.{n}")
             st.file_uploader("Upload a reference image", type=["png", "jpg", "jpeg", "webp"], key=up_key,
                              on_change=upload_reference, args=(cid, up_key))
+            field_error({"upload": st.session_state.get(k(cid, "upload_error"))}, "upload")
             b1, b2 = st.columns(2)
             if b1.button("Pick from portraits", icon=":material/photo_library:", width="stretch"):
                 st.session_state["pt_pick_ref"] = cid
@@ -305,7 +320,11 @@ def controls(character: Character) -> None:
     c1.selectbox("Model", ids, key="pt.model",
                  format_func=lambda i: "Automatic (best available)" if i == AUTO else labels.get(i, i),
                  help="Models marked image-to-image can use the reference image.", **keep)
-    c2.number_input("Images", min_value=1, max_value=BATCH_MAX, value=1, step=1, key="pt.n", **keep)
+    # No max_value: the browser would keep showing a larger number while sending the old one.
+    c2.number_input("Images", min_value=1, value=1, step=1, key="pt.n", **keep)
+    c2.caption(f"At most {BATCH_MAX}")
+    with c2:
+        field_error({"n": st.session_state.get(k(cid, "n_error"))}, "n")
     c3.number_input("Seed", min_value=0, value=None, step=1, key="pt.seed", placeholder="random", **keep)
     if not models:
         st.warning("No active model can run: activate one on the **Models** page or configure a provider key.")

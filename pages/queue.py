@@ -4,7 +4,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core.models import ACTIVE_STATUSES, FINAL_STATUSES, Job
-from ui import app, lightbox
+from ui import app, layout, lightbox
 from ui.stats import budget_text, outcome_metrics, outcome_table
 from ui.widgets import stage_text, status_badge, when
 
@@ -12,6 +12,8 @@ app.require_frame()
 s = app.studio()
 STATUSES = list(ACTIVE_STATUSES + FINAL_STATUSES)
 PAGE_SIZE = 25
+WIDTHS = [1.1, 1.6, 2.2, 2.6, 0.8, 1.6, 1.1]
+LABELS = ["Status", "Character", "Model", "Stage", "Tries", "Created / time", ""]
 
 
 def cancel(job_id: str) -> None:
@@ -27,7 +29,12 @@ def character_names() -> dict[str, str]:
 
 
 def job_row(job: Job, names: dict[str, str], key: str, retryable: set[str] = frozenset()) -> None:
-    c = st.columns([1.1, 1.6, 2.2, 2.6, 0.8, 1.6, 1.1], vertical_alignment="center")
+    with st.container(key=f"{layout.QUEUE_ROW}{key}-{job.id}"):
+        c = st.columns(WIDTHS, vertical_alignment="center")
+    for col, label in zip(c, LABELS):
+        if label:
+            with col:
+                layout.cell_label(label)
     c[0].markdown(status_badge(job.status))
     c[1].markdown(f"{names.get(job.character_id, job.character_id[:8])}  \n:gray[{job.kind}]")
     c[2].markdown(f"{job.request.model_name or job.model_key}  \n:gray[{job.provider_id}]")
@@ -53,9 +60,10 @@ def job_row(job: Job, names: dict[str, str], key: str, retryable: set[str] = fro
                         icon=":material/open_in_full:", width="stretch")
 
 
-def header() -> None:
-    c = st.columns([1.1, 1.6, 2.2, 2.6, 0.8, 1.6, 1.1])
-    for col, label in zip(c, ["Status", "Character", "Model", "Stage", "Tries", "Created / time", ""]):
+def header(key: str) -> None:
+    with st.container(key=f"{layout.QUEUE_HEAD}{key}"):
+        c = st.columns(WIDTHS)
+    for col, label in zip(c, LABELS):
         if label:
             col.caption(f"**{label}**")
 
@@ -73,7 +81,7 @@ def active_section(all_users: bool, polling: bool) -> None:
         st.caption("Nothing is running. Generate portraits on the **Portraits** page or scene images on **Scenes**.")
         return
     names = character_names()
-    header()
+    header("active")
     for job in reversed(active):
         job_row(job, names, "active")
 
@@ -99,7 +107,7 @@ def history(statuses: list[str], all_users: bool) -> None:
             st.rerun()
     names = character_names()
     retryable = s.jobs.retryable(page.items)
-    header()
+    header("hist")
     for job in page.items:
         job_row(job, names, "hist", retryable)
 

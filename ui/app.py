@@ -132,11 +132,21 @@ def sync_selection_with_url(s: Studio) -> None:
     select_character(current)
 
 
+PICKER_LIMIT = 500
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def _picker_names(user_id: str, revision: tuple[int, str], _s: Studio) -> dict[str, str]:
+    """The picker's options (id -> shown name) for a user at a revision of the characters: rebuilt only after
+    a character was created, edited or deleted (by anyone: the revision is read from the database)."""
+    page = _s.characters.list(limit=PICKER_LIMIT)
+    return {c.id: c.name + ("" if c.owner == user_id else " (public)") for c in page.items}
+
+
 def character_picker(s: Studio) -> str | None:
     """The sidebar's character selector (same selection on every page)."""
-    page = s.characters.list(limit=500)
-    options = [c.id for c in page.items]
-    names = {c.id: c.name + ("" if c.owner == s.actor.id else " (public)") for c in page.items}
+    names = dict(_picker_names(s.actor.id, s.characters.revision(), s))
+    options = list(names)
     current = selected_character_id()
     if current and current not in names:
         try:

@@ -1,9 +1,14 @@
-"""Autosave for the character editor.
+"""Autosave for the character editor, and the new character's draft.
 
 A widget's on_change callback records the new value as a pending change (in session state, so it
 survives a page switch); `flush` saves pending changes with one partial update per character and
 keeps the ones that fail validation, with their messages, for the editor to show next to the field.
-Streamlit commits a text field when it loses focus or on Ctrl+Enter, which is the debounce.
+
+Streamlit sends a text field's value only when it loses focus or on Ctrl+Enter (Enter in one line).
+`live_typing` adds a small script to the page so that what is typed reaches the server while the user
+stays in the field: 2 s after the last keystroke it commits the field. Until the server has answered
+that run, the page shows "Unsaved" instead of the server's "Saved" and warns before unload. The
+script acts only inside containers whose key starts with SCOPE.
 """
 from __future__ import annotations
 
@@ -20,6 +25,9 @@ PENDING = "_autosave_pending"
 ERRORS = "_autosave_errors"
 STATUS = "_autosave_status"
 EDITED = "_autosave_edited"  # set by a widget callback, taken by the run it came with (ui.app.dropped_page_switch)
+SCOPE = "autosave-"  # key prefix of the containers whose text fields are committed while typing
+STATUS_KEY = "autosave-status"  # the container of the status badge (replaced by "Unsaved" while typing)
+DEBOUNCE_MS = 2000
 
 
 def _state(name: str) -> dict[str, Any]:
@@ -109,3 +117,93 @@ def flush(studio: Studio, placeholder: Any = None) -> None:
             all_pending.pop(cid, None)
             _state(STATUS)[cid] = ("saved", time.time())
         _state(ERRORS)[cid] = field_errors
+
+
+# -- the new character's draft: kept on the server per user, so a reload (a new session) finds it ----------
+@st.cache_resource
+def _drafts() -> dict[str, dict[str, Any]]:
+    """Drafts of the "New character" form by user id, for the life of the server process."""
+    return {}
+
+
+def draft(user_id: str) -> dict[str, Any]:
+    return dict(_drafts().get(user_id, {}))
+
+
+def keep_draft(user_id: str, field: str, key: str) -> None:
+    """Widget callback: keep the form field's new value in the user's draft."""
+    _drafts().setdefault(user_id, {})[field] = st.session_state.get(key)
+
+
+def drop_draft(user_id: str) -> None:
+    _drafts().pop(user_id, None)
+
+
+# -- typing: commit text fields while the user stays in them ---------------------------------------
+_LIVE_TYPING = """<script>
+(() => {
+  const w = window, doc = document;
+  if (w.__csAutosave) return;  // one set of listeners per page, however often this element is drawn
+  const dirty = new Map();  // field -> value typed, not yet confirmed by a finished run
+  const timers = new Map();
+  const app = () => doc.querySelector('[data-testid="stApp"]');
+  const mark = () => doc.body.toggleAttribute('data-cs-unsaved', dirty.size > 0);
+  const inScope = el => el.matches && el.matches('textarea, input[type="text"], input:not([type])')
+    && el.closest('[class*="st-key-SCOPE"]');
+  const commit = el => {
+    timers.delete(el);
+    if (!el.isConnected || doc.activeElement !== el) return;  // left the field: Streamlit sent it on blur
+    const enter = {key: 'Enter', code: 'Enter', keyCode: 13, which: 13, bubbles: true, cancelable: true,
+                   ctrlKey: el.tagName === 'TEXTAREA'};
+    el.dispatchEvent(new KeyboardEvent('keydown', enter));
+    el.dataset.csCommitted = el.value;
+  };
+  doc.addEventListener('input', ev => {
+    const el = ev.target;
+    if (!inScope(el)) return;
+    dirty.set(el, el.value);
+    delete el.dataset.csCommitted;
+    mark();
+    clearTimeout(timers.get(el));
+    timers.set(el, setTimeout(() => commit(el), DEBOUNCE));
+  }, true);
+  doc.addEventListener('focusout', ev => {  // Streamlit commits a field it leaves: no commit of ours after it
+    const el = ev.target;
+    if (!dirty.has(el)) return;
+    clearTimeout(timers.get(el));
+    timers.delete(el);
+    el.dataset.csCommitted = el.value;
+  }, true);
+  // A field's value is on the server once a run that started after its commit has finished.
+  let sawRun = false;
+  new MutationObserver(() => {
+    const state = app() && app().getAttribute('data-test-script-state');
+    if (state === 'running') { sawRun = true; return; }
+    if (state !== 'notRunning' || !sawRun) return;
+    sawRun = false;
+    for (const [el, value] of dirty) {
+      if (!el.isConnected || el.dataset.csCommitted === value && el.value === value) dirty.delete(el);
+    }
+    mark();
+  }).observe(doc.body, {attributes: true, subtree: true, attributeFilter: ['data-test-script-state']});
+  w.addEventListener('beforeunload', ev => {
+    if (dirty.size === 0) return;
+    ev.preventDefault();
+    ev.returnValue = 'Changes you typed have not been saved yet.';
+  });
+  w.__csAutosave = true;
+})();
+</script>
+<style>
+.st-key-autosave-script { display: none; }
+body[data-cs-unsaved] .st-key-STATUS [data-testid="stMarkdownContainer"] { display: none; }
+body[data-cs-unsaved] .st-key-STATUS::after { content: "Unsaved: saving while you type..."; color: #b45309;
+  font-size: 0.875rem; }
+</style>"""
+
+
+def live_typing() -> None:
+    """Add the typing script (see the module docstring). Call once per run on pages with SCOPE containers."""
+    with st.container(key="autosave-script"):
+        st.html(_LIVE_TYPING.replace("SCOPE", SCOPE).replace("STATUS", STATUS_KEY)
+                .replace("DEBOUNCE", str(DEBOUNCE_MS)), unsafe_allow_javascript=True)

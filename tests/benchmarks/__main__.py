@@ -1,5 +1,9 @@
 """Run the benchmark suite: `python -m tests.benchmarks [--quick] [--only SECTION ...] [--json PATH]`.
 
+`--only load` runs scripted Chromium sessions against a `streamlit run` server (not part of the default
+run: it takes minutes); `--compare before=/path/to/other/worktree` runs the same load against that
+checkout too, for figures side by side.
+
 Prints machine facts and a table of figures (median and spread over repeated runs); asserts nothing.
 """
 from __future__ import annotations
@@ -9,10 +13,11 @@ import json
 import logging
 import time
 
-from tests.benchmarks import browser, coldstart, gallery, overhead, shared, storage, throughput
+from tests.benchmarks import browser, coldstart, gallery, load, overhead, shared, storage, throughput
 from tests.benchmarks.harness import as_json, machine_facts, render_table
 
-SECTIONS = ("overhead", "throughput", "postgresql", "gallery", "scaling", "storage", "coldstart", "browser")
+SECTIONS = ("overhead", "throughput", "postgresql", "gallery", "scaling", "storage", "coldstart", "browser", "load")
+DEFAULT = tuple(s for s in SECTIONS if s != "load")
 
 
 def main() -> int:
@@ -22,9 +27,12 @@ def main() -> int:
     parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
     parser.add_argument("--baseline", default="main", metavar="REF",
                         help="browser: the commit measured as 'before' beside this checkout (default: main)")
+    parser.add_argument("--compare", nargs="+", default=[], metavar="LABEL=PATH",
+                        help="load: also run against these checkouts (e.g. before=/tmp/wt-before)")
+    parser.add_argument("--sessions", type=int, default=3, help="load: concurrent browser sessions")
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
-    wanted = args.only or SECTIONS
+    wanted = args.only or DEFAULT
     q = args.quick
     figures = []
     started = time.perf_counter()
@@ -46,6 +54,10 @@ def main() -> int:
         figures += coldstart.run(repeat=2 if q else 5)
     if "browser" in wanted:
         figures += browser.run(repeat=3 if q else 7, baseline=args.baseline)
+    if "load" in wanted:
+        compare = dict(item.split("=", 1) for item in args.compare)
+        figures += load.run(sessions=args.sessions, rounds=2 if q else 4, characters=5 if q else 20,
+                            portraits=4 if q else 12, compare=compare)
     facts = machine_facts()
     print(render_table(facts, figures))
     print(f"\n{len(figures)} figures in {time.perf_counter() - started:.0f} s")

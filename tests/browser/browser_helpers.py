@@ -67,7 +67,8 @@ class StudioServer:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", "studio_app.py", "--server.headless", "true",
              "--server.port", "0", "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
-             "--server.fileWatcherType", "none", *(args or [])],
+             *(args or [])],
+            # the shipped .streamlit/config.toml applies (no file watcher, no run-on-save): tests run it as deployed
             cwd=root, env=env, stdout=self.log_file, stderr=subprocess.STDOUT)
 
     @property

@@ -6,6 +6,10 @@ from pathlib import Path
 
 import pytest
 from browser_helpers import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, StudioServer
+from playwright.sync_api import expect
+
+# Expectations wait up to 30 s (not Playwright's 5 s): on a busy 2-core machine a first page render can take longer.
+expect.set_options(timeout=30_000)
 
 
 @pytest.fixture

@@ -119,6 +119,7 @@ TABLE: list[Row] = [
     R("characters.update", "public", lambda s, w: s.characters.update(w.public.id, {"traits": "kind"}), PUBLIC_WRITE),
     R("characters.list", "all", lambda s, w: s.characters.list(), EVERYONE),
     R("characters.list", "search", lambda s, w: s.characters.list("secret"), EVERYONE),
+    R("characters.revision", "all", lambda s, w: s.characters.revision(), EVERYONE),
     R("characters.set_reference_upload", "private",
       lambda s, w: s.characters.set_reference_upload(w.private.id, png_bytes(color=(1, 1, 1))), PRIVATE),
     R("characters.set_reference_upload", "public",

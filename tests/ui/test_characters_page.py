@@ -55,13 +55,14 @@ def test_editor_keeps_invalid_value_unsaved_with_message(at, studio):
     mia = studio.characters.create({"name": "Mia"})
     at.query_params["character"] = mia.id
     at.run()
-    at.text_input(key=f"ed.{mia.id}.0.name").set_value("x" * 80)
+    # (A longer name cannot be typed: the box stops at the limit. A blank one is the invalid value left.)
+    at.text_input(key=f"ed.{mia.id}.0.name").set_value("   ")
     at.run()
-    assert any("50 characters" in e.value for e in at.error)
+    assert any("a name is required" in e.value for e in at.error)
     assert "Unsaved" in texts(at)
     assert studio.characters.get(mia.id).name == "Mia"
     # The typed value is still in the field, and fixing it saves.
-    assert at.text_input(key=f"ed.{mia.id}.0.name").value == "x" * 80
+    assert at.text_input(key=f"ed.{mia.id}.0.name").value == "   "
     at.text_input(key=f"ed.{mia.id}.0.name").set_value("Mia Rose")
     at.run()
     assert studio.characters.get(mia.id).name == "Mia Rose"
@@ -209,3 +210,19 @@ def test_a_name_is_shown_as_typed_not_as_markdown(at, studio):
     escaped = r"\*\*Bold\*\* \:red\[x\] \$y\$ \<b\>"
     assert any(escaped in v for v in shown)
     assert not any(name in v for v in shown)  # never unescaped
+
+
+def test_a_greeting_saved_while_typing_keeps_its_field(at, studio):
+    """A committed greeting keeps its widget key (a new key would drop the focus of someone still typing);
+    emptying one renumbers the rest."""
+    mia = studio.characters.create({"name": "Mia", "alternate_greetings": ["Hi there", "Welcome back"]})
+    at.query_params["character"] = mia.id
+    at.run()
+    at.text_area(key=f"ed.{mia.id}.0.greet.0").set_value("Hi there, regular!")
+    at.run()
+    assert studio.characters.get(mia.id).alternate_greetings == ["Hi there, regular!", "Welcome back"]
+    assert at.text_area(key=f"ed.{mia.id}.0.greet.0").value == "Hi there, regular!"  # same field, same key
+    at.text_area(key=f"ed.{mia.id}.0.greet.0").set_value("")
+    at.run()
+    assert studio.characters.get(mia.id).alternate_greetings == ["Welcome back"]
+    assert at.text_area(key=f"ed.{mia.id}.1.greet.0").value == "Welcome back"
