@@ -4,7 +4,8 @@ from __future__ import annotations
 import streamlit as st
 
 from core.errors import StudioError
-from core.models import Scene
+from core.models import Scene, SceneCreate
+from core.validation import text_limit
 from ui import app, lightbox
 from ui.widgets import field_error, image, job_tile, literal, placeholder
 
@@ -64,6 +65,11 @@ def save_scene(cid: str, scene_id: str | None) -> None:
     app.flash("Scene saved." if scene_id else "Scene created.")
 
 
+def most(field: str) -> int:
+    """The longest text the core takes for a scene field (shown as the field's counter)."""
+    return text_limit(SceneCreate, field)
+
+
 @st.dialog("Scene", width="large", on_dismiss=close_editor)
 def editor_dialog(cid: str, scene: Scene | None) -> None:
     if not st.session_state.get("sc_edit"):
@@ -71,18 +77,20 @@ def editor_dialog(cid: str, scene: Scene | None) -> None:
     errs = st.session_state.get("sc_errors", {})
     prefix = f"sc.{scene.id if scene else 'new'}"
     with st.form(f"{prefix}.form", border=False):
-        st.text_input("Name", value=scene.name if scene else "", key=f"{prefix}.name",
+        st.text_input("Name", value=scene.name if scene else "", key=f"{prefix}.name", max_chars=most("name"),
                       placeholder="e.g. Rainy morning at the cafe")
         field_error(errs, "name")
-        st.text_area("Description", value=scene.description if scene else "", key=f"{prefix}.description", height=100)
+        st.text_area("Description", value=scene.description if scene else "", key=f"{prefix}.description", height=100,
+                     max_chars=most("description"))
         field_error(errs, "description")
         st.text_area("Image prompt", value=scene.prompt if scene else "", key=f"{prefix}.prompt",
-                     placeholder="What the scene image shows", height=80)
+                     placeholder="What the scene image shows", height=80, max_chars=most("prompt"))
         field_error(errs, "prompt")
         st.text_area("Conversation starters (one per line)", value="\n".join(scene.starters) if scene else "",
                      key=f"{prefix}.starters")
         field_error(errs, "starters")
-        st.text_area("System prompt", value=(scene.system_prompt or "") if scene else "", key=f"{prefix}.system_prompt")
+        st.text_area("System prompt", value=(scene.system_prompt or "") if scene else "", key=f"{prefix}.system_prompt",
+                     max_chars=most("system_prompt"))
         field_error(errs, "system_prompt")
         st.number_input("Priority (higher shows first)", min_value=-1000, max_value=1000,
                         value=scene.priority if scene else 0, step=1, key=f"{prefix}.priority")

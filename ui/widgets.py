@@ -183,6 +183,15 @@ def result_thumbnail_key(s: Studio, job: Job) -> str | None:
     return None
 
 
+def seed_note(s: Studio, job: Job) -> str:
+    """" · seed N" for a model that takes a seed (its capabilities; a model gone from the catalog: shown)."""
+    try:
+        takes = s.models.get(job.model_id).capabilities.supports_seed
+    except StudioError:
+        takes = True
+    return f" · seed {job.request.seed}" if takes else ""
+
+
 def job_tile(s: Studio, job: Job, *, key: str) -> None:
     """One job as a tile: its real stage and percent while active, the image when done,
     the provider's message and Retry when failed."""
@@ -192,7 +201,7 @@ def job_tile(s: Studio, job: Job, *, key: str) -> None:
                 st.progress(min(100, max(0, int(job.percent))), text=stage_text(job))
             else:
                 st.markdown(f":material/hourglass_top: **{stage_text(job)}**")
-            st.caption(f"{job.request.model_name or job.model_key} · seed {job.request.seed}"
+            st.caption(f"{job.request.model_name or job.model_key}{seed_note(s, job)}"
                        + (f" · attempt {job.attempts}/{job.max_attempts}" if job.attempts > 1 else ""))
             if job.last_error and job.stage == "retrying":
                 st.caption(f"Last error: {job.last_error}")
@@ -200,7 +209,7 @@ def job_tile(s: Studio, job: Job, *, key: str) -> None:
                       disabled=job.status == "storing", icon=":material/close:")
         elif job.status == "completed":
             image(s, result_thumbnail_key(s, job), width="stretch")
-            st.caption(f":green[:material/check_circle:] Done · seed {job.request.seed}")
+            st.caption(f":green[:material/check_circle:] Done{seed_note(s, job)}")
         elif job.status == "failed":
             st.error(job.last_error or "The job failed.", icon=":material/error:")
             st.button("Retry", key=f"{key}.retry.{job.id}", on_click=_retry, args=(job.id,), icon=":material/refresh:")

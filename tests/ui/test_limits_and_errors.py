@@ -97,3 +97,18 @@ def test_too_many_images_are_refused_beside_the_field_and_the_field_keeps_the_nu
     at.run()
     assert studio.jobs.list().total == 2
     assert not errors_in(block_holding(at._tree, "pt.n"))
+
+
+@pytest.mark.parametrize("field", ["name", "description", "prompt", "system_prompt"])
+def test_scene_form_fields_show_the_limit_the_api_applies(at, studio, field):
+    mia = studio.characters.create({"name": "Mia", "description": "A barista"})
+    at.query_params["character"] = mia.id
+    page(at, "scenes")
+    next(b for b in at.button if b.label == "New scene").click()
+    at.run()
+    limit = widget(at, f"sc.new.{field}").max_chars
+    assert limit, f"{field}: no limit shown"
+    data = {"name": "Dock", field: "a" * limit}
+    studio.scenes.create(mia.id, data)  # the box's limit is accepted...
+    with pytest.raises(InvalidInput, match=f"at most {limit} characters"):  # ...and one more is refused
+        studio.scenes.create(mia.id, {**data, field: "a" * (limit + 1)})

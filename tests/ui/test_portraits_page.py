@@ -340,3 +340,18 @@ def test_move_earlier_later_and_first(at, studio):
     at.run()
     assert [p.id for p in studio.portraits.list(mia.id).items] == [c.id, a.id, b.id]
     assert not at.exception and not at.error
+
+
+def test_a_job_tile_shows_the_seed_only_for_models_that_take_one(at, studio):
+    mia = studio.characters.create({"name": "Mia", "description": "A barista"})
+    [job] = studio.portraits.generate(mia.id, seed=9)
+    studio.jobs.wait([job.id], timeout=60)
+    at.query_params["character"] = mia.id
+    at.session_state["pt_watch"] = {mia.id: [job.id]}  # the batch this session asked for
+    page(at, "portraits")
+    assert "Done · seed 9" in " ".join(c.value for c in at.caption)
+    model = studio.models.get(job.model_id)
+    studio.models.update(model.id, {"capabilities": {**model.capabilities.model_dump(), "supports_seed": False}})
+    at.run()
+    captions = " ".join(c.value for c in at.caption)
+    assert not at.exception and "Done" in captions and "seed 9" not in captions
