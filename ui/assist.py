@@ -52,8 +52,10 @@ def _draft(cid: str) -> dict[str, Any]:
 
 
 def toolbar(s: Studio, cid: str, owned: bool) -> None:
-    """The text model and "Enhance all": a suggestion for each empty field, previewed under it."""
-    with st.container(border=True):
+    """The text model and "Enhance all": a suggestion for each empty field, previewed under it. Folded
+    (one line), so the editor's fields stay on a phone's first screen; open while it shows an error."""
+    failed = bool(st.session_state.get(ERRORS, {}).get(cid))
+    with st.expander("AI assist: text model and Enhance all", icon=":material/auto_awesome:", expanded=failed):
         c1, c2 = st.columns([3, 1.3], vertical_alignment="bottom")
         with c1:
             model = model_picker(s)
