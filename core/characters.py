@@ -15,7 +15,7 @@ from core.engine.jobs import cancel_active, delete_all_of_character, reference_i
 from core.gallery import delete_character_images
 from core.models import Character, CharacterCreate, CharacterSummary, CharacterUpdate, Page, from_row, from_rows, parse
 from core.storage import reference_key
-from core.validation import Id, Limit, Offset, Search, checked
+from core.validation import Id, Limit, Offset, Search, checked, text_limit
 
 log = logging.getLogger(__name__)
 
@@ -66,12 +66,14 @@ class Characters:
     @checked
     def duplicate(self, character_id: Id) -> Character:
         """A private copy, owned by the actor, of a character they may see (their own or a public
-        one): every field is copied, the portraits and scenes are not (they stay their owner's). The
+        one) named "<name> (copy)": every other field is copied, the portraits and scenes are not (they stay their owner's). The
         reference image is copied into the actor's own uploads, so the copy keeps it whatever
         becomes of the original."""
         source = self.get(character_id)
         fields = source.model_dump(include=set(CharacterCreate.model_fields))
-        data = parse(CharacterCreate, {**fields, "is_public": False}, name="character")
+        suffix = " (copy)"  # told apart from the original in lists and the picker
+        name = source.name[:text_limit(CharacterCreate, "name") - len(suffix)].rstrip() + suffix
+        data = parse(CharacterCreate, {**fields, "name": name, "is_public": False}, name="character")
         key = sha = None
         if source.reference_image_key:  # read and stored before the row: a failure writes no character
             key, sha = store_upload(self.ctx, self.actor.id, self.ctx.store.read(source.reference_image_key))

@@ -32,7 +32,8 @@ def build_prompt(
     characters, on one line), up to 8 appearance and 4 clothing tags, preset texts, the user's
     prompt (200 characters at most), identity phrase with a reference, closing quality phrase."""
     parts = [QUALITY_TAGS, SUBJECT.get(gender, DEFAULT_SUBJECT)]
-    summary = " ".join(description.split())[:DESCRIPTION_IN_PROMPT].strip()
+    # trailing punctuation would double with the separator (", ")
+    summary = " ".join(description.split())[:DESCRIPTION_IN_PROMPT].strip().rstrip(".,;:!")
     if summary:
         parts.append(summary)
     parts += list(appearance_tags)[:8]

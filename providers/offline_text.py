@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from functools import lru_cache
 from typing import Any
 
@@ -84,7 +85,12 @@ def write(task: str, subject: dict[str, Any], rating: str) -> str:
         return ", ".join(pick(pool, 4, avoid=_words(subject.get("traits"))))
     patterns = b.get(field if field in ("description", "persona", "first_message") else "description")
     text = pick(patterns[rated] if nsfw else patterns["sfw"])[0]
-    return text.format(**words)
+    return _articles(text.format(**words))
+
+
+def _articles(text: str) -> str:
+    """"a ambitious" -> "an ambitious" where a filled-in word starts with a vowel."""
+    return re.sub(r"\b([Aa]) (?=[aeiouAEIOU])", lambda m: m.group(1) + "n ", text)
 
 
 def _words(text: Any) -> list[str]:

@@ -231,7 +231,8 @@ def provider_banner(s: Studio) -> None:
         return
     envs = list(KEY_ENVS)
     for p in s.models.providers():
-        envs += [e for e in p.key_env if e not in envs]
+        if not p.text:  # a text model's key (AI assist) makes no images
+            envs += [e for e in p.key_env if e not in envs]
     names = ", ".join(f"`{e}`" for e in envs)
     st.info(
         "**Preview mode**: only the offline preview provider is configured, so portraits are locally drawn "

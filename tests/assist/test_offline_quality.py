@@ -83,3 +83,12 @@ def test_appearance_suggestions_add_new_physical_and_clothing_tags(open_studio):
     clothing = set(BANKS["clothing"]["sfw"])
     assert values["clothing_tags"][0] == "velvet cloak" and len(values["clothing_tags"]) > 1
     assert set(values["appearance_tags"]) <= physical and set(values["clothing_tags"][1:]) <= clothing
+
+
+def test_offline_suggestions_use_an_before_a_vowel(open_studio):
+    """The phrase banks fill words into "a {trait} soul": the article follows the word filled in."""
+    studio = open_studio()
+    results = _suggest_all(studio, "sfw")
+    for name, fields in results.items():
+        for field, text in fields.items():
+            assert not re.search(r"\b[Aa] [aeiouAEIOU]", text), (name, field, text)

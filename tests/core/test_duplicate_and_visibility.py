@@ -21,8 +21,10 @@ def test_duplicate_copies_fields_not_portraits_and_keeps_its_own_reference(studi
     alice.characters.set_reference_upload(olga.id, reference)
     copy = bob.characters.duplicate(olga.id)
     assert (copy.owner, copy.is_public, copy.name, copy.appearance_tags, copy.persona) == \
-        ("bob", False, "Olga", ["flour", "apron"], "Warm.")
+        ("bob", False, "Olga (copy)", ["flour", "apron"], "Warm.")
     assert copy.default_presets.pose == "closeup" and copy.primary_portrait_id is None
+    long = alice.characters.create({"name": "N" * 50, "description": "x", "is_public": True})
+    assert bob.characters.duplicate(long.id).name == "N" * 43 + " (copy)"  # within the name's 50 characters
     assert bob.portraits.list(copy.id).total == 0 and alice.portraits.list(olga.id).total == 1
     # The reference is bob's own upload now: it outlives the original going private.
     assert copy.reference_image_key.startswith("bob/") and bob.images.read(copy.reference_image_key) == reference

@@ -75,3 +75,9 @@ def test_offline_is_a_keyless_preview_provider():
     assert p.preview and p.is_configured() and not p.resumable
     models = p.default_models()
     assert [m.capabilities.supports_i2i for m in models] == [False, True]
+
+
+def test_a_description_ending_in_a_full_stop_does_not_double_the_punctuation():
+    prompt = build_prompt(gender="female", description="A barista. She laughs.", appearance_tags=["red hair"],
+                          clothing_tags=[], presets={}, custom="")
+    assert "She laughs, red hair" in prompt and ".," not in prompt

@@ -317,3 +317,10 @@ def test_the_lightbox_shows_a_seed_only_for_models_that_take_one(at, studio):
     studio.models.update(model.id, {"capabilities": {**model.capabilities.model_dump(), "supports_seed": False}})
     at.run()
     assert not at.exception and "**Seed:**" not in texts(at) and "**Model:**" in texts(at)
+
+
+def test_the_preview_banner_names_image_provider_keys_only(at, studio):
+    page(at, "characters")
+    [banner] = [i.value for i in at.info if i.value.startswith("**Preview mode**")]
+    assert "FAL_KEY" in banner and "OPENAI_API_KEY" in banner
+    assert "STUDIO_TEXT_API_KEY" not in banner  # AI assist's text model makes no images
