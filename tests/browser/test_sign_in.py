@@ -179,6 +179,8 @@ def check_duplicate_and_users_page(url: str, alice: Page, bob: Page) -> None:
     expect(bob.get_by_text("This is another user's public character")).to_be_visible()
     idle(bob)
     bob.get_by_role("button", name="Duplicate to my characters").click()
+    # The copy opens in the editor as his own.
+    expect(bob.get_by_role("textbox", name="Name", exact=True)).to_have_value("Shared Shay (copy)", timeout=SLOW)
     idle(bob)
     # His own copy (the picker marks others' characters "(public)"), beside her public original.
     options = picker_options(bob)
