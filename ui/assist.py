@@ -75,6 +75,9 @@ def toolbar(s: Studio, cid: str, owned: bool) -> None:
                 _previews(cid)[suggestion.field] = suggestion.model_dump()
         if message := st.session_state.get(ERRORS, {}).get(cid):
             st.error(message, icon=":material/error:")
+    if waiting := _previews(cid):  # some sit in folded sections: say where they are
+        st.info(f"Suggestions to review: {', '.join(LABELS[f] for f in waiting)}. Each waits under its field "
+                "(open its section) for Accept or Discard.", icon=":material/lightbulb:")
 
 
 def field_tools(s: Studio, cid: str, field: str, owned: bool, bump: Callable[[str], None]) -> None:

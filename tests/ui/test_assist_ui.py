@@ -56,8 +56,11 @@ def test_enhance_all_on_a_sparse_character_previews_each_empty_field_first(at, s
     assert shown == {f"as.{mia.id}.edit.persona", f"as.{mia.id}.edit.first_message"}
     assert "Physical:" in texts(at)  # the appearance preview
     assert studio.characters.get(mia.id) == before  # nothing saved before a click
+    # Some previews sit in folded sections: a note at the top says which wait for review.
+    assert any("Suggestions to review: appearance, persona, first message" in i.value for i in at.info)
     for field in ("appearance", "persona", "first_message"):
         at.button(key=f"as.{mia.id}.accept.{field}").click().run()
+    assert not any("Suggestions to review" in i.value for i in at.info)
     after = studio.characters.get(mia.id)
     assert after.appearance_tags and after.clothing_tags and after.persona and after.first_message
     assert after.description == "A barista." and after.traits == "stubborn"  # the user's text is untouched
