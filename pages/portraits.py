@@ -557,7 +557,12 @@ if character is not None:
         with left:
             summary(character)
         with right:
-            controls(character)
+            if character.owner == s.actor.id or s.actor.is_admin:
+                controls(character)
+            else:
+                st.info("This is another user's public character: you can look at its portraits; only its owner "
+                        "generates them. Use **Duplicate to my characters** on the Characters page to make a copy "
+                        "of your own and generate portraits for it.", icon=":material/visibility:")
     with app.guarded("the jobs"):
         active_now = any(j.kind == "portrait" for j in s.jobs.active(character_id=cid))
         dismissed = st.session_state.get("pt_dismissed", set())

@@ -89,3 +89,14 @@ def test_oidc_admin_named_by_email_opens_models(oidc, monkeypatch):
     assert not at.exception and "Not available" not in texts(at)
     # The same email unverified by the provider makes nobody an admin.
     assert_models_closed(oidc_app({**JANE, "email_verified": False}).run())
+
+
+def test_another_users_public_character_has_no_generate_form_for_a_non_admin(oidc, studio):
+    alice = studio.as_user("alice")
+    olga = alice.characters.create({"name": "Olga", "description": "A baker.", "is_public": True})
+    at = oidc_app(JANE)
+    at.query_params["character"] = olga.id
+    at.switch_page("pages/portraits.py").run()
+    assert not at.exception
+    assert "only its owner generates them" in texts(at)
+    assert not [b for b in at.button if b.label.startswith("Generate")]
