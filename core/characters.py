@@ -88,6 +88,15 @@ class Characters:
         )
         if row is None:
             raise not_found("character", character_id)
+        return self._as_seen(row)
+
+    def _as_seen(self, row: dict[str, Any]) -> Character:
+        """The character as the actor sees it: another user's primary portrait that its owner made
+        private is not named."""
+        pid = row["primary_portrait_id"]
+        if pid and row["owner"] != self.actor.id and not self.actor.is_admin and self.ctx.db.fetchone(
+                "SELECT 1 FROM portrait_visibility WHERE portrait_id = ? AND NOT is_public", [pid]) is not None:
+            row = {**row, "primary_portrait_id": None}
         return row_to_character(row)
 
     @checked
@@ -115,7 +124,7 @@ class Characters:
             if len(same_rank) > 1:
                 ids = ", ".join(r["id"] for r in same_rank[:5])
                 raise InvalidInput({"character": f"{len(same_rank)} characters are named {id_or_name!r}; give the id instead ({ids})"})
-        return row_to_character(first)
+        return self._as_seen(first)
 
     @checked
     def update(self, character_id: Id, changes: CharacterUpdate | dict[str, Any]) -> Character:
@@ -146,7 +155,7 @@ class Characters:
         total = self.ctx.db.scalar(f"SELECT count(*) FROM characters c WHERE {clause}", params)
         rows = self.ctx.db.fetchall(
             f"""SELECT c.id, c.owner, c.name, c.description, c.gender, c.is_public, c.appearance_tags,
-                       c.clothing_tags, c.primary_portrait_id, p.thumbnail_key AS primary_thumbnail_key,
+                       c.clothing_tags, p.id AS primary_portrait_id, p.thumbnail_key AS primary_thumbnail_key,
                        (SELECT count(*) FROM character_portraits q LEFT JOIN portrait_visibility w ON w.portrait_id = q.id
                         WHERE q.character_id = c.id AND (c.owner = ? OR ? OR coalesce(w.is_public, TRUE))) AS portrait_count,
                        c.updated_at

@@ -12,7 +12,7 @@ from core.validation import text_limit
 def test_the_description_goes_into_the_prompt_after_the_subject_on_one_line():
     assert build_prompt(gender="female", description="A cheerful barista.\n\nLoves   latte art.",
                         appearance_tags=["red hair"]) == (
-        "masterpiece, best quality, photorealistic, 1girl, beautiful woman, A cheerful barista. Loves latte art., "
+        "masterpiece, best quality, photorealistic, 1girl, beautiful woman, A cheerful barista. Loves latte art, "
         "red hair, studio photography, professional lighting, sharp focus, detailed face")
 
 
@@ -20,7 +20,7 @@ def test_generation_uses_the_description_it_requires(studio, character):
     long = "Tall and patient. " + "x" * 2000
     studio.characters.update(character.id, {"description": long[:2000]})
     [job] = studio.portraits.generate(character.id)
-    prompt = job.request["final_prompt"]
+    prompt = job.request.final_prompt
     assert "Tall and patient. xxx" in prompt
     assert "x" * 500 not in prompt  # a 2,000-character description is summarised, not pasted whole
     assert studio.portraits.preview_prompt(character.id) == prompt  # what the form previews is what is sent

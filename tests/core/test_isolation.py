@@ -51,6 +51,7 @@ class World:
             self.spares[c.id] = portraits[2:]
         self.pp, self.pub_p, self.hidden = (a.portraits.list(self.private.id).items[0],
                                             *a.portraits.list(self.public.id).items[:2])
+        a.portraits.set_primary(self.hidden.id)  # a public character whose primary portrait is private
         a.portraits.set_public(self.hidden.id, False)
         self.scene = a.scenes.create(self.private.id, {"name": "Rooftop"})
         self.pub_scene = a.scenes.create(self.public.id, {"name": "Bakery"})
