@@ -1,13 +1,11 @@
 """OpenAI images (generations; edits for image-to-image) and chat completions; one-shot."""
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
 import httpx
 
-from core import redaction
 from core.errors import ProviderError
 from core.hookspecs import hookimpl
 from core.models import Capabilities, ModelSpec, ReferenceMapping
@@ -22,7 +20,6 @@ PERMANENT_CODES = {"insufficient_quota", "moderation_blocked", "invalid_api_key"
 # gpt-image-2 answers 400 `invalid_input_fidelity_model`); dated snapshots included.
 INPUT_FIDELITY_MODELS = ("gpt-image-1", "gpt-image-1.5")
 _SNAPSHOT = re.compile(r"-\d{4}-\d{2}-\d{2}$")
-CHAT_MODEL = "gpt-4.1-mini"
 
 
 class OpenAIProvider(Provider):
@@ -51,8 +48,6 @@ class OpenAIProvider(Provider):
                   "Takes reference images at high fidelity always (no input_fidelity)."),
             image("gpt-image-1.5", "GPT Image 1.5 (OpenAI)", 40, {"quality": "medium", "input_fidelity": "high"}),
             image("gpt-image-1-mini", "GPT Image 1 mini (OpenAI)", 30, {"quality": "medium"}, "Cheaper and faster."),
-            ModelSpec(model_key=CHAT_MODEL, display_name="GPT-4.1 mini (OpenAI chat)", modality="chat", priority=0,
-                      notes="Text suggestions and prompt enhancement."),
         ]
 
     def auth_headers(self) -> dict[str, str]:
@@ -122,22 +117,6 @@ class OpenAIProvider(Provider):
         data0 = (body.get("data") or [{}])[0]
         return GenerationResult(images=[image], inputs=recorded, seed=None,
                                 metadata={"usage": body.get("usage"), "revised_prompt": data0.get("revised_prompt")})
-
-    # -- chat ----------------------------------------------------------------------------
-    async def chat(self, messages: list[dict[str, str]], *, model: str = CHAT_MODEL, max_tokens: int = 800,
-                   temperature: float | None = None, json_mode: bool = False) -> str:
-        """One chat completion; returns the assistant's text (parse it yourself in JSON mode)."""
-        body: dict[str, Any] = {"model": model, "messages": messages, "max_completion_tokens": max_tokens}
-        if temperature is not None:
-            body["temperature"] = temperature
-        if json_mode:
-            body["response_format"] = {"type": "json_object"}
-        answer = (await self.request("POST", "chat/completions", json=body)).json()
-        try:
-            return answer["choices"][0]["message"]["content"] or ""
-        except (KeyError, IndexError, TypeError):
-            raise ProviderError(f"OpenAI chat answer had no message: {redaction.clip(json.dumps(answer), 200)}",
-                                retryable=False) from None
 
     async def health(self) -> Health:
         return await self.probe("GET", "models")

@@ -1,8 +1,8 @@
-"""An OpenAI API fake: images generations (JSON) and edits (multipart `image` / `image[]`), chat
-completions, models; errors as `{"error": {message, type, param, code}}`.
+"""An OpenAI API fake: images generations (JSON) and edits (multipart `image` / `image[]`), models
+(chat completions: tests/fakes/chat.py); errors as `{"error": {message, type, param, code}}`.
 
 Follows OpenAI's OpenAPI specification, github.com/openai/openai-openapi `openapi.yaml` (paths
-`/images/generations`, `/images/edits`, `/chat/completions`, `/models`; the `Error` schema), and
+`/images/generations`, `/images/edits`, `/models`; the `Error` schema), and
 the client generated from it, github.com/openai/openai-python (`src/openai/resources/images.py`;
 `src/openai/_base_client.py` for the `retry-after-ms` and `x-should-retry` headers it obeys).
 
@@ -73,8 +73,7 @@ class OpenAIFake(FakeServer):
         return {"OPENAI_API_KEY": self.key, "OPENAI_BASE_URL": f"{self.url}/v1"}
 
     def route(self, req: Req) -> str:
-        return {"/v1/images/generations": "submit", "/v1/images/edits": "submit", "/v1/chat/completions": "chat",
-                "/v1/models": "models"}.get(req.path, "")
+        return {"/v1/images/generations": "submit", "/v1/images/edits": "submit", "/v1/models": "models"}.get(req.path, "")
 
     def dispatch(self, req: Req) -> Reply:
         if not self.authorized(req):
@@ -84,15 +83,6 @@ class OpenAIFake(FakeServer):
                              "invalid_api_key")
         if req.op == "models":
             return Reply(200, {"object": "list", "data": [{"id": m, "object": "model"} for m in sorted(MODELS)]})
-        if req.op == "chat":
-            body = req.json()
-            if not body.get("messages"):
-                return oai_error(400, "'messages' is a required property", "invalid_request_error", None, "messages")
-            content = '{"suggestion": "a warm smile"}' if body.get("response_format") else "A warm smile."
-            return Reply(200, {"id": "chatcmpl-1", "object": "chat.completion", "model": body["model"],
-                               "choices": [{"index": 0, "message": {"role": "assistant", "content": content},
-                                            "finish_reason": "stop"}],
-                               "usage": {"prompt_tokens": 9, "completion_tokens": 5, "total_tokens": 14}})
         if req.path.endswith("/edits"):
             if "multipart/form-data" not in req.headers.get("content-type", ""):
                 return oai_error(400, "Edits take multipart/form-data", "invalid_request_error")

@@ -1,8 +1,7 @@
 """OpenAI specifics: insufficient_quota vs rate_limit_exceeded, content policy, edits with
-several references, size mapping, moderation level, chat completions, health."""
+several references, size mapping, moderation level, health."""
 from __future__ import annotations
 
-import json
 
 import pytest
 
@@ -76,24 +75,6 @@ def test_several_references_use_repeated_image_parts(oai):
     assert parsed["input_fidelity"] == "high" and parsed["model"] == "gpt-image-1.5"
     assert result.inputs["image[]"][0].startswith("sha256:")
     assert result.metadata["usage"]["total_tokens"] == 292
-
-
-def test_chat_completion(oai):
-    p = provider(oai)
-    text = call(p, "chat", [{"role": "user", "content": "Suggest an expression"}], json_mode=True)
-    assert json.loads(text) == {"suggestion": "a warm smile"}
-    body = oai.requests("chat")[0].json()
-    assert body["response_format"] == {"type": "json_object"} and body["max_completion_tokens"] == 800
-    assert body["messages"][0]["content"] == "Suggest an expression"
-
-
-def test_chat_errors_are_classified_and_scrubbed(oai):
-    p = provider(oai)
-    oai.key = "other"
-    with pytest.raises(ProviderError) as err:
-        call(p, "chat", [{"role": "user", "content": "hi"}])
-    assert err.value.kind == "auth" and not err.value.retryable
-    assert "invalid_api_key" in err.value.message and SENTINEL not in err.value.message
 
 
 def test_organization_and_project_headers(oai):
