@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pytest
 
 from core.data import open_database
+from core.models import Job
 from core.studio import Studio
 from tests.conftest import DB_BACKENDS, make_settings
 from tests.engine.scripted import ScriptedServer, plugin
@@ -82,3 +85,38 @@ def lose_spool(studio: Studio, job_id: str) -> None:
             db.close()
     else:
         (studio.ctx.settings.spool_dir / f"{job_id}.img").unlink()
+
+
+@dataclass
+class Ended:
+    """Jobs in every end state for gc tests, and one `storing` whose image store keeps failing."""
+
+    character_id: str
+    completed: Job
+    failed: Job
+    canceled: Job
+    deleted: Job  # its character was deleted
+    storing: Job
+
+
+def jobs_in_every_end_state(studio: Studio) -> Ended:
+    character = studio.characters.create({"name": "Ada", "description": "An engineer."})
+    doomed = studio.characters.create({"name": "Bo", "description": "A sailor."})
+    [completed] = studio.portraits.generate(character.id)
+    [failed] = studio.portraits.generate(character.id, prompt="[permanent]")
+    studio.engine.runner.stop()
+    [canceled] = studio.portraits.generate(character.id)
+    studio.jobs.cancel(canceled.id)
+    [deleted] = studio.portraits.generate(doomed.id)
+    studio.engine.runner.start()
+    studio.characters.delete(doomed.id)
+    assert [j.status for j in studio.jobs.wait([completed.id, failed.id, canceled.id], timeout=30)] == \
+        ["completed", "failed", "canceled"]
+    # A job whose store keeps failing: its spool is all there is of the paid-for image.
+    waiting = studio.characters.create({"name": "Cy", "description": "A pilot."})
+    blocker = f"{studio.ctx.store.root}/local/portraits/{waiting.id}"
+    open(blocker, "w").close()  # a file where its folder must go: every write of its images fails
+    [storing] = studio.portraits.generate(waiting.id)
+    until(studio, lambda: (j := studio.jobs.get(storing.id)).status == "storing" and j.last_error)
+    assert spooled(studio, storing.id)
+    return Ended(character.id, completed, failed, canceled, deleted, storing)

@@ -9,31 +9,17 @@ import pytest
 
 from core import cli
 from tests.conftest import png_bytes
-from tests.engine.conftest import until
+from tests.engine.conftest import jobs_in_every_end_state
 
 
 @pytest.mark.parametrize("db_backend", ["duckdb"])  # spool files: on PostgreSQL the spool is a table
 def test_gc_reports_and_cleans_leftover_spool_files_but_never_a_storing_jobs(open_studio, server, tmp_path, db_env,
                                                                             monkeypatch, capsys):
     studio = open_studio()
-    character = studio.characters.create({"name": "Ada", "description": "An engineer."})
-    doomed = studio.characters.create({"name": "Bo", "description": "A sailor."})
-    [completed] = studio.portraits.generate(character.id)
-    [failed] = studio.portraits.generate(character.id, prompt="[permanent]")
-    studio.engine.runner.stop()
-    [canceled] = studio.portraits.generate(character.id)
-    studio.jobs.cancel(canceled.id)
-    [deleted] = studio.portraits.generate(doomed.id)
-    studio.engine.runner.start()
-    studio.characters.delete(doomed.id)
-    assert [j.status for j in studio.jobs.wait([completed.id, failed.id, canceled.id], timeout=30)] == \
-        ["completed", "failed", "canceled"]
-    # A job whose store keeps failing: its spool is all there is of the paid-for image.
-    waiting = studio.characters.create({"name": "Cy", "description": "A pilot."})
-    blocker = f"{studio.ctx.store.root}/local/portraits/{waiting.id}"
-    open(blocker, "w").close()  # a file where its folder must go: every write of its images fails
-    [storing] = studio.portraits.generate(waiting.id)
-    until(studio, lambda: (j := studio.jobs.get(storing.id)).status == "storing" and j.last_error)
+    ended = jobs_in_every_end_state(studio)
+    completed, failed, canceled, deleted, storing = (ended.completed, ended.failed, ended.canceled, ended.deleted,
+                                                     ended.storing)
+    blocker = f"{studio.ctx.store.root}/local/portraits/{storing.character_id}"
 
     spool = studio.ctx.settings.spool_dir
     storing_spool = spool / f"{storing.id}.img"

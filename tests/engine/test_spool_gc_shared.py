@@ -11,7 +11,7 @@ import pytest
 from core.engine.spool import DatabaseSpool
 from core.storage import portrait_key, thumbnail_key
 from tests.conftest import png_bytes
-from tests.engine.conftest import spooled, until
+from tests.engine.conftest import jobs_in_every_end_state
 
 pytestmark = pytest.mark.parametrize("db_backend", ["postgresql"])  # the shared spool is a table
 
@@ -19,25 +19,10 @@ pytestmark = pytest.mark.parametrize("db_backend", ["postgresql"])  # the shared
 def test_gc_cleans_leftover_spool_rows_keeps_a_storing_jobs_and_protects_spooled_jobs_keys(open_studio, server):
     studio = open_studio()
     store, spool = studio.ctx.store, DatabaseSpool(studio.ctx.db)
-    character = studio.characters.create({"name": "Ada", "description": "An engineer."})
-    doomed = studio.characters.create({"name": "Bo", "description": "A sailor."})
-    [completed] = studio.portraits.generate(character.id)
-    [failed] = studio.portraits.generate(character.id, prompt="[permanent]")
-    studio.engine.runner.stop()
-    [canceled] = studio.portraits.generate(character.id)
-    studio.jobs.cancel(canceled.id)
-    [deleted] = studio.portraits.generate(doomed.id)
-    studio.engine.runner.start()
-    studio.characters.delete(doomed.id)
-    assert [j.status for j in studio.jobs.wait([completed.id, failed.id, canceled.id], timeout=30)] == \
-        ["completed", "failed", "canceled"]
-    # A job whose store keeps failing: its spooled row is all there is of the paid-for image.
-    waiting = studio.characters.create({"name": "Cy", "description": "A pilot."})
-    blocker = f"{store.root}/local/portraits/{waiting.id}"
-    open(blocker, "w").close()  # a file where its folder must go: every write of its images fails
-    [storing] = studio.portraits.generate(waiting.id)
-    until(studio, lambda: (j := studio.jobs.get(storing.id)).status == "storing" and j.last_error)
-    assert spooled(studio, storing.id)
+    ended = jobs_in_every_end_state(studio)
+    completed, failed, canceled, deleted, storing = (ended.completed, ended.failed, ended.canceled, ended.deleted,
+                                                     ended.storing)
+    blocker = f"{store.root}/local/portraits/{storing.character_id}"
     kept = spool.read(storing.id)
 
     # What crashes leave behind: spooled rows of jobs that ended or went. The failed job's crash came
@@ -45,7 +30,7 @@ def test_gc_cleans_leftover_spool_rows_keeps_a_storing_jobs_and_protects_spooled
     leftovers = {completed.id: "completed", failed.id: "failed", canceled.id: "canceled", deleted.id: "deleted"}
     for job_id in leftovers:
         spool.write(job_id, png_bytes())
-    failed_key = portrait_key(studio.actor.id, character.id, failed.id)
+    failed_key = portrait_key(studio.actor.id, ended.character_id, failed.id)
     failed_keys = {failed_key, thumbnail_key(failed_key)}
     hours_ago = time.time() - 7200
     for key in failed_keys:  # old enough to go (the blocker, young, stays)
