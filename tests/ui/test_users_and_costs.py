@@ -63,7 +63,7 @@ def test_duplicate_button_copies_another_users_public_character(at, studio):
     at.run()
     assert not at.exception and not at.error
     [copy] = [c for c in studio.characters.list(mine_only=True).items]
-    assert copy.id != olga.id and copy.name == "Olga" and copy.appearance_tags == ["flour"] and not copy.is_public
+    assert copy.id != olga.id and copy.name == "Olga (copy)" and copy.appearance_tags == ["flour"] and not copy.is_public
     assert at.session_state["selected_character_id"] == copy.id
 
 
