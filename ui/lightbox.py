@@ -15,6 +15,7 @@ import streamlit as st
 from core import Studio
 from core.errors import StudioError
 from core.models import Recipe
+from ui import widgets
 from ui.widgets import image, literal, when
 
 SHOWN = "lightbox"  # session state: the `Shown` image of `image_dialog`, or absent
@@ -40,14 +41,8 @@ class Picture:
 
 
 def takes_seed(s: Studio, recipe: Recipe) -> bool:
-    """Whether the image's model takes a seed: its catalog capabilities; a model no longer in the
-    catalog by what was sent to the provider."""
-    if recipe.model_id:
-        try:
-            return s.models.get(recipe.model_id).capabilities.supports_seed
-        except StudioError:
-            pass
-    return "seed" in recipe.inputs if recipe.inputs else True
+    """Whether the image's model takes a seed (see `ui.widgets.takes_seed`)."""
+    return widgets.takes_seed(s, recipe.model_id, recipe.inputs)
 
 
 def recipe_lines(s: Studio, r: Recipe, width: int | None, height: int | None,

@@ -183,13 +183,20 @@ def result_thumbnail_key(s: Studio, job: Job) -> str | None:
     return None
 
 
+def takes_seed(s: Studio, model_id: str | None, inputs: dict[str, Any] | None = None) -> bool:
+    """Whether a model takes a seed: its catalog capabilities; a model no longer in the catalog by
+    what was sent to it (`inputs`), else yes."""
+    if model_id:
+        try:
+            return s.models.get(model_id).capabilities.supports_seed
+        except StudioError:
+            pass
+    return "seed" in inputs if inputs else True
+
+
 def seed_note(s: Studio, job: Job) -> str:
-    """" · seed N" for a model that takes a seed (its capabilities; a model gone from the catalog: shown)."""
-    try:
-        takes = s.models.get(job.model_id).capabilities.supports_seed
-    except StudioError:
-        takes = True
-    return f" · seed {job.request.seed}" if takes else ""
+    """" · seed N" for a model that takes a seed."""
+    return f" · seed {job.request.seed}" if takes_seed(s, job.model_id) else ""
 
 
 def job_tile(s: Studio, job: Job, *, key: str) -> None:
