@@ -45,6 +45,10 @@ class Neighbours:
 # Portraits with the visibility their owner chose (`chosen_public`: NULL where it follows the character).
 _SELECT = ("SELECT p.*, v.is_public AS chosen_public FROM character_portraits p "
            "LEFT JOIN portrait_visibility v ON v.portrait_id = p.id")
+_SELECT_COUNTED = _SELECT.replace(" FROM ", ", count(*) OVER () AS total FROM ", 1)
+# A character's portraits the actor sees (params: character id, whether they see private ones): others
+# see the portraits of a public character that its owner did not make private.
+_VISIBLE = "p.character_id = ? AND (? OR coalesce(v.is_public, TRUE))"
 
 
 def _portrait_fields(row: dict[str, Any], character: Character) -> dict[str, Any]:
@@ -197,16 +201,18 @@ class Portraits:
     def list(self, character_id: Id, *, limit: Limit = 24, offset: Offset = 0) -> Page[Portrait]:
         """Portraits by sort order, then newest first."""
         character = self.characters.get(character_id)
-        # Others see the portraits of a public character that its owner did not make private.
-        where = "p.character_id = ? AND (? OR coalesce(v.is_public, TRUE))"
-        params = [character_id, self._sees_all(character)]
-        total = self.ctx.db.scalar(
+        where, params = _VISIBLE, [character_id, self._sees_all(character)]
+        db = self.ctx.db
+        rows = db.fetchall(f"{_SELECT_COUNTED} WHERE {where} ORDER BY {_ORDER} LIMIT ? OFFSET ?",
+                           [*params, limit, offset])
+        # The page's rows carry the total; a page past the end has none to carry it.
+        total = rows[0]["total"] if rows else db.scalar(
             f"SELECT count(*) FROM character_portraits p LEFT JOIN portrait_visibility v ON v.portrait_id = p.id "
             f"WHERE {where}", params)
-        rows = self.ctx.db.fetchall(f"{_SELECT} WHERE {where} ORDER BY {_ORDER} LIMIT ? OFFSET ?",
-                                    [*params, limit, offset])
+        for r in rows:
+            del r["total"]
         items = from_rows(Portrait, [_portrait_fields(r, character) for r in rows], json_fields=_JSON, what="portrait")
-        return Page[Portrait](items=items, total=total, offset=offset, limit=limit)
+        return Page[Portrait](items=items, total=int(total), offset=offset, limit=limit)
 
     def _sees_all(self, character: Character) -> bool:
         """Whether the actor sees the character's private portraits too (its owner, or an admin)."""
@@ -214,13 +220,17 @@ class Portraits:
 
     @checked
     def get(self, portrait_id: Id) -> Portrait:
+        return self._seen(portrait_id)[0]
+
+    def _seen(self, portrait_id: str) -> tuple[Portrait, Character]:
+        """The portrait, if the actor may see it, and its character."""
         row = self.ctx.db.fetchone(f"{_SELECT} WHERE p.id = ?", [portrait_id])
         if row is None:
             raise not_found("portrait", portrait_id)
         character = self.characters.get(row["character_id"])
         if row["chosen_public"] is False and not self._sees_all(character):
             raise not_found("portrait", portrait_id)
-        return row_to_portrait(row, character)
+        return row_to_portrait(row, character), character
 
     def _owned(self, portrait_id: str) -> Portrait:
         portrait = self.get(portrait_id)
@@ -279,21 +289,17 @@ class Portraits:
         """The portrait's place in the gallery order and the ids either side of it (for a lightbox
         that stays on one portrait while others are added or removed); counted among the portraits
         the actor sees, as `list` shows them."""
-        p = self.get(portrait_id)
-        seen = ("FROM character_portraits p LEFT JOIN portrait_visibility v ON v.portrait_id = p.id "
-                "WHERE p.character_id = ? AND (? OR coalesce(v.is_public, TRUE))")
-        before = (f"{seen} AND (p.sort_order < ? OR (p.sort_order = ? AND (p.created_at > ? "
-                  "OR (p.created_at = ? AND p.id < ?))))")
-        after = (f"{seen} AND (p.sort_order > ? OR (p.sort_order = ? AND (p.created_at < ? "
-                 "OR (p.created_at = ? AND p.id > ?))))")
-        base = [p.character_id, self._sees_all(self.characters.get(p.character_id))]
-        args = [*base, p.sort_order, p.sort_order, p.created_at, p.created_at, p.id]
-        db = self.ctx.db
-        index = db.scalar(f"SELECT count(*) {before}", args)
-        total = db.scalar(f"SELECT count(*) {seen}", base)
-        prev = db.scalar(f"SELECT p.id {before} ORDER BY p.sort_order DESC, p.created_at, p.id DESC LIMIT 1", args)
-        nxt = db.scalar(f"SELECT p.id {after} ORDER BY {_ORDER} LIMIT 1", args)
-        return Neighbours(index=int(index), total=int(total), previous_id=prev, next_id=nxt)
+        p, character = self._seen(portrait_id)
+        row = self.ctx.db.fetchone(
+            "SELECT idx, total, previous_id, next_id FROM (SELECT p.id, (row_number() OVER w) - 1 AS idx, "
+            "count(*) OVER () AS total, lag(p.id) OVER w AS previous_id, lead(p.id) OVER w AS next_id "
+            f"FROM character_portraits p LEFT JOIN portrait_visibility v ON v.portrait_id = p.id WHERE {_VISIBLE} "
+            f"WINDOW w AS (ORDER BY {_ORDER})) gallery WHERE id = ?",
+            [p.character_id, self._sees_all(character), p.id])
+        if row is None:  # deleted since it was read
+            raise not_found("portrait", portrait_id)
+        return Neighbours(index=int(row["idx"]), total=int(row["total"]), previous_id=row["previous_id"],
+                          next_id=row["next_id"])
 
     @checked
     def move(self, portrait_id: Id, position: Annotated[int, Strict(), Field(ge=0)]) -> Neighbours:

@@ -153,6 +153,18 @@ class JobStore:
 
     def list(self, *, owner: str | None = None, character_id: str | None = None, statuses: tuple[str, ...] | None = None,
              batch_id: str | None = None, limit: int = 100, offset: int = 0) -> Page[Job]:
+        clause, params = self._where(owner, character_id, statuses, batch_id)
+        total = self.db.scalar(f"SELECT count(*) FROM jobs j WHERE {clause}", params)
+        return Page[Job](items=self._rows(clause, params, limit, offset), total=total, offset=offset, limit=limit)
+
+    def active(self, *, owner: str | None = None, character_id: str | None = None) -> list[Job]:
+        """Queued, running and storing jobs (oldest first): the cheap query the UI polls (no count)."""
+        clause, params = self._where(owner, character_id, ACTIVE_STATUSES, None)
+        return list(reversed(self._rows(clause, params, 500, 0)))
+
+    @staticmethod
+    def _where(owner: str | None, character_id: str | None, statuses: tuple[str, ...] | None,
+               batch_id: str | None) -> tuple[str, list[Any]]:
         where, params = ["TRUE"], []
         for col, val in (("owner", owner), ("character_id", character_id), ("batch_id", batch_id)):
             if val is not None:
@@ -161,16 +173,11 @@ class JobStore:
         if statuses:
             where.append(f"j.status IN ({marks(statuses)})")
             params += list(statuses)
-        clause = " AND ".join(where)
-        total = self.db.scalar(f"SELECT count(*) FROM jobs j WHERE {clause}", params)
-        rows = self.db.fetchall(
-            f"{_SELECT} WHERE {clause} ORDER BY j.seq DESC LIMIT ? OFFSET ?",
-            [*params, limit, offset])
-        return Page[Job](items=[row_to_job(r) for r in rows], total=total, offset=offset, limit=limit)
+        return " AND ".join(where), params
 
-    def active(self, *, owner: str | None = None, character_id: str | None = None) -> list[Job]:
-        """Queued, running and storing jobs (oldest first): the cheap query the UI polls."""
-        return list(reversed(self.list(owner=owner, character_id=character_id, statuses=ACTIVE_STATUSES, limit=500).items))
+    def _rows(self, clause: str, params: list[Any], limit: int, offset: int) -> list[Job]:
+        rows = self.db.fetchall(f"{_SELECT} WHERE {clause} ORDER BY j.seq DESC LIMIT ? OFFSET ?", [*params, limit, offset])
+        return [row_to_job(r) for r in rows]
 
     # -- runner side -------------------------------------------------------------------
     def claim_due(self, now: datetime, free: dict[str, int], one_shot: set[str], exclude: set[str],

@@ -47,6 +47,10 @@ def test_list_is_sort_order_then_newest_first_and_paged(studio, character):
     made = [generate(studio, character.id)[0] for _ in range(4)]
     page = studio.portraits.list(character.id, limit=3)
     assert page.total == 4 and [p.id for p in page.items] == [p.id for p in reversed(made)][:3]
+    last = studio.portraits.list(character.id, limit=3, offset=3)
+    assert last.total == 4 and [p.id for p in last.items] == [made[0].id]
+    past = studio.portraits.list(character.id, limit=3, offset=6)  # no row to carry the total
+    assert past.total == 4 and past.items == []
     studio.portraits.reorder(character.id, [made[0].id, made[2].id])
     order = [p.id for p in studio.portraits.list(character.id).items]
     assert order[:2] == [made[0].id, made[2].id] and set(order[2:]) == {made[1].id, made[3].id}
