@@ -20,7 +20,7 @@ from typing import Any
 import duckdb
 
 from core.data.dialect import DUCKDB, POSTGRESQL, Dialect
-from core.data.migrations import MIGRATIONS
+from core.data.migrations import MIGRATIONS, ServerOnly
 from core.errors import ConstraintViolation, DatabaseError, DatabaseLocked
 
 log = logging.getLogger(__name__)
@@ -203,7 +203,8 @@ class Database:
                 continue
             with self.transaction() as tx:
                 for stmt in statements:
-                    tx.execute(self.dialect.ddl(stmt))
+                    if self.shared or not isinstance(stmt, ServerOnly):
+                        tx.execute(self.dialect.ddl(stmt))
                 tx.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)", [version, name, utcnow()])
             applied.append(version)
         return applied

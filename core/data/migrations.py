@@ -6,6 +6,11 @@ indexes only on columns that never change.
 """
 from __future__ import annotations
 
+
+class ServerOnly(str):
+    """A statement only the server database (PostgreSQL) runs: an index on columns that change, which
+    DuckDB's indexes do not allow (and a one-process DuckDB file does not need)."""
+
 INITIAL = [
     """CREATE TABLE users (
         id VARCHAR PRIMARY KEY,
@@ -235,4 +240,10 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
         )""",
     ]),
     (6, "assist calls and prompt templates", ASSIST),
+    (7, "an index of unfinished jobs", [
+        # Claims, queue positions and the polled active jobs read the unfinished rows only; without it
+        # each scans every job ever run.
+        ServerOnly("CREATE INDEX jobs_unfinished ON jobs (status, provider_id, seq) "
+                   "WHERE status IN ('queued', 'running', 'storing')"),
+    ]),
 ]

@@ -176,3 +176,17 @@ def test_a_server_that_lost_its_lease_stops_and_its_late_writes_change_nothing(t
         for s in (a, b):
             if s is not None:
                 s.close()
+
+
+def test_unfinished_jobs_are_found_through_an_index(studio):
+    """Claims and the polled active jobs read the unfinished rows through `jobs_unfinished`, not a scan of
+    every job ever run (the planner is told to avoid scans where it can, so the plan shows it can)."""
+    queries = {
+        "claim": "SELECT id FROM jobs WHERE status = 'queued' AND provider_id = ? ORDER BY seq LIMIT 4",
+        "active": "SELECT id FROM jobs WHERE status IN ('queued', 'running', 'storing') AND owner = ?",
+    }
+    with studio.ctx.db.transaction() as cur:
+        cur.execute("SET LOCAL enable_seqscan = off")
+        for name, sql in queries.items():
+            plan = "\n".join(str(next(iter(r.values()))) for r in cur.rows(f"EXPLAIN {sql}", ["offline"]))
+            assert "jobs_unfinished" in plan, (name, plan)
