@@ -17,6 +17,7 @@ from core.characters import Characters
 from core.config import Settings
 from core.context import Actor, Context
 from core.data import open_database, utcnow
+from core.drafts import Drafts
 from core.budgets import Budgets
 from core.errors import Forbidden, InvalidInput, InvalidSetting, NotFound, StorageError, StudioError
 from core.images import placeholder
@@ -254,6 +255,7 @@ class Studio:
         self.maintenance = Maintenance(self.ctx, actor)
         self.budgets = Budgets(self.ctx, actor)
         self.assist = Assist(self.ctx, actor, self.characters, engine.runner)
+        self.drafts = Drafts(self.ctx, actor)
 
     @classmethod
     def open(cls, home: str | Path | None = None, *, settings: Settings | None = None, plugins: Iterable[object] = (),

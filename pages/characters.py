@@ -64,7 +64,7 @@ def create_character() -> None:
     st.session_state.pop("new_errors", None)
     for k in NEW_FIELDS:
         st.session_state.pop(f"new.{k}", None)
-    autosave.drop_draft(app.current_user().id)
+    app.studio().drafts.discard(DRAFT)
     open_character(character.id)
     app.flash(f"Created {literal(character.name)}.")
 
@@ -169,19 +169,30 @@ def character_list() -> None:
 
 
 # -- create form -----------------------------------------------------------------------
+DRAFT = "new_character"  # the form's draft, kept in the database (core/drafts.py)
+
+
+def keep_draft(field: str, key: str) -> None:
+    """Widget callback: keep the field's new value in the user's draft (if that fails, the form keeps it
+    and says so)."""
+    try:
+        app.studio().drafts.keep(DRAFT, field, st.session_state.get(key))
+    except StudioError as exc:
+        app.flash(f"The draft was not kept: {exc.message}", "warning")
+
+
 def create_form(can_cancel: bool) -> None:
     st.subheader("New character")
     errs = st.session_state.get("new_errors", {})
     # Not an st.form: the draft is kept for the session (persist_state), so switching pages loses nothing, and
-    # on the server for the user (autosave.keep_draft), so a reload finds it too.
-    user = app.current_user().id
-    kept = autosave.draft(user)
+    # in the database for the user (autosave.keep_draft), so a reload, a restart or another server finds it too.
+    kept = app.studio().drafts.get(DRAFT)
     for field, value in kept.items():
         if f"new.{field}" not in st.session_state:  # a new session (a reload): start from the draft
             st.session_state[f"new.{field}"] = value
 
     def keep(field: str) -> dict[str, Any]:
-        return {"persist_state": "session", "on_change": autosave.keep_draft, "args": (user, field, f"new.{field}")}
+        return {"persist_state": "session", "on_change": keep_draft, "args": (field, f"new.{field}")}
 
     with st.container(border=True, key=f"{autosave.SCOPE}new"):
         st.text_input("Name", key="new.name", placeholder="e.g. Mia", max_chars=text_limit(CharacterCreate, "name"),
@@ -200,7 +211,7 @@ def create_form(can_cancel: bool) -> None:
         field_error(errs, "appearance_tags")
         field_error(errs, "_")
         st.button("Create character", type="primary", key="create_character", on_click=create_character)
-        if autosave.draft(user):
+        if kept:
             st.caption(":material/cloud_done: Draft kept: it is still here after a reload.")
     if can_cancel:
         st.button("Cancel", on_click=cancel_new)

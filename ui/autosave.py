@@ -1,4 +1,4 @@
-"""Autosave for the character editor, and the new character's draft.
+"""Autosave for the character editor.
 
 A widget's on_change callback records the new value as a pending change (in session state, so it
 survives a page switch); `flush` saves pending changes with one partial update per character and
@@ -117,26 +117,6 @@ def flush(studio: Studio, placeholder: Any = None) -> None:
             all_pending.pop(cid, None)
             _state(STATUS)[cid] = ("saved", time.time())
         _state(ERRORS)[cid] = field_errors
-
-
-# -- the new character's draft: kept on the server per user, so a reload (a new session) finds it ----------
-@st.cache_resource
-def _drafts() -> dict[str, dict[str, Any]]:
-    """Drafts of the "New character" form by user id, for the life of the server process."""
-    return {}
-
-
-def draft(user_id: str) -> dict[str, Any]:
-    return dict(_drafts().get(user_id, {}))
-
-
-def keep_draft(user_id: str, field: str, key: str) -> None:
-    """Widget callback: keep the form field's new value in the user's draft."""
-    _drafts().setdefault(user_id, {})[field] = st.session_state.get(key)
-
-
-def drop_draft(user_id: str) -> None:
-    _drafts().pop(user_id, None)
 
 
 # -- typing: commit text fields while the user stays in them ---------------------------------------

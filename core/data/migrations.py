@@ -246,4 +246,15 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
         ServerOnly("CREATE INDEX jobs_unfinished ON jobs (status, provider_id, seq) "
                    "WHERE status IN ('queued', 'running', 'storing')"),
     ]),
+    (8, "form drafts", [
+        # One row per field of a user's unsubmitted form (core/drafts.py); value is JSON text
+        """CREATE TABLE drafts (
+            owner VARCHAR NOT NULL,
+            kind VARCHAR NOT NULL,
+            field VARCHAR NOT NULL,
+            value VARCHAR NOT NULL,
+            updated_at TIMESTAMP NOT NULL,
+            PRIMARY KEY (owner, kind, field)
+        )""",
+    ]),
 ]

@@ -57,6 +57,7 @@ class World:
         self.pub_scene = a.scenes.create(self.public.id, {"name": "Bakery"})
         self.done_job = a.jobs.get(self.pp.job_id)
         self.upload = a.uploads.add(png_bytes(color=(3, 4, 5)))
+        a.drafts.keep("new_character", "name", f"Draft of {self.private.id}")  # a draft is its owner's alone
         a.engine.runner.stop()  # from here jobs stay queued: cancel and retry have something to act on
         # What another user must never be shown.
         self.secrets = {self.private.id, self.pp.id, self.pp.image_key, self.pp.thumbnail_key, self.hidden.id,
@@ -246,6 +247,9 @@ TABLE: list[Row] = [
       lambda s, w: s.maintenance.copy_storage((w.tmp / f"copy{next(w.counter)}").as_uri()), ADMIN_ONLY),
     # budgets and statistics: one's own; everyone's for admins
     R("budgets.mine", "own", lambda s, w: s.budgets.mine(), EVERYONE),
+    R("drafts.get", "own", lambda s, w: s.drafts.get("new_character"), EVERYONE),
+    R("drafts.keep", "own", lambda s, w: s.drafts.keep("new_character", "description", "typed"), EVERYONE),
+    R("drafts.discard", "own", lambda s, w: s.drafts.discard("new_character"), EVERYONE),
     R("budgets.get", "alice's", lambda s, w: s.budgets.get("alice"), dict(owner=OK, other=FB, admin=OK)),
     R("budgets.list", "everyone's", lambda s, w: s.budgets.list(), ADMIN_ONLY),
     R("budgets.set", "alice's", lambda s, w: s.budgets.set("alice", None), ADMIN_ONLY),
