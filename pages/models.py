@@ -6,6 +6,7 @@ from typing import Any
 
 import streamlit as st
 
+from core.budgets import usd
 from core.errors import InvalidInput, StudioError
 from core.models import CatalogModel, Capabilities
 from ui import app, assist
@@ -183,6 +184,15 @@ def providers_section() -> None:
                     st.error(f"{p.display_name} ({state}): {message}", icon=":material/error:")
 
 
+def price_text(caps: Capabilities) -> str:
+    """What a model costs, as budgets count it."""
+    if caps.price_per_image is not None:
+        return f"{usd(caps.price_per_image)} an image"
+    if caps.price_per_megapixel is not None:
+        return f"{usd(caps.price_per_megapixel)} a megapixel"
+    return "no price (counts as free)"
+
+
 def models_section() -> None:
     head, btn = st.columns([4, 1], vertical_alignment="center")
     head.subheader("Models")
@@ -194,7 +204,7 @@ def models_section() -> None:
         st.caption("No models of this modality. Press **Add model** to add one.")
         return
     c = st.columns([2.6, 2.4, 1.6, 0.8, 1, 0.9])
-    for col, label in zip(c, ["Model", "Key", "Capabilities", "Priority", "Active", ""]):
+    for col, label in zip(c, ["Model", "Key", "Capabilities, price", "Priority", "Active", ""]):
         if label:
             col.caption(f"**{label}**")
     for m in models:
@@ -209,7 +219,7 @@ def models_section() -> None:
             caps.append(":violet-badge[image-to-image]")
         if m.capabilities.supports_txt2img:
             caps.append(":gray-badge[text-to-image]")
-        c[2].markdown(" ".join(caps))
+        c[2].markdown(" ".join(caps) + f"  \n:gray[{price_text(m.capabilities)}]")
         c[3].markdown(str(m.priority))
         ak = f"m.active.{m.id}"
         sync(ak, m.is_active)

@@ -49,6 +49,12 @@ def test_model_prices_are_edited_on_the_models_page(at, studio):
     assert not at.error
     caps = studio.models.get(model.id).capabilities
     assert (caps.price_per_image, caps.price_per_megapixel) == (0.04, 0.02)
+    # The list shows each model's price as budgets count it (the price per image wins), without opening Edit.
+    other = next(m for m in studio.models.list() if m.id != model.id)
+    studio.models.update(other.id, {"capabilities": {**other.capabilities.model_dump(), "price_per_megapixel": 0.5}})
+    at.run()
+    body = texts(at)
+    assert "$0.04 an image" in body and "$0.50 a megapixel" in body
 
 
 def test_duplicate_button_copies_another_users_public_character(at, studio):
