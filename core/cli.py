@@ -325,7 +325,8 @@ def main(argv: list[str] | None = None) -> int:
         if not getattr(args, "needs_studio", True):
             args.handler(settings, args)
             return 0
-        studio = Studio.open(settings=settings, start_runner=getattr(args, "needs_runner", False))
+        studio = Studio.open(settings=settings, user=settings.cli_user,
+                             start_runner=getattr(args, "needs_runner", False))
         args.handler(studio, args)
     except StudioError as exc:
         _say(exc.message)

@@ -145,6 +145,8 @@ class Settings:
     start_runner: bool = field(default=True, metadata={"env": None})  # a caller's choice (the CLI runs none)
     local_user: str = field(default="local", metadata=_env("STUDIO_LOCAL_USER"))
     admins: frozenset[str] = field(default=frozenset(), metadata=_env("STUDIO_ADMINS"))
+    # the user the `studio` command acts as (None: the local user); an admin only if STUDIO_ADMINS names it
+    cli_user: str | None = field(default=None, metadata=_env("STUDIO_CLI_USER"))
     sign_expiry: int = field(default=3600, metadata=_env("STUDIO_SIGN_EXPIRY"))
     gc_grace_seconds: int = field(default=86400, metadata=_env("STUDIO_GC_GRACE_SECONDS"))
     upload_max_age: int = field(default=7 * 86400, metadata=_env("STUDIO_UPLOAD_MAX_AGE"))
@@ -200,6 +202,7 @@ class Settings:
             job_deadline=number(env, "STUDIO_JOB_DEADLINE", 6 * 3600, int, 1),
             local_user=env.get("STUDIO_LOCAL_USER", "local"),
             admins=frozenset(a.strip().lower() for a in env.get("STUDIO_ADMINS", "").split(",") if a.strip()),
+            cli_user=env.get("STUDIO_CLI_USER", "").strip() or None,
             sign_expiry=number(env, "STUDIO_SIGN_EXPIRY", 3600),
             gc_grace_seconds=number(env, "STUDIO_GC_GRACE_SECONDS", 86400),
             upload_max_age=number(env, "STUDIO_UPLOAD_MAX_AGE", 7 * 86400),

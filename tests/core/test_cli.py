@@ -65,3 +65,23 @@ def test_portraits_list_and_reorder(tmp_path, capsys, monkeypatch):
     assert code == 2 and "not portraits of this character: nope" in err
     code, out, _ = run(capsys, home, "portraits", "list", "Mia", "--json")
     assert [p["id"] for p in json.loads(out)["items"]] == [before[2], before[1], before[0]]
+
+
+def test_with_sign_in_the_command_acts_as_the_configured_account(tmp_path, capsys, monkeypatch):
+    """STUDIO_CLI_USER names the account; it is an admin only where STUDIO_ADMINS names it."""
+    monkeypatch.setenv("STUDIO_LOAD_PLUGINS", "")
+    monkeypatch.setenv("STUDIO_AUTH", "proxy")
+    monkeypatch.setenv("STUDIO_ADMINS", "lead@example.com")
+    home = tmp_path / "home"
+    code, _, err = run(capsys, home, "gc")
+    assert code == 2 and "Only administrators" in err  # the local user is nobody's account with sign-in
+    monkeypatch.setenv("STUDIO_CLI_USER", "dev@example.com")  # an account, but not one STUDIO_ADMINS names
+    code, _, err = run(capsys, home, "gc")
+    assert code == 2 and "Only administrators" in err
+    code, out, _ = run(capsys, home, "characters", "create", "--name", "Dev's", "--description", "Mine.", "--json")
+    assert code == 0 and json.loads(out)["owner"] == "dev@example.com"
+    monkeypatch.setenv("STUDIO_CLI_USER", "lead@example.com")
+    code, out, err = run(capsys, home, "gc")
+    assert code == 0, err
+    code, out, _ = run(capsys, home, "characters", "list", "--json")
+    assert json.loads(out)["total"] == 0  # the lead's own list: dev's private character is not theirs
