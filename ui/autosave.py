@@ -6,9 +6,10 @@ keeps the ones that fail validation, with their messages, for the editor to show
 
 Streamlit sends a text field's value only when it loses focus or on Ctrl+Enter (Enter in one line).
 `live_typing` adds a small script to the page so that what is typed reaches the server while the user
-stays in the field: 2 s after the last keystroke it commits the field. Until the server has answered
-that run, the page shows "Unsaved" instead of the server's "Saved" and warns before unload. The
-script acts only inside containers whose key starts with SCOPE.
+stays in the field: 2 s after the last keystroke it commits the field. Until a run shows that the server
+holds the field's text (each run echoes fingerprints of the text values it holds), the page shows
+"Unsaved" instead of the server's "Saved" and warns before unload. The script acts only inside
+containers whose key starts with SCOPE.
 """
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ EDITED = "_autosave_edited"  # set by a widget callback, taken by the run it cam
 SCOPE = "autosave-"  # key prefix of the containers whose text fields are committed while typing
 STATUS_KEY = "autosave-status"  # the container of the status badge (replaced by "Unsaved" while typing)
 DEBOUNCE_MS = 2000
+ECHO_MAX = 50_000  # characters: longer text values are not fingerprinted (no field takes that many)
 
 
 def _state(name: str) -> dict[str, Any]:
@@ -126,7 +128,6 @@ _LIVE_TYPING = """<script>
   if (w.__csAutosave) return;  // one set of listeners per page, however often this element is drawn
   const dirty = new Map();  // field -> value typed, not yet confirmed by a finished run
   const timers = new Map();
-  const app = () => doc.querySelector('[data-testid="stApp"]');
   const mark = () => doc.body.toggleAttribute('data-cs-unsaved', dirty.size > 0);
   const inScope = el => el.matches && el.matches('textarea, input[type="text"], input:not([type])')
     && el.closest('[class*="st-key-SCOPE"]');
@@ -154,18 +155,26 @@ _LIVE_TYPING = """<script>
     timers.delete(el);
     el.dataset.csCommitted = el.value;
   }, true);
-  // A field's value is on the server once a run that started after its commit has finished.
-  let sawRun = false;
-  new MutationObserver(() => {
-    const state = app() && app().getAttribute('data-test-script-state');
-    if (state === 'running') { sawRun = true; return; }
-    if (state !== 'notRunning' || !sawRun) return;
-    sawRun = false;
+  // A field's value is on the server once a run shows it there: every run echoes the fingerprints of the
+  // text values the server holds. Nothing here depends on seeing the script's running state, which a busy
+  // browser may never render for a short run (then a field stayed "Unsaved" with its text on the server).
+  const fingerprint = s => {  // FNV-1a over UTF-16 code units, as ui/autosave.py's fingerprint
+    let h = 0x811c9dc5;
+    for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193) >>> 0;
+    return h >>> 0;
+  };
+  const confirm = () => {
+    const echo = dirty.size && doc.querySelector('[data-cs-has]');
+    if (!echo) return;
+    const has = new Set(echo.getAttribute('data-cs-has').split(',').filter(Boolean).map(Number));
     for (const [el, value] of dirty) {
-      if (!el.isConnected || el.dataset.csCommitted === value && el.value === value) dirty.delete(el);
+      if (!el.isConnected || el.dataset.csCommitted === value && el.value === value && has.has(fingerprint(value)))
+        dirty.delete(el);
     }
     mark();
-  }).observe(doc.body, {attributes: true, subtree: true, attributeFilter: ['data-test-script-state']});
+  };
+  new MutationObserver(confirm).observe(doc.body, {attributes: true, subtree: true, childList: true,
+                                                    attributeFilter: ['data-cs-has']});
   w.addEventListener('beforeunload', ev => {
     if (dirty.size === 0) return;
     ev.preventDefault();
@@ -183,7 +192,20 @@ body[data-cs-unsaved] .st-key-STATUS::after { content: "Unsaved: saving while yo
 
 
 def live_typing() -> None:
-    """Add the typing script (see the module docstring). Call once per run on pages with SCOPE containers."""
+    """Add the typing script (see the module docstring), and the fingerprints of the text values the server
+    holds, by which it confirms a field. Call once per run, last, on pages with SCOPE containers."""
+    held = ",".join(str(h) for h in sorted({fingerprint(v) for v in st.session_state.values()
+                                            if isinstance(v, str) and len(v) <= ECHO_MAX}))
     with st.container(key="autosave-script"):
         st.html(_LIVE_TYPING.replace("SCOPE", SCOPE).replace("STATUS", STATUS_KEY)
                 .replace("DEBOUNCE", str(DEBOUNCE_MS)), unsafe_allow_javascript=True)
+        st.html(f'<div data-cs-has="{held}"></div>')
+
+
+def fingerprint(text: str) -> int:
+    """32-bit FNV-1a over the UTF-16 code units of `text` (what the page's script computes from a field)."""
+    h = 0x811C9DC5
+    data = text.encode("utf-16-le", "surrogatepass")
+    for i in range(0, len(data), 2):
+        h = ((h ^ (data[i] | data[i + 1] << 8)) * 0x01000193) & 0xFFFFFFFF
+    return h

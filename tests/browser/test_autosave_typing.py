@@ -10,7 +10,7 @@ from core import Studio
 from core.config import Settings
 
 pytestmark = pytest.mark.browser
-TYPED = " She remembers every regular's order."
+TYPED = " She remembers every regular's order: café crème ☕ 🙂."  # beyond ASCII: the page's fingerprints
 
 
 
