@@ -175,6 +175,11 @@ class Compare:
         comparison = self.get(batch)
         return next(c for c in comparison.items if c.job_id == job_id), comparison
 
+    @checked
+    def cell(self, job_id: Id) -> ComparisonCell:
+        """One cell of the actor's comparisons, by its job id."""
+        return self._cell(job_id)[0]
+
     # -- acting on cells -------------------------------------------------------------------
     @checked
     def retry(self, job_id: Id) -> ComparisonCell:

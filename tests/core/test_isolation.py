@@ -287,6 +287,7 @@ TABLE: list[Row] = [
     R("compare.run", "public", lambda s, w: s.compare.run({"character_id": w.public.id}), PUBLIC_WRITE),
     R("compare.list", "own", lambda s, w: s.compare.list(), EVERYONE),
     R("compare.list", "of a character", lambda s, w: s.compare.list(w.private.id), EVERYONE),
+    R("compare.cell", "done cell", lambda s, w: s.compare.cell(w.cell.job_id), PRIVATE),
     R("compare.get", "private", lambda s, w: s.compare.get(w.comparison.id), PRIVATE),
     R("compare.retry", "canceled cell", lambda s, w: s.compare.retry(w.canceled_cell()), PRIVATE),
     R("compare.keep", "done cell", lambda s, w: s.compare.keep(w.cell.job_id), PRIVATE),
