@@ -12,6 +12,7 @@ CHARACTERS = st.Page("pages/characters.py", title="Characters", icon=":material/
 PAGES = [
     CHARACTERS,
     st.Page("pages/portraits.py", title="Portraits", icon=":material/photo_library:"),
+    st.Page("pages/compare.py", title="Compare", icon=":material/grid_view:"),
     st.Page("pages/scenes.py", title="Scenes", icon=":material/landscape:"),
     st.Page("pages/queue.py", title="Queue", icon=":material/pending_actions:"),
     st.Page("pages/models.py", title="Models", icon=":material/tune:"),

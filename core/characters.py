@@ -210,10 +210,13 @@ class Characters:
             "UNION ALL SELECT image_key, thumbnail_key FROM scene_images WHERE character_id = ?",
             [character_id, character_id]) for k in (r["image_key"], r["thumbnail_key"])]
         reference = character.reference_image_key
+        from core.compare.rows import comparison_files, delete_comparisons_of  # they build on characters
         from core.scenes import delete_scenes_of  # scenes build on characters: imported here, not at the top
 
         with db.transaction() as cur:
             canceled = cancel_active(cur, "character_id", character_id, "Canceled: its character was deleted.")
+            keys += comparison_files(cur, character_id)
+            delete_comparisons_of(cur, character_id)
             delete_character_images(cur, character_id)
             delete_scenes_of(cur, character_id)
             delete_all_of_character(cur, character_id)

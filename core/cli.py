@@ -297,6 +297,8 @@ def build_parser() -> argparse.ArgumentParser:
     register_cli(sub, command)
     from core.assist.cli import register_cli as register_assist  # studio assist suggest
     register_assist(sub, command)
+    from core.compare.cli import register_cli as register_compare  # studio compare run|list|show|keep|retry|sheet|delete
+    register_compare(sub, command)
     return parser
 
 

@@ -60,6 +60,18 @@ def parse_budget(value: str, name: str) -> float | None:
     if not amount >= 0 or amount == float("inf"):
         raise InvalidSetting(f"{name} must be zero or more USD (empty: unlimited).")
     return amount
+def parse_threshold(value: str | None, name: str) -> float | None:
+    """A cost above which the user confirms: unset gives 1 USD, `none` never asks, else zero or more USD."""
+    if value is None or not value.strip():
+        return 1.0
+    if value.strip().lower() == "none":
+        return None
+    try:
+        return parse_budget(value, name)
+    except InvalidSetting:
+        raise InvalidSetting(f"{name} must be an amount in USD, like 2 or 0.50, or `none` (never ask).") from None
+
+
 def default_home() -> Path:
     """A git-ignored folder under data/ in a checkout, else a folder in the user's home."""
     if (DATA_DIR / "presets.json").exists() and os.access(DATA_DIR, os.W_OK):
@@ -165,6 +177,8 @@ class Settings:
     download_deadline: float | None = field(default=None, metadata=_env("STUDIO_DOWNLOAD_DEADLINE"))
     # USD each user may spend per calendar month (UTC); None: unlimited
     default_budget: float | None = field(default=None, metadata=_env("STUDIO_DEFAULT_BUDGET"))
+    # USD: a comparison whose estimated cost is above this asks for a confirmation first; None: never asks
+    compare_confirm_usd: float | None = field(default=1.0, metadata=_env("STUDIO_COMPARE_CONFIRM_USD"))
     assist_rate: int = field(default=30, metadata=_env("STUDIO_ASSIST_RATE"))  # AI assist calls per user per minute (0: no limit)
     # seconds one AI assist call may take, streamed or not
     assist_timeout: float = field(default=60.0, metadata=_env("STUDIO_ASSIST_TIMEOUT"))
@@ -216,6 +230,7 @@ class Settings:
             provider_timeout=number(merged, "STUDIO_PROVIDER_TIMEOUT", None, float),
             download_deadline=number(merged, "STUDIO_DOWNLOAD_DEADLINE", None, float),
             default_budget=parse_budget(env.get("STUDIO_DEFAULT_BUDGET", ""), "STUDIO_DEFAULT_BUDGET"),
+            compare_confirm_usd=parse_threshold(env.get("STUDIO_COMPARE_CONFIRM_USD"), "STUDIO_COMPARE_CONFIRM_USD"),
             assist_rate=number(env, "STUDIO_ASSIST_RATE", 30),
             assist_timeout=number(env, "STUDIO_ASSIST_TIMEOUT", 60.0, float, 0.1),
             auth=parse_mode(env.get("STUDIO_AUTH")),

@@ -93,6 +93,12 @@ class BudgetExceeded(StudioError):
     code = "budget_exceeded"
 
 
+class CostNotConfirmed(StudioError):
+    """A comparison's estimated cost is above STUDIO_COMPARE_CONFIRM_USD and was not confirmed; nothing was queued."""
+
+    code = "cost_not_confirmed"
+
+
 class DatabaseLocked(StudioError):
     code = "database_locked"
 

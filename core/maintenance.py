@@ -34,7 +34,7 @@ from core.errors import Forbidden, InvalidInput, StorageError
 from core.images import sha256
 from core.engine.spool import DatabaseSpool, FileSpool, open_spool
 from core.models import ACTIVE_STATUSES
-from core.storage import PROBE_PREFIX, ImageStore, key_kind, portrait_key, redact_url, scene_key, thumbnail_key
+from core.storage import PROBE_PREFIX, ImageStore, key_kind, redact_url, result_key, thumbnail_key
 
 log = logging.getLogger(__name__)
 
@@ -192,7 +192,7 @@ class Maintenance:
         """Every (row, key) the database points to, as candidate `MissingObject`s."""
         db = self.ctx.db
         rows: list[MissingObject] = []
-        for table in ("character_portraits", "scene_images"):
+        for table in ("character_portraits", "scene_images", "comparison_cells"):
             for r in db.fetchall(f"SELECT id, owner, character_id, image_key, thumbnail_key FROM {table}"):
                 for column in ("image_key", "thumbnail_key"):
                     rows.append(MissingObject(table=table, column=column, row_id=r["id"], key=r[column],
@@ -217,8 +217,7 @@ class Maintenance:
             f"SELECT id, kind, owner, character_id, {ref} AS ref FROM jobs WHERE status IN ({marks(ACTIVE_STATUSES)})"
             + (f" OR id IN ({marks(spooled)})" if spooled else ""), [*ACTIVE_STATUSES, *spooled])
         for r in rows:
-            keyfn = portrait_key if r["kind"] == "portrait" else scene_key
-            key = keyfn(r["owner"], r["character_id"], r["id"])
+            key = result_key(r["kind"], r["owner"], r["character_id"], r["id"])
             keys.update((key, thumbnail_key(key)))
             if r["ref"]:
                 keys.add(r["ref"])

@@ -17,7 +17,7 @@ VoiceTone = Literal["warm", "playful", "confident", "teasing", "direct"]
 Mood = Literal["friendly", "flirty", "mysterious", "dominant", "submissive"]
 Modality = Literal["image", "chat", "video"]
 JobStatus = Literal["queued", "running", "storing", "completed", "failed", "canceled"]
-JobKind = Literal["portrait", "scene"]
+JobKind = Literal["portrait", "scene", "comparison"]  # comparison: a Compare grid cell (core/compare/)
 
 GENDERS: tuple[str, ...] = Gender.__args__
 CONTENT_RATINGS: tuple[str, ...] = ContentRating.__args__

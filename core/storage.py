@@ -72,6 +72,16 @@ def scene_key(owner: str, character_id: str, job_id: str) -> str:
     return f"{safe_segment(owner)}/scenes/{character_id}/{job_id}.png"
 
 
+def comparison_key(owner: str, character_id: str, job_id: str) -> str:
+    return f"{safe_segment(owner)}/comparisons/{character_id}/{job_id}.png"
+
+
+def result_key(kind: str, owner: str, character_id: str, job_id: str) -> str:
+    """Where a job of this kind (portrait, scene, comparison) stores its image."""
+    keyfn = {"portrait": portrait_key, "scene": scene_key, "comparison": comparison_key}[kind]
+    return keyfn(owner, character_id, job_id)
+
+
 def reference_key(owner: str, sha: str, ext: str) -> str:
     return f"{safe_segment(owner)}/references/{sha}.{ext}"
 
@@ -88,7 +98,8 @@ def key_kind(key: str) -> str:
         return "thumbnail"
     parts = key.split("/")
     if len(parts) >= 3:
-        return {"portraits": "portrait", "scenes": "scene", "references": "reference"}.get(parts[1], "other")
+        return {"portraits": "portrait", "scenes": "scene", "references": "reference",
+                "comparisons": "comparison"}.get(parts[1], "other")
     return "other"
 
 

@@ -14,6 +14,7 @@ from core.assist.templates import seed_prompt_templates
 from core.auth import AuthMode
 from core.catalog import Catalog
 from core.characters import Characters
+from core.compare import Compare
 from core.config import Settings
 from core.context import Actor, Context
 from core.data import open_database, utcnow
@@ -184,15 +185,17 @@ class Models:
 class Images:
     """Stored images as the UI shows them: a presigned URL where the store makes them, else bytes.
     Only images the actor may see are served: those of characters they can see (own or public; of
-    another's public character, not the portraits its owner made private), and their own uploads (or the reference upload of a character they can see)."""
+    another's public character, not the portraits its owner made private), their own comparison cells, and
+    their own uploads (or the reference upload of a character they can see)."""
 
-    # One row when the key belongs to something the actor may see; parameters: (key, actor id) x 4.
+    # One row when the key belongs to something the actor may see; parameters: (key, actor id) x 5.
     _VISIBLE = """SELECT 1 FROM character_portraits p JOIN characters c ON c.id = p.character_id
         LEFT JOIN portrait_visibility v ON v.portrait_id = p.id
         WHERE ? IN (p.image_key, p.thumbnail_key) AND (c.owner = ? OR (c.is_public AND coalesce(v.is_public, TRUE)))
       UNION ALL SELECT 1 FROM scene_images i JOIN characters c ON c.id = i.character_id
         WHERE ? IN (i.image_key, i.thumbnail_key) AND (c.owner = ? OR c.is_public)
       UNION ALL SELECT 1 FROM uploads u WHERE u.key = ? AND u.owner = ?
+      UNION ALL SELECT 1 FROM comparison_cells x WHERE ? IN (x.image_key, x.thumbnail_key) AND x.owner = ?
       UNION ALL SELECT 1 FROM characters c WHERE c.reference_image_key = ? AND (c.owner = ? OR c.is_public)
       LIMIT 1"""
 
@@ -204,7 +207,7 @@ class Images:
     def may_see(self, key: str) -> bool:
         if self._actor.is_admin:
             return True
-        return self._ctx.db.fetchone(self._VISIBLE, [key, self._actor.id] * 4) is not None
+        return self._ctx.db.fetchone(self._VISIBLE, [key, self._actor.id] * 5) is not None
 
     def _check(self, key: str) -> None:
         if not isinstance(key, str) or not self.may_see(key):
@@ -256,6 +259,7 @@ class Studio:
         self.budgets = Budgets(self.ctx, actor)
         self.assist = Assist(self.ctx, actor, self.characters, engine.runner)
         self.drafts = Drafts(self.ctx, actor)
+        self.compare = Compare(self.ctx, actor, self._generator, self.jobs, self.portraits)
 
     @classmethod
     def open(cls, home: str | Path | None = None, *, settings: Settings | None = None, plugins: Iterable[object] = (),

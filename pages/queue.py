@@ -54,7 +54,7 @@ def job_row(job: Job, names: dict[str, str], key: str, retryable: set[str] = fro
         c[6].button("Retry", key=f"{key}.retry.{job.id}", on_click=retry, args=(job.id,), width="stretch")
     elif job.status == "completed" and job.result_id:
         # A scene shows its latest image: the one this job made unless the scene was generated again.
-        shown = ("portrait", job.result_id) if job.kind == "portrait" else ("scene", job.scene_id)
+        shown = {"portrait": ("portrait", job.result_id), "comparison": ("cell", job.id)}.get(job.kind, ("scene", job.scene_id))
         if shown[1]:
             c[6].button("Open", key=f"{key}.open.{job.id}", on_click=lightbox.open_image, args=shown,
                         icon=":material/open_in_full:", width="stretch")

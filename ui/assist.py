@@ -145,22 +145,24 @@ def _discard(cid: str, field: str) -> None:
 ENHANCED = "_assist_enhanced"  # {character id: EnhancedPrompt as a dict}
 
 
-def prompt_enhancer(s: Studio, cid: str, prompt_key: str, image_model: str | None) -> None:
+def prompt_enhancer(s: Studio, cid: str, prompt_key: str, image_model: str | None, slot: str | None = None) -> None:
     """"Enhance prompt": the typed prompt rewritten by a text model from the template the character's
-    rating chooses; shown as a word diff, used for the next generation only when accepted."""
+    rating chooses; shown as a word diff, used for the next generation only when accepted. `slot` names
+    one of several prompts of a character (the Compare grid's variants; default: the character's one)."""
+    slot = slot or cid
     templates = s.assist.templates.list(target="portrait", content_rating=s.characters.get(cid).content_rating)
     c1, c2 = st.columns([2, 1], vertical_alignment="bottom")
-    chosen = c1.selectbox("Enhancement template", [t.id for t in templates], key=f"as.{cid}.template",
+    chosen = c1.selectbox("Enhancement template", [t.id for t in templates], key=f"as.{slot}.template",
                           format_func=lambda i: next(t.name for t in templates if t.id == i)) if templates else None
-    if c2.button("Enhance prompt", key=f"as.{cid}.enhance", icon=":material/auto_fix_high:", width="stretch"):
+    if c2.button("Enhance prompt", key=f"as.{slot}.enhance", icon=":material/auto_fix_high:", width="stretch"):
         try:
             enhanced = s.assist.enhance_prompt(cid, st.session_state.get(prompt_key) or "", image_model=image_model,
                                                model=st.session_state.get(MODEL), template=chosen)
         except (StudioError, InvalidInput) as exc:
             st.error(app.error_text(exc), icon=":material/error:")
         else:
-            st.session_state.setdefault(ENHANCED, {})[cid] = enhanced.model_dump()
-    found = st.session_state.get(ENHANCED, {}).get(cid)
+            st.session_state.setdefault(ENHANCED, {})[slot] = enhanced.model_dump()
+    found = st.session_state.get(ENHANCED, {}).get(slot)
     if not found:
         return
     with st.container(border=True):
@@ -169,8 +171,8 @@ def prompt_enhancer(s: Studio, cid: str, prompt_key: str, image_model: str | Non
                    f"{len(found['enhanced'])}/{found['budget']} characters")
         st.markdown(diff_markdown(found["original"], found["enhanced"]))
         st.caption("Generate uses the enhanced prompt (with the chosen presets) until you discard it.")
-        st.button("Discard enhanced prompt", key=f"as.{cid}.enhance_discard",
-                  on_click=lambda: st.session_state.get(ENHANCED, {}).pop(cid, None))
+        st.button("Discard enhanced prompt", key=f"as.{slot}.enhance_discard",
+                  on_click=lambda: st.session_state.get(ENHANCED, {}).pop(slot, None))
 
 
 def diff_markdown(before: str, after: str) -> str:
@@ -178,9 +180,10 @@ def diff_markdown(before: str, after: str) -> str:
     return " ".join(colours[op].format(literal(words)) for op, words in word_diff(before, after))
 
 
-def enhancement_for(cid: str) -> dict[str, Any] | None:
-    """The enhanced prompt the next generation uses (GenerationOptions.enhancement), if one is shown."""
-    found = st.session_state.get(ENHANCED, {}).get(cid)
+def enhancement_for(slot: str) -> dict[str, Any] | None:
+    """The enhanced prompt the next generation uses (GenerationOptions.enhancement), if one is shown
+    (`slot`: the character's id, or the slot given to `prompt_enhancer`)."""
+    found = st.session_state.get(ENHANCED, {}).get(slot)
     if not found:
         return None
     return {"prompt": found["enhanced"], "template": found["template_id"], "text_model": found["model_id"],

@@ -23,8 +23,8 @@ SHOWN = "lightbox"  # session state: the `Shown` image of `image_dialog`, or abs
 
 @dataclass(frozen=True)
 class Shown:
-    kind: Literal["portrait", "scene"]
-    id: str  # a portrait id, or a scene id (a scene has one image)
+    kind: Literal["portrait", "scene", "cell"]
+    id: str  # a portrait id, a scene id (a scene has one image) or a comparison cell's job id
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,7 @@ def download_button(read, file_name: str, *, key: str, where: Any = st) -> None:
 
 
 # -- scene images and finished jobs -------------------------------------------------------
-def open_image(kind: Literal["portrait", "scene"], item_id: str) -> None:
+def open_image(kind: Literal["portrait", "scene", "cell"], item_id: str) -> None:
     st.session_state[SHOWN] = Shown(kind, item_id)
 
 
@@ -91,6 +91,12 @@ def _picture(s: Studio, shown: Shown) -> Picture | None:
         if shown.kind == "portrait":
             p = s.portraits.get(shown.id)
             return Picture(p.image_key, "Portrait", p.prompt, p.recipe, p.width, p.height, p.created_at)
+        if shown.kind == "cell":
+            c = s.compare.cell(shown.id)
+            if not c.done:
+                return None
+            return Picture(c.image_key, f"Comparison cell: {c.model_name}", c.recipe.prompt, c.recipe, c.width,
+                           c.height, c.finished_at)
         scene = s.scenes.get(shown.id)
     except StudioError:
         return None
@@ -104,6 +110,8 @@ def _read(s: Studio, shown: Shown):
     def read() -> bytes:
         if shown.kind == "portrait":
             return s.portraits.download(shown.id)[0]
+        if shown.kind == "cell":
+            return s.compare.download(shown.id)[0]
         return s.images.read(s.scenes.get(shown.id).image_key)
     return read
 
@@ -124,3 +132,19 @@ def image_dialog(s: Studio) -> None:
         st.markdown(f"**{literal(pic.title)}**")
         recipe(s, pic)
         download_button(_read(s, shown), f"{shown.kind}-{shown.id[:8]}.png", key="lightbox_download")
+        if shown.kind == "cell":
+            cell_actions(s, shown.id)
+
+
+def cell_actions(s: Studio, job_id: str) -> None:
+    """A comparison cell's "Keep" (a portrait of the character) and "Set as primary"."""
+    from ui import app
+
+    kept = s.compare.cell(job_id).kept_portrait_id
+    a1, a2 = st.columns(2)
+    a1.button("Kept in the gallery" if kept else "Keep", key="lightbox_keep", disabled=bool(kept),
+              icon=":material/bookmark_add:", width="stretch",
+              on_click=lambda: app.attempt_later(app.studio().compare.keep, job_id, success="Kept in the gallery."))
+    a2.button("Set as primary", key="lightbox_primary", icon=":material/star:", width="stretch",
+              on_click=lambda: app.attempt_later(app.studio().compare.set_primary, job_id,
+                                                 success="Kept and set as the primary portrait."))

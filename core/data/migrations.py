@@ -206,6 +206,34 @@ ASSIST = [
     )""",
 ]
 
+# The Compare grid (core/compare/): a comparison's axes, and one result row per finished cell (its
+# job is in `jobs`, batch_id = the comparison's id); a kept cell is copied into character_portraits.
+COMPARISONS = [
+    """CREATE TABLE comparisons (
+        id VARCHAR PRIMARY KEY,
+        owner VARCHAR NOT NULL,
+        character_id VARCHAR NOT NULL,
+        name VARCHAR NOT NULL,
+        spec VARCHAR NOT NULL,
+        created_at TIMESTAMP NOT NULL
+    )""",
+    "CREATE INDEX comparisons_character ON comparisons (character_id)",
+    """CREATE TABLE comparison_cells (
+        id VARCHAR PRIMARY KEY,
+        comparison_id VARCHAR NOT NULL,
+        character_id VARCHAR NOT NULL,
+        owner VARCHAR NOT NULL,
+        image_key VARCHAR NOT NULL,
+        thumbnail_key VARCHAR NOT NULL,
+        recipe VARCHAR NOT NULL,
+        job_id VARCHAR NOT NULL UNIQUE,
+        width INTEGER NOT NULL,
+        height INTEGER NOT NULL,
+        created_at TIMESTAMP NOT NULL
+    )""",
+    "CREATE INDEX comparison_cells_comparison ON comparison_cells (comparison_id)",
+]
+
 MIGRATIONS: list[tuple[int, str, list[str]]] = [
     (1, "initial schema", INITIAL),
     (2, "retired models and job costs", [
@@ -257,4 +285,5 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             PRIMARY KEY (owner, kind, field)
         )""",
     ]),
+    (9, "comparisons and their cells", COMPARISONS),
 ]

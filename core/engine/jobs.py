@@ -30,10 +30,10 @@ def row_to_job(row: dict[str, Any]) -> Job:
 
 
 def cancel_active(cur: Cursor, column: str, value: str, reason: str) -> list[Job]:
-    """Cancel the queued, running and storing jobs of one character or scene (`column` is
-    `character_id` or `scene_id`) inside the caller's transaction, with `reason` as their last
+    """Cancel the queued, running and storing jobs of one character, scene or batch (`column` is
+    `character_id`, `scene_id` or `batch_id`: a comparison's cells) inside the caller's transaction, with `reason` as their last
     error. Returns them as they were, for `Runner.cancel` once the transaction has committed."""
-    if column not in ("character_id", "scene_id"):
+    if column not in ("character_id", "scene_id", "batch_id"):
         raise ValueError(f"cannot cancel jobs by {column}")
     where = f"{column} = ? AND status IN ({marks(ACTIVE_STATUSES)})"
     jobs = [row_to_job(r) for r in cur.rows(f"SELECT * FROM jobs WHERE {where} ORDER BY seq", [value, *ACTIVE_STATUSES])]
@@ -44,8 +44,9 @@ def cancel_active(cur: Cursor, column: str, value: str, reason: str) -> list[Job
 
 
 def delete_ended(cur: Cursor, column: str, value: str) -> None:
-    """Delete the jobs of a character or scene (`column`: `character_id` or `scene_id`) that have ended."""
-    if column not in ("character_id", "scene_id"):
+    """Delete the jobs of a character, scene or batch (`column`: `character_id`, `scene_id` or `batch_id`)
+    that have ended."""
+    if column not in ("character_id", "scene_id", "batch_id"):
         raise ValueError(f"cannot delete jobs by {column}")
     cur.execute(f"DELETE FROM jobs WHERE {column} = ? AND status IN ({marks(FINAL_STATUSES)})", [value, *FINAL_STATUSES])
 

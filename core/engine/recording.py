@@ -11,6 +11,7 @@ from concurrent.futures import Future
 from datetime import datetime, timedelta
 
 from core.characters import adopt_first_portrait
+from core.compare.rows import insert_cell, rerecord_cell
 from core.context import new_id
 from core.data import utcnow
 from core.engine.jobs import complete, set_result, taken_over
@@ -20,7 +21,7 @@ from core.images import sha256, thumbnail, to_png
 from core.models import Job, Recipe
 from core.retry import backoff_delay
 from core.scenes import set_scene_image
-from core.storage import portrait_key, scene_key, thumbnail_key
+from core.storage import result_key, thumbnail_key
 
 log = logging.getLogger("core.engine.runner")
 
@@ -75,8 +76,7 @@ class Recording:
         """Write image and thumbnail, then the result row and the job's completion in one transaction."""
         t = time.perf_counter()
         png, width, height = to_png(data)
-        keyfn = portrait_key if job.kind == "portrait" else scene_key
-        key = keyfn(job.owner, job.character_id, job.id)
+        key = result_key(job.kind, job.owner, job.character_id, job.id)
         thumb_key = thumbnail_key(key)
         t = _lap(timings, "png", t)
         self.ctx.store.write(key, png)
@@ -150,10 +150,15 @@ class Recording:
             if run_again:
                 # The job completed before and was run again: its row (same image key, whose file
                 # was just rewritten) stays, with this run's recipe.
-                result_id = rerecord_image(cur, job.kind, job.id, recipe, width, height)
+                result_id = (rerecord_cell(cur, job.id, recipe, width, height) if job.kind == "comparison"
+                             else rerecord_image(cur, job.kind, job.id, recipe, width, height))
                 if result_id is None:  # deleted since the insert failed
                     raise _Discarded
                 set_result(cur, job.id, result_id)
+            elif job.kind == "comparison":  # a grid cell: in the character's gallery only once kept
+                insert_cell(cur, cell_id=result_id, comparison_id=job.batch_id, character_id=job.character_id,
+                            owner=job.owner, key=key, thumb_key=thumb_key, recipe=recipe, job_id=job.id,
+                            width=width, height=height, now=now)
             else:
                 insert_image(cur, job.kind, image_id=result_id, character_id=job.character_id, scene_id=job.scene_id,
                              owner=job.owner, key=key, thumb_key=thumb_key,
@@ -161,7 +166,7 @@ class Recording:
                              job_id=job.id, width=width, height=height, now=now)
             if job.kind == "portrait":
                 adopt_first_portrait(cur, job.character_id, result_id)
-            elif not set_scene_image(cur, job.scene_id, result_id, now):
+            elif job.kind == "scene" and not set_scene_image(cur, job.scene_id, result_id, now):
                 raise _Discarded  # the scene was deleted: roll the job's completion back too
 
 

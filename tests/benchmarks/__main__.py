@@ -14,9 +14,10 @@ import logging
 import time
 
 from tests.benchmarks import browser, coldstart, gallery, load, overhead, shared, storage, throughput
+from tests.benchmarks import compare as compare_grid
 from tests.benchmarks.harness import as_json, machine_facts, render_table
 
-SECTIONS = ("overhead", "throughput", "postgresql", "gallery", "scaling", "storage", "coldstart", "browser", "load")
+SECTIONS = ("overhead", "throughput", "postgresql", "gallery", "scaling", "storage", "coldstart", "browser", "load", "compare")
 DEFAULT = tuple(s for s in SECTIONS if s != "load")
 
 
@@ -42,6 +43,8 @@ def main() -> int:
         figures += throughput.run(jobs=48 if q else 200, serial_sample=4 if q else 10)
     if "postgresql" in wanted:  # starts its own PostgreSQL server (tests/pg.py)
         figures += shared.run(jobs=64 if q else 400, limit=8 if q else 32, overhead_n=10 if q else 50)
+    if "compare" in wanted:
+        figures += compare_grid.run()
     if "gallery" in wanted:
         figures += gallery.run(characters=1_000 if q else 10_000, portraits=200 if q else 2_000)
     if "scaling" in wanted:

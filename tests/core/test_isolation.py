@@ -58,10 +58,14 @@ class World:
         self.done_job = a.jobs.get(self.pp.job_id)
         self.upload = a.uploads.add(png_bytes(color=(3, 4, 5)))
         a.drafts.keep("new_character", "name", f"Draft of {self.private.id}")  # a draft is its owner's alone
+        self.comparison = a.compare.run({"character_id": self.private.id, "prompts": ["grey coat"], "seeds": [1, 2]})
+        a.jobs.wait([c.job_id for c in self.comparison.items], timeout=60)
+        self.cell = a.compare.get(self.comparison.id).items[0]
         a.engine.runner.stop()  # from here jobs stay queued: cancel and retry have something to act on
         # What another user must never be shown.
         self.secrets = {self.private.id, self.pp.id, self.pp.image_key, self.pp.thumbnail_key, self.hidden.id,
-                        self.hidden.image_key, self.hidden.thumbnail_key, self.scene.id, self.done_job.id, self.upload}
+                        self.hidden.image_key, self.hidden.thumbnail_key, self.scene.id, self.done_job.id, self.upload,
+                        self.comparison.id, self.cell.job_id, self.cell.image_key, self.cell.thumbnail_key}
 
     # fresh data for the rows that change or delete it
     def char(self, public: bool = False) -> Character:
@@ -76,6 +80,14 @@ class World:
 
     def canceled_job(self):
         return self.alice.jobs.cancel(self.queued_job().id)
+
+    def queued_comparison(self):
+        return self.alice.compare.run({"character_id": self.private.id, "seeds": [9]})
+
+    def canceled_cell(self) -> str:
+        job_id = self.queued_comparison().items[0].job_id
+        self.alice.jobs.cancel(job_id)
+        return job_id
 
     def reference(self) -> str:
         return self.alice.characters.get(self.public.id).reference_image_key
@@ -272,6 +284,22 @@ TABLE: list[Row] = [
     R("assist.enhance_prompt", "private", lambda s, w: s.assist.enhance_prompt(w.private.id, "smiling"), PRIVATE),
     R("assist.enhance_prompt", "public", lambda s, w: s.assist.enhance_prompt(w.public.id, "smiling"), PUBLIC_READ),
     R("as_user", "another user", lambda s, w: s.as_user("carol"), ADMIN_ONLY),
+    # the Compare grid: a comparison is its owner's alone; another user's public character cannot be compared
+    R("compare.plan", "private", lambda s, w: s.compare.plan({"character_id": w.private.id}), PRIVATE),
+    R("compare.plan", "public", lambda s, w: s.compare.plan({"character_id": w.public.id}), PUBLIC_WRITE),
+    R("compare.run", "private", lambda s, w: s.compare.run({"character_id": w.private.id}), PRIVATE),
+    R("compare.run", "public", lambda s, w: s.compare.run({"character_id": w.public.id}), PUBLIC_WRITE),
+    R("compare.list", "own", lambda s, w: s.compare.list(), EVERYONE),
+    R("compare.list", "of a character", lambda s, w: s.compare.list(w.private.id), EVERYONE),
+    R("compare.cell", "done cell", lambda s, w: s.compare.cell(w.cell.job_id), PRIVATE),
+    R("compare.get", "private", lambda s, w: s.compare.get(w.comparison.id), PRIVATE),
+    R("compare.retry", "canceled cell", lambda s, w: s.compare.retry(w.canceled_cell()), PRIVATE),
+    R("compare.keep", "done cell", lambda s, w: s.compare.keep(w.cell.job_id), PRIVATE),
+    R("compare.set_primary", "done cell", lambda s, w: s.compare.set_primary(w.cell.job_id), PRIVATE),
+    R("compare.download", "done cell", lambda s, w: s.compare.download(w.cell.job_id), PRIVATE),
+    R("compare.sheet", "private", lambda s, w: s.compare.sheet(w.comparison.id), PRIVATE),
+    R("compare.delete", "private", lambda s, w: s.compare.delete(w.queued_comparison().id), PRIVATE),
+    R("images.read", "comparison cell", lambda s, w: s.images.read(w.cell.image_key), PRIVATE),
 ]
 
 # Public methods that are not a user's call on data.
