@@ -1,7 +1,6 @@
 """`studio compare ...`: run, list, show, keep a cell, retry a cell, export the sheet, delete."""
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
