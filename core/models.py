@@ -236,6 +236,14 @@ class Enhancement(BaseModel):
     original_prompt: Annotated[str, Text(1000, multiline=True)] = ""
 
 
+def made_from(prompt: str, enhancement: Enhancement | None) -> Enhancement | None:
+    """An enhancement goes only with the prompt it was made from: with a prompt edited since, the old
+    words would run under the new prompt's name (compared as the prompt fields store text: spaces collapsed)."""
+    if enhancement is not None and " ".join(enhancement.original_prompt.split()) != " ".join(prompt.split()):
+        raise ValueError("was made from another prompt (the prompt changed since): enhance it again, or discard it")
+    return enhancement
+
+
 class JobRequest(BaseModel):
     """What a job asks of its provider, stored as JSON in `jobs.request`. Rows written by older
     versions load as well: keys this model does not know are ignored, missing ones take these defaults."""
@@ -491,6 +499,11 @@ class GenerationOptions(BaseModel):
     @classmethod
     def _empty(cls, v, info: ValidationInfo):
         return ({} if info.field_name == "presets" else "") if v is None else v
+
+    @field_validator("enhancement")
+    @classmethod
+    def _enhancement_of_prompt(cls, v, info: ValidationInfo):
+        return made_from(info.data.get("prompt", ""), v)
 
     @field_validator("seed")
     @classmethod

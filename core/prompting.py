@@ -18,6 +18,12 @@ PRESET_ORDER = ("pose", "expression", "outfit", "camera")
 DESCRIPTION_IN_PROMPT = 300  # characters of the character's description that go into a portrait prompt
 
 
+def description_summary(description: str) -> str:
+    """What of a description goes into a prompt: its first 300 characters on one line (trailing punctuation
+    would double with the separator ", ")."""
+    return " ".join(description.split())[:DESCRIPTION_IN_PROMPT].strip().rstrip(".,;:!")
+
+
 def build_prompt(
     *,
     gender: str,
@@ -32,8 +38,7 @@ def build_prompt(
     characters, on one line), up to 8 appearance and 4 clothing tags, preset texts, the user's
     prompt (200 characters at most), identity phrase with a reference, closing quality phrase."""
     parts = [QUALITY_TAGS, SUBJECT.get(gender, DEFAULT_SUBJECT)]
-    # trailing punctuation would double with the separator (", ")
-    summary = " ".join(description.split())[:DESCRIPTION_IN_PROMPT].strip().rstrip(".,;:!")
+    summary = description_summary(description)
     if summary:
         parts.append(summary)
     parts += list(appearance_tags)[:8]

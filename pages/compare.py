@@ -33,8 +33,9 @@ def _seeds(text: str) -> list[int]:
 def spec_for(cid: str) -> dict[str, Any]:
     get = st.session_state.get
     n = int(get(k(cid, "n_prompts"), 1) or 1)
-    prompts = [{"text": get(k(cid, f"prompt.{i}"), "") or "", "enhancement": assist.enhancement_for(k(cid, f"slot.{i}"))}
-               for i in range(n)]
+    texts = [get(k(cid, f"prompt.{i}"), "") or "" for i in range(n)]
+    prompts = [{"text": text, "enhancement": assist.enhancement_for(k(cid, f"slot.{i}"), text)}
+               for i, text in enumerate(texts)]
     sr = [p.strip() for p in (get(k(cid, "sr"), "") or "").split(",") if p.strip()]
     return {"character_id": cid, "name": get(k(cid, "name"), "") or "", "prompts": prompts, "replace": sr,
             "models": list(get(k(cid, "models"), []) or []), "seeds": _seeds(get(k(cid, "seeds"), "1, 2") or ""),
@@ -73,7 +74,8 @@ def setup(cid: str) -> None:
         with st.container(border=True):
             st.text_area(f"Prompt {i + 1}", key=k(cid, f"prompt.{i}"), height=68, max_chars=200,
                          placeholder="e.g. laughing in the rain")
-            assist.prompt_enhancer(s, cid, k(cid, f"prompt.{i}"), None, slot=k(cid, f"slot.{i}"))
+            assist.prompt_enhancer(s, cid, k(cid, f"prompt.{i}"), None, slot=k(cid, f"slot.{i}"),
+                                   use_label="Run comparison")
     st.text_input("Prompt S/R (optional)", key=k(cid, "sr"), placeholder="red coat, blue scarf, green hat",
                   help="As AUTOMATIC1111's Prompt S/R: the first phrase is in your one prompt; each further "
                        "phrase replaces it in a new variant.")

@@ -37,14 +37,15 @@ def options_for(cid: str, character: Character) -> dict[str, Any]:
     model = st.session_state.get("pt.model")
     use_ref = bool(character.reference_image_key) and st.session_state.get(k(cid, "use_ref"), True)
     seed = st.session_state.get("pt.seed")
+    prompt = st.session_state.get(k(cid, "prompt"), "") or ""
     return {
-        "prompt": st.session_state.get(k(cid, "prompt"), "") or "",
+        "prompt": prompt,
         "presets": {kk: v for kk, v in presets.items() if v},
         "model_id": None if model in (None, AUTO) else model,
         "reference": "character" if use_ref else "none",
         "seed": int(seed) if seed is not None else None,
         "n": int(st.session_state.get("pt.n", 1) or 1),
-        "enhancement": assist.enhancement_for(cid),
+        "enhancement": assist.enhancement_for(cid, prompt),
     }
 
 

@@ -145,7 +145,8 @@ def _discard(cid: str, field: str) -> None:
 ENHANCED = "_assist_enhanced"  # {character id: EnhancedPrompt as a dict}
 
 
-def prompt_enhancer(s: Studio, cid: str, prompt_key: str, image_model: str | None, slot: str | None = None) -> None:
+def prompt_enhancer(s: Studio, cid: str, prompt_key: str, image_model: str | None, slot: str | None = None,
+                    use_label: str = "Generate") -> None:
     """"Enhance prompt": the typed prompt rewritten by a text model from the template the character's
     rating chooses; shown as a word diff, used for the next generation only when accepted. `slot` names
     one of several prompts of a character (the Compare grid's variants; default: the character's one)."""
@@ -165,12 +166,18 @@ def prompt_enhancer(s: Studio, cid: str, prompt_key: str, image_model: str | Non
     found = st.session_state.get(ENHANCED, {}).get(slot)
     if not found:
         return
+    if _stale(found, st.session_state.get(prompt_key) or ""):
+        st.session_state[ENHANCED].pop(slot, None)
+        st.info("The prompt changed after it was enhanced, so the enhanced prompt was dropped: press "
+                "**Enhance prompt** again to enhance the new one.", icon=":material/info:")
+        return
     with st.container(border=True):
         source = "the offline suggester" if found["offline"] else found["model_name"]
         st.caption(f"Enhanced with {literal(source)}, template {literal(found['template_id'])}, "
                    f"{len(found['enhanced'])}/{found['budget']} characters")
         st.markdown(diff_markdown(found["original"], found["enhanced"]))
-        st.caption("Generate uses the enhanced prompt (with the chosen presets) until you discard it.")
+        st.caption(f"{use_label} uses the enhanced prompt (with the chosen presets) until you discard it or "
+                   "change the prompt.")
         st.button("Discard enhanced prompt", key=f"as.{slot}.enhance_discard",
                   on_click=lambda: st.session_state.get(ENHANCED, {}).pop(slot, None))
 
@@ -180,11 +187,16 @@ def diff_markdown(before: str, after: str) -> str:
     return " ".join(colours[op].format(literal(words)) for op, words in word_diff(before, after))
 
 
-def enhancement_for(slot: str) -> dict[str, Any] | None:
-    """The enhanced prompt the next generation uses (GenerationOptions.enhancement), if one is shown
-    (`slot`: the character's id, or the slot given to `prompt_enhancer`)."""
+def _stale(found: dict[str, Any], prompt: str) -> bool:
+    """Whether the prompt was edited after it was enhanced (the enhancement belongs to the old words)."""
+    return " ".join(found["original"].split()) != " ".join(prompt.split())
+
+
+def enhancement_for(slot: str, prompt: str) -> dict[str, Any] | None:
+    """The enhanced prompt the next generation uses (GenerationOptions.enhancement), if one is shown and was
+    made from `prompt` (`slot`: the character's id, or the slot given to `prompt_enhancer`)."""
     found = st.session_state.get(ENHANCED, {}).get(slot)
-    if not found:
+    if not found or _stale(found, prompt):
         return None
     return {"prompt": found["enhanced"], "template": found["template_id"], "text_model": found["model_id"],
             "original_prompt": found["original"]}

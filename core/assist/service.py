@@ -18,6 +18,7 @@ from core.assist.textmodel import ChatMessage, TextProvider, TextRequest
 from core.characters import Characters
 from core.context import Actor, Context
 from core.budgets import Budgets, usd
+from core.prompting import description_summary
 from core.errors import AssistFailed, BudgetExceeded, InvalidInput, ModelNotAvailable, NoTextModel
 from core.models import CatalogModel, CharacterUpdate, parse
 
@@ -156,11 +157,13 @@ class Assist:
         self._check_rate(text_model)
         subject = fields.subject_of(character)
         look = ", ".join([*subject["appearance_tags"][:8], *(f"wearing {c}" for c in subject["clothing_tags"][:4])])
-        base = ", ".join(p for p in (redaction.redact(prompt.strip()), look) if p)
+        who = description_summary(subject.get("description") or "")  # what an unenhanced portrait prompt has
+        base = ", ".join(p for p in (redaction.redact(prompt.strip()), who, look) if p)
         subject.update(prompt=base, style=chosen.style, budget=budget, target=target)
         system = (f"{chosen.instruction} {fields.RATING_RULES.get(rating, fields.RATING_RULES['sfw'])} "
                   f"Use this style: {chosen.style}. Answer with the prompt only, at most {budget} characters.")
-        user = (f"Character: {subject['name']} ({subject['gender']}). Look: {look or 'not described'}.\n"
+        user = (f"Character: {subject['name']} ({subject['gender']}): {who or 'not described'}. "
+                f"Look: {look or 'not described'}.\n"
                 f"Idea: {redaction.redact(prompt.strip()) or 'a ' + target + ' of the character'}")
         request = self._request(text_model, f"enhance:{target}", [ChatMessage("system", system), ChatMessage("user", user)],
                                 subject, rating, max_tokens=max(64, budget // 3))

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from core.models import PROMPT_MAX, Enhancement, JobStatus, Presets, Recipe
+from core.models import PROMPT_MAX, Enhancement, JobStatus, Presets, Recipe, made_from
 from core.validation import ID_MAX, SEED_MAX, Text
 
 CELLS_MAX = 48  # cells one comparison may hold (prompts x models x seeds)
@@ -26,6 +26,11 @@ class PromptVariant(BaseModel):
     model_config = ConfigDict(extra="forbid")
     text: PromptText = ""
     enhancement: Enhancement | None = None
+
+    @field_validator("enhancement")
+    @classmethod
+    def _of_this_prompt(cls, v: Enhancement | None, info: ValidationInfo) -> Enhancement | None:
+        return made_from(info.data.get("text", ""), v)
 
 
 class ComparisonSpec(BaseModel):

@@ -105,3 +105,23 @@ def test_a_portrait_from_an_enhanced_prompt_records_the_template_and_text_model(
     assert final.startswith(enhanced.enhanced) and "head and shoulders" in final  # the pose preset still applies
     with pytest.raises(InvalidInput, match="enhancement"):
         studio.portraits.generate(mia.id, {"enhancement": {"prompt": "", "template": "x", "text_model": "y"}})
+
+
+def test_an_enhancement_runs_only_with_the_prompt_it_was_made_from(open_studio):
+    """A prompt edited after it was enhanced would run the old words under the new prompt's name."""
+    studio = open_studio()
+    mia = studio.characters.create({**SPARSE, "description": "A cheerful barista. She hums.",
+                                    "appearance_tags": ["red hair"]})
+    enhanced = studio.assist.enhance_prompt(mia.id, "laughing in the rain")
+    assert "A cheerful barista" in enhanced.enhanced  # the character, as an unenhanced prompt has it
+    enhancement = {"prompt": enhanced.enhanced, "template": enhanced.template_id, "text_model": enhanced.model_id,
+                   "original_prompt": "laughing in the rain"}
+    with pytest.raises(InvalidInput) as refused:
+        studio.portraits.generate(mia.id, {"prompt": "laughing in the snow", "enhancement": enhancement})
+    assert "another prompt" in refused.value.errors["enhancement"]
+    with pytest.raises(InvalidInput, match="another prompt"):
+        studio.compare.plan({"character_id": mia.id, "prompts": [{"text": "laughing in the snow",
+                                                                    "enhancement": enhancement}]})
+    assert studio.jobs.list(character_id=mia.id).total == 0
+    jobs = studio.portraits.generate(mia.id, {"prompt": "laughing  in the rain", "enhancement": enhancement})
+    assert len(jobs) == 1  # the same words (spaces as the prompt field stores them)

@@ -103,3 +103,17 @@ def test_an_enhanced_prompt_variant_is_used_and_recorded_in_its_cells(at, studio
     assert enhanced.recipe.final_prompt.startswith(enhanced.recipe.enhancement.prompt)
     assert plain.recipe.enhancement is None and "under neon signs" in plain.recipe.final_prompt
     assert "AI-enhanced" in texts(at)
+
+
+def test_editing_an_enhanced_prompt_drops_its_enhancement(at, studio):
+    mia = _open(at, studio)
+    at.text_area(key=f"cmp.{mia.id}.prompt.0").set_value("laughing in the rain")
+    at.text_input(key=f"cmp.{mia.id}.seeds").set_value("4").run()
+    at.button(key=f"as.cmp.{mia.id}.slot.0.enhance").click().run()
+    assert "Enhanced with the offline suggester" in texts(at)
+    at.text_area(key=f"cmp.{mia.id}.prompt.0").set_value("laughing in the snow").run()
+    assert "The prompt changed after it was enhanced" in texts(at)
+    at.button(key="cmp_run").click().run()
+    [cell] = _finish(at, studio, mia.id).items
+    assert cell.recipe.enhancement is None
+    assert "laughing in the snow" in cell.recipe.final_prompt and "rain" not in cell.recipe.final_prompt
