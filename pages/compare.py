@@ -8,11 +8,11 @@ from typing import Any
 import streamlit as st
 
 from core.compare import CELLS_MAX, Comparison
-from core.compare.models import PROMPTS_MAX
-from core.errors import StudioError
+from core.compare.models import MODELS_MAX, PROMPTS_MAX, SEEDS_MAX
+from core.errors import InvalidInput, StudioError
 from core.presets import PRESET_KINDS
 from ui import app, assist, lightbox
-from ui.widgets import image, literal, model_label
+from ui.widgets import field_error, image, literal, model_label
 
 app.require_frame()
 s = app.studio()
@@ -27,7 +27,11 @@ def _seeds(text: str) -> list[int]:
     try:
         return [int(x) for x in text.replace(",", " ").split()]
     except ValueError:
-        raise StudioError("Seeds are whole numbers, separated by commas or spaces.") from None
+        raise InvalidInput({"seeds": "whole numbers separated by commas or spaces (empty: one random seed)"}) from None
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
 def spec_for(cid: str) -> dict[str, Any]:
@@ -57,49 +61,69 @@ def run(cid: str) -> None:
 def delete(comparison_id: str) -> None:
     app.attempt_later(app.studio().compare.delete, comparison_id, success="Comparison deleted.")
     st.session_state.pop(OPEN, None)
+    st.session_state.pop("cmp_confirm_delete", None)
 
 
 def retry(job_id: str) -> None:
     app.attempt_later(app.studio().compare.retry, job_id, success="Cell queued again.")
 
 
+def _plan(cid: str):
+    """The plan of what the fields say now, and the problems by field (the fields' values are current at
+    the start of a run, so each problem is shown next to its field)."""
+    try:
+        return s.compare.plan(spec_for(cid)), {}
+    except InvalidInput as exc:
+        return None, {field.split(".")[0]: msg for field, msg in exc.errors.items()}
+    except StudioError as exc:
+        return None, {"_": app.error_text(exc)}
+
+
 def setup(cid: str) -> None:
     """The axes, the plan's preview (cells, estimated cost) and Run."""
     models = [m for m in s.models.list(active_only=True, usable_only=True) if not m.retired]
     by_id = {m.id: m for m in models}
-    st.text_input("Name (optional)", key=k(cid, "name"), max_chars=80)
+    if k(cid, "models") not in st.session_state and models:
+        st.session_state[k(cid, "models")] = [models[0].id]
     st.session_state.setdefault(k(cid, "n_prompts"), 1)
-    n = st.number_input("Prompt variants", min_value=1, max_value=PROMPTS_MAX, step=1, key=k(cid, "n_prompts"))
+    st.session_state.setdefault(k(cid, "seeds"), "1, 2")
+    plan, errors = _plan(cid)
+    st.text_input("Name (optional)", key=k(cid, "name"), max_chars=80)
+    n = st.number_input(f"Prompt variants (up to {PROMPTS_MAX})", min_value=1, max_value=PROMPTS_MAX, step=1,
+                        key=k(cid, "n_prompts"))
     for i in range(int(n)):
         with st.container(border=True):
             st.text_area(f"Prompt {i + 1}", key=k(cid, f"prompt.{i}"), height=68, max_chars=200,
                          placeholder="e.g. laughing in the rain")
             assist.prompt_enhancer(s, cid, k(cid, f"prompt.{i}"), None, slot=k(cid, f"slot.{i}"),
                                    use_label="Run comparison")
+    field_error(errors, "prompts")
     st.text_input("Prompt S/R (optional)", key=k(cid, "sr"), placeholder="red coat, blue scarf, green hat",
                   help="As AUTOMATIC1111's Prompt S/R: the first phrase is in your one prompt; each further "
                        "phrase replaces it in a new variant.")
-    if k(cid, "models") not in st.session_state and models:
-        st.session_state[k(cid, "models")] = [models[0].id]
-    st.multiselect("Models", list(by_id), key=k(cid, "models"), format_func=lambda i: model_label(by_id[i]),
-                   max_selections=6)
-    st.session_state.setdefault(k(cid, "seeds"), "1, 2")
-    st.text_input("Seeds", key=k(cid, "seeds"), help="Comma-separated; each seed is a column for every model.")
+    field_error(errors, "replace")
+    st.multiselect(f"Models (up to {MODELS_MAX})", list(by_id), key=k(cid, "models"),
+                   format_func=lambda i: model_label(by_id[i]), max_selections=MODELS_MAX)
+    field_error(errors, "models")
+    st.text_input(f"Seeds (up to {SEEDS_MAX})", key=k(cid, "seeds"),
+                  help="Comma-separated; each seed is a column for every model. Empty: one random seed.")
+    field_error(errors, "seeds")
     cols = st.columns(len(PRESET_KINDS))
     for col, kind in zip(cols, PRESET_KINDS):
         options = [None] + [o["key"] for o in s.presets.options(kind)]
         col.selectbox(kind.capitalize(), options, key=k(cid, kind), format_func=lambda v: "-" if v is None else v)
-    try:
-        plan = s.compare.plan(spec_for(cid))
-    except StudioError as exc:
-        st.warning(app.error_text(exc), icon=":material/info:")
-        plan = None
+    field_error(errors, "presets")
     if plan is not None:
         cost = f"about ${plan.estimated_cost:.2f}" + (f" ({', '.join(plan.unpriced)} unpriced)" if plan.unpriced else "")
-        st.markdown(f"**{plan.cells} cells** ({len(plan.prompts)} prompts × {len(plan.models)} models × "
-                    f"{len(plan.seeds)} seeds, at most {CELLS_MAX}) · estimated cost {cost}")
+        st.markdown(f"**{plural(plan.cells, 'cell')}** ({plural(len(plan.prompts), 'prompt')} × "
+                    f"{plural(len(plan.models), 'model')} × {plural(len(plan.seeds), 'seed')}, at most {CELLS_MAX}) "
+                    f"· estimated cost {cost}")
         if plan.needs_confirmation:
             st.checkbox(f"Spend about ${plan.estimated_cost:.2f} on this comparison", key=k(cid, "confirm"))
+    shown = {"prompts", "replace", "models", "seeds", "presets"}
+    for field, msg in errors.items():
+        if field not in shown:  # the cell count, the character, anything not tied to one field
+            st.error(msg if field in ("_", "cells") else f"{field.capitalize()}: {msg}", icon=":material/error:")
     st.button("Run comparison", key="cmp_run", type="primary", icon=":material/grid_view:", on_click=run, args=(cid,),
               disabled=plan is None or (plan.needs_confirmation and not st.session_state.get(k(cid, "confirm"))))
     if message := st.session_state.get(k(cid, "run_error")):
@@ -165,7 +189,17 @@ def saved(cid: str) -> str | None:
     chosen = c1.selectbox("Saved comparisons", ids, key=OPEN, format_func=names.get)
     c2.download_button("Download sheet", data=lambda: s.compare.sheet(chosen)[0], file_name=f"comparison-{chosen[:8]}.png",
                        mime="image/png", key="cmp_sheet", icon=":material/download:", width="stretch")
-    c3.button("Delete", key="cmp_delete", on_click=delete, args=(chosen,), width="stretch")
+    c3.button("Delete", key="cmp_delete", on_click=st.session_state.__setitem__, args=("cmp_confirm_delete", chosen),
+              width="stretch")
+    if st.session_state.get("cmp_confirm_delete") == chosen:
+        with st.container(border=True):
+            st.warning(f"Delete {literal(names[chosen])}? Its cells and their images go; portraits you kept from it "
+                       "stay in the gallery.", icon=":material/delete:")
+            d1, d2, _ = st.columns([1, 1, 3])
+            d1.button("Delete comparison", key="cmp_delete_yes", type="primary", on_click=delete, args=(chosen,),
+                      width="stretch")
+            d2.button("Cancel", key="cmp_delete_no", on_click=st.session_state.pop, args=("cmp_confirm_delete", None),
+                      width="stretch")
     return chosen
 
 

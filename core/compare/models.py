@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from core.models import PROMPT_MAX, Enhancement, JobStatus, Presets, Recipe, made_from
 from core.validation import ID_MAX, SEED_MAX, Text
@@ -59,20 +59,43 @@ class ComparisonSpec(BaseModel):
             return [{"text": p} if isinstance(p, str) else p for p in v]
         return v
 
-    @model_validator(mode="after")
-    def _axes(self) -> "ComparisonSpec":
-        if self.replace:
-            if len(self.prompts) != 1:
-                raise ValueError("prompt search/replace needs exactly one prompt (the phrase's first item is in it)")
-            if len(self.replace) < 2:
-                raise ValueError("prompt search/replace needs the phrase and at least one replacement")
-            if self.replace[0] not in self.prompts[0].text:
-                raise ValueError(f"the phrase {self.replace[0]!r} is not in the prompt")
-        if len(set(self.models)) != len(self.models):
-            raise ValueError("a model is named more than once")
-        if len(set(self.seeds)) != len(self.seeds):
-            raise ValueError("a seed is named more than once")
-        return self
+    @field_validator("prompts", "models", "seeds", mode="before")
+    @classmethod
+    def _count(cls, v: Any, info: ValidationInfo) -> Any:
+        most = {"prompts": PROMPTS_MAX, "models": MODELS_MAX, "seeds": SEEDS_MAX}[info.field_name]
+        if isinstance(v, list) and len(v) > most:
+            raise ValueError(f"at most {most} {info.field_name} in one comparison (got {len(v)})")
+        return v
+
+    @field_validator("prompts")
+    @classmethod
+    def _distinct_prompts(cls, v: list[PromptVariant]) -> list[PromptVariant]:
+        texts = [" ".join(p.text.split()) for p in v]
+        if len(texts) > 1 and "" in texts:
+            raise ValueError(f"prompt {texts.index('') + 1} is empty: write it, or use fewer prompt variants")
+        if len(set(texts)) != len(texts):
+            raise ValueError("two prompts are the same: each variant needs its own words")
+        return v
+
+    @field_validator("models", "seeds")
+    @classmethod
+    def _distinct(cls, v: list[Any], info: ValidationInfo) -> list[Any]:
+        if len(set(v)) != len(v):
+            raise ValueError(f"a {info.field_name[:-1]} is named more than once")
+        return v
+
+    @field_validator("replace")
+    @classmethod
+    def _search_replace(cls, v: list[str], info: ValidationInfo) -> list[str]:
+        prompts = info.data.get("prompts") or []
+        if v:
+            if len(prompts) != 1:
+                raise ValueError("needs exactly one prompt (the first phrase is in it)")
+            if len(v) < 2:
+                raise ValueError("needs the phrase and at least one replacement, separated by commas")
+            if v[0] not in prompts[0].text:
+                raise ValueError(f"the phrase {v[0]!r} is not in the prompt")
+        return v
 
     def variants(self) -> list[PromptVariant]:
         """The prompt axis as run: the prompts, or the S/R variants of the one prompt (at least one, maybe empty)."""

@@ -65,7 +65,7 @@ class Compare:
         seeds = list(spec.seeds) or [secrets.randbelow(2**31)]
         cells = len(variants) * len(models) * len(seeds)
         if cells > CELLS_MAX:
-            raise InvalidInput({"spec": f"{cells} cells ({len(variants)} prompts x {len(models)} models x "
+            raise InvalidInput({"cells": f"{cells} cells ({len(variants)} prompts x {len(models)} models x "
                                         f"{len(seeds)} seeds); a comparison holds at most {CELLS_MAX}"})
         columns = [ModelColumn(model_id=m.id, model_key=m.model_key, provider_id=m.provider_id, name=m.display_name,
                                price=image_price(m.capabilities, *SIZE), takes_seed=m.capabilities.supports_seed)

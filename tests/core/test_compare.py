@@ -102,11 +102,14 @@ def test_prompt_search_replace_makes_one_variant_per_phrase(grid, mia):
 
 
 @pytest.mark.parametrize("bad, field", [
-    ({"prompts": ["a", "b"], "replace": ["a", "c"]}, "spec"),
-    ({"prompts": ["wearing a hat"], "replace": ["coat", "scarf"]}, "spec"),
-    ({"seeds": [1, 1]}, "spec"),
+    ({"prompts": ["a", "b"], "replace": ["a", "c"]}, "replace"),
+    ({"prompts": ["wearing a hat"], "replace": ["coat", "scarf"]}, "replace"),
+    ({"seeds": [1, 1]}, "seeds"),
+    ({"seeds": list(range(9))}, "seeds"),
+    ({"prompts": ["a", "", "c"]}, "prompts"),  # an empty variant among others: the same cell twice
+    ({"prompts": ["a", " a "]}, "prompts"),
     ({"seeds": [-1]}, "seeds.0"),
-    ({"prompts": [f"p{i}" for i in range(8)], "seeds": list(range(7))}, "spec"),  # 56 cells > 48
+    ({"prompts": [f"p{i}" for i in range(8)], "seeds": list(range(7))}, "cells"),  # 56 cells > 48
     ({"prompts": ["x" * 201]}, "prompts.0.text"),
     ({"colour": "red"}, "colour"),
 ])

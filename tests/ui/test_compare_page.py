@@ -117,3 +117,39 @@ def test_editing_an_enhanced_prompt_drops_its_enhancement(at, studio):
     [cell] = _finish(at, studio, mia.id).items
     assert cell.recipe.enhancement is None
     assert "laughing in the snow" in cell.recipe.final_prompt and "rain" not in cell.recipe.final_prompt
+
+
+def test_bad_input_is_shown_beside_its_field_and_run_waits(at, studio):
+    mia = _open(at, studio)
+    at.number_input(key=f"cmp.{mia.id}.n_prompts").set_value(2).run()
+    at.text_area(key=f"cmp.{mia.id}.prompt.0").set_value("in the rain")
+    at.text_input(key=f"cmp.{mia.id}.seeds").set_value("1, 1").run()
+    errors = [e.value for e in at.error]
+    assert "prompt 2 is empty: write it, or use fewer prompt variants" in errors
+    assert "a seed is named more than once" in errors
+    assert at.button(key="cmp_run").disabled
+    at.text_area(key=f"cmp.{mia.id}.prompt.1").set_value("at dawn")
+    at.text_input(key=f"cmp.{mia.id}.seeds").set_value(", ".join(str(i) for i in range(9))).run()
+    assert [e.value for e in at.error] == ["at most 8 seeds in one comparison (got 9)"]
+    at.text_input(key=f"cmp.{mia.id}.seeds").set_value("one, two").run()
+    assert [e.value for e in at.error] == ["whole numbers separated by commas or spaces (empty: one random seed)"]
+    at.text_input(key=f"cmp.{mia.id}.seeds").set_value("").run()
+    assert not at.error and "**2 cells** (2 prompts × 1 model × 1 seed" in texts(at)  # empty: one random seed
+    assert not at.button(key="cmp_run").disabled
+
+
+def test_delete_asks_first_and_keeps_kept_portraits(at, studio):
+    mia = _open(at, studio)
+    at.text_input(key=f"cmp.{mia.id}.seeds").set_value("5").run()
+    at.button(key="cmp_run").click().run()
+    comparison = _finish(at, studio, mia.id)
+    studio.compare.keep(comparison.items[0].job_id)
+    at.button(key="cmp_delete").click().run()
+    assert studio.compare.list(mia.id)  # not yet: the page asks
+    assert any("portraits you kept from it stay" in w.value for w in at.warning)
+    at.button(key="cmp_delete_no").click().run()
+    assert studio.compare.list(mia.id) and not at.warning
+    at.button(key="cmp_delete").click().run()
+    at.button(key="cmp_delete_yes").click().run()
+    assert not at.exception and studio.compare.list(mia.id) == []
+    assert studio.portraits.list(mia.id).total == 1
