@@ -13,7 +13,7 @@ from core.presets import PRESET_KINDS
 from core.validation import text_limit
 from ui import app, assist, autosave, layout
 from ui.thumbs import small_image
-from ui.widgets import field_error, image, literal
+from ui.widgets import field_error, image, literal, plural
 
 app.require_frame()
 s = app.studio()
@@ -126,7 +126,7 @@ def template_dialog() -> None:
 def delete_dialog(character: Character, portraits: int, scenes: int) -> None:
     if st.session_state.get("confirm_delete_character") != character.id:
         st.rerun()  # answered: close the dialog
-    st.write(f"Delete **{literal(character.name)}** with its {portraits} portrait(s), {scenes} scene(s) and their images? "
+    st.write(f"Delete **{literal(character.name)}** with its {plural(portraits, 'portrait')}, {plural(scenes, 'scene')} and their images? "
              "This cannot be undone.")
     c1, c2 = st.columns(2)
     c1.button("Delete", type="primary", key="confirm_delete_char", on_click=delete_character, args=(character.id,),
@@ -158,7 +158,7 @@ def character_list() -> None:
                 public = " :blue-badge[public]" if c.is_public else ""
                 st.markdown(f"**{literal(c.name)}**{public}")
                 tags = ", ".join((c.appearance_tags + c.clothing_tags)[:5])
-                st.caption(f"{c.portrait_count} portrait(s)" + (f" · {tags}" if tags else ""))
+                st.caption(plural(c.portrait_count, "portrait") + (f" · {tags}" if tags else ""))
                 is_sel = c.id == selected and st.session_state.get(MODE) != "new"
                 st.button("Editing" if is_sel else "Open", key=f"open.{c.id}", disabled=is_sel,
                           on_click=open_character, args=(c.id,), type="tertiary")

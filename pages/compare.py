@@ -12,7 +12,7 @@ from core.compare.models import MODELS_MAX, PROMPTS_MAX, SEEDS_MAX
 from core.errors import InvalidInput, StudioError
 from core.presets import PRESET_KINDS
 from ui import app, assist, lightbox
-from ui.widgets import field_error, image, literal, model_label
+from ui.widgets import field_error, image, literal, model_label, plural
 
 app.require_frame()
 s = app.studio()
@@ -29,9 +29,6 @@ def _seeds(text: str) -> list[int]:
     except ValueError:
         raise InvalidInput({"seeds": "whole numbers separated by commas or spaces (empty: one random seed)"}) from None
 
-
-def plural(n: int, word: str) -> str:
-    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
 def spec_for(cid: str) -> dict[str, Any]:

@@ -38,6 +38,11 @@ def literal(text: str) -> str:
     return _MARKDOWN.sub(r"\\\1", text)
 
 
+def plural(n: int, word: str) -> str:
+    """"1 portrait", "2 portraits" (English nouns that take an s)."""
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
 def image(s: Studio, key: str | None, *, listed: bool = False, **kwargs: Any) -> None:
     """A stored image (URL or bytes); a neutral placeholder when it is missing or unreadable.
     `listed`: the key comes from a row the studio just listed for this actor (so they may see it)."""
