@@ -66,16 +66,18 @@ def serve(host: str, port: int) -> None:
     """The SDK's local API server (its WorkerAPI app and uvicorn), with one route added: GET
     /progress/{job_id}. The local server runs a /run job inside the /status call that asks for it, so
     that call cannot report progress; /progress answers meanwhile in the shape of RunPod's /status
-    (IN_QUEUE, or IN_PROGRESS with `output: {percent, step, steps}`), 404 for a job not running here."""
+    (IN_QUEUE, or IN_PROGRESS with `output: {percent, step, steps}`); 404 for a job it does not hold."""
     from fastapi.responses import JSONResponse
-    from runpod.serverless.modules.rp_fastapi import WorkerAPI
+    from runpod.serverless.modules.rp_fastapi import WorkerAPI, job_list
 
     api = WorkerAPI({"handler": handler})
 
     async def job_progress(job_id: str):
         found = progress.status(job_id)
+        if found is None and job_list.get(job_id) is not None:  # taken by /run, its /status not begun
+            found = {"id": job_id, "status": "IN_QUEUE"}
         if found is None:
-            return JSONResponse({"id": job_id, "error": "Job ID not running here"}, status_code=404)
+            return JSONResponse({"id": job_id, "error": "Job ID not found"}, status_code=404)
         return found
 
     api.rp_app.add_api_route("/progress/{job_id}", job_progress, methods=["GET"])
