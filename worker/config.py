@@ -16,6 +16,7 @@ class WorkerConfig:
     i2i_model: str | None = None  # image-to-image pipeline; None: the text-to-image weights, shared (from_pipe)
     device: str = "auto"  # auto: cuda when available, else cpu
     dtype: str = "auto"  # auto: float16 on CUDA (bfloat16 for FLUX), float32 on CPU
+    variant: str | None = None  # the weights' file variant to load, e.g. "fp16" (model.fp16.safetensors)
     default_steps: int = 4
     default_guidance: float = 0.0
     default_strength: float = 0.6
@@ -41,6 +42,7 @@ class WorkerConfig:
             i2i_model=(env.get("WORKER_I2I_MODEL") or "").strip() or None,
             device=device,
             dtype=dtype,
+            variant=(env.get("WORKER_VARIANT") or "").strip() or None,
             default_steps=_number(env, "WORKER_STEPS", cls.default_steps, int, 1, 1000),
             default_guidance=_number(env, "WORKER_GUIDANCE", cls.default_guidance, float, 0.0, 50.0),
             default_strength=_number(env, "WORKER_STRENGTH", cls.default_strength, float, 0.01, 1.0),

@@ -66,6 +66,8 @@ def parse_input(raw: Any, config: WorkerConfig) -> JobInput:
     image = raw.get("image")
     if image is not None and (not isinstance(image, str) or not image.strip()):
         raise InputError("image must be a base64 string, a data URI or an http(s) URL")
+    if image is not None and int(steps * strength) < 1:  # image-to-image runs steps x strength of them
+        raise InputError(f"with a reference, steps x strength must be at least 1 ({steps} x {strength:g})")
     if isinstance(image, str) and not image.startswith(("http://", "https://")):
         # base64 grows bytes by a third: refuse an oversized reference before decoding it
         if len(image) > config.max_reference_bytes * 4 // 3 + 1024:

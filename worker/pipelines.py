@@ -1,6 +1,7 @@
 """The diffusers pipelines, loaded once per worker process from local files only (never downloaded)."""
 from __future__ import annotations
 
+import inspect
 import os
 import threading
 import warnings
@@ -30,7 +31,7 @@ class Pipelines:
         generator = torch.Generator(device="cpu").manual_seed(seed)  # the same seed gives the same image anywhere
         kwargs: dict[str, Any] = dict(prompt=prompt, num_inference_steps=steps, guidance_scale=guidance,
                                       generator=generator, width=width, height=height)
-        if negative_prompt:
+        if negative_prompt and _takes(self.txt2img, "negative_prompt"):  # FLUX.1-schnell takes none
             kwargs["negative_prompt"] = negative_prompt
         if on_step is not None:
             def callback(pipe, index, _timestep, tensors):
@@ -40,6 +41,10 @@ class Pipelines:
         if reference is None:
             return self.txt2img(**kwargs).images[0]
         return self.img2img(image=reference.resize((width, height)), strength=strength, **kwargs).images[0]
+
+
+def _takes(pipe, argument: str) -> bool:
+    return argument in inspect.signature(type(pipe).__call__).parameters
 
 
 _lock = threading.Lock()
@@ -93,7 +98,8 @@ def _from_pretrained(auto_class, variable: str, model: str, config: WorkerConfig
         with warnings.catch_warnings():  # newer diffusers call it `dtype`; `torch_dtype` works from 0.30 on
             warnings.filterwarnings("ignore", message=".*torch_dtype.*", category=FutureWarning)
             pipe = auto_class.from_pretrained(where if looks_local else model,
-                                              torch_dtype=_dtype(config, device, model), local_files_only=True)
+                                              torch_dtype=_dtype(config, device, model), local_files_only=True,
+                                              **({"variant": config.variant} if config.variant else {}))
     except (OSError, ValueError, EnvironmentError) as exc:
         hint = ("the folder does not hold a diffusers pipeline (model_index.json and its components)" if looks_local
                 else "it is not in the local Hugging Face cache; download it once beforehand "

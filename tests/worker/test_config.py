@@ -41,6 +41,7 @@ def test_settings_name_the_variable():
     ({"prompt": "p", "seed": -5}, "seed must be between 0"),
     ({"prompt": "p", "image": 7}, "image must be a base64 string"),
     ({"prompt": "p", "image": "A" * 8000}, "larger than 4,096 bytes"),
+    ({"prompt": "p", "image": "AAAA", "steps": 1, "strength": 0.5}, r"steps x strength must be at least 1 \(1 x 0.5\)"),
     ("a prompt", "must be a JSON object"),
 ])
 def test_bad_inputs_are_refused_before_any_work(raw, message):
