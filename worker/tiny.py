@@ -33,8 +33,6 @@ def write_tokenizer(folder: Path) -> None:
         left = word[0]
         for i, c in enumerate(word[1:], 1):
             right = c + ("</w>" if i == len(word) - 1 else "")
-            if len(word) == 1:
-                break
             merges.append(f"{left} {right}")
             left = left + right
             if left not in vocab:

@@ -11,6 +11,7 @@ import os
 import threading
 import time
 
+import httpx
 import pytest
 from PIL import Image
 
@@ -90,14 +91,38 @@ def test_image_to_image_portrait_uses_the_reference(worker_url, open_studio):
 
 
 @pytest.fixture(scope="module")
-def missing_png(tmp_path_factory):
-    """A loopback URL that answers 404, as an expired presigned URL does."""
-    files = functools.partial(http.server.SimpleHTTPRequestHandler, directory=tmp_path_factory.mktemp("empty"))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), files)
+def files(tmp_path_factory):
+    """A loopback file server holding reference.png; any other path answers 404 (an expired presigned URL)."""
+    folder = tmp_path_factory.mktemp("files")
+    (folder / "reference.png").write_bytes(REFERENCE)
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(http.server.SimpleHTTPRequestHandler, directory=folder))
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/reference.png?X-Amz-Signature=secret"
+    yield f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
     server.server_close()
+
+
+def test_a_reference_given_as_a_url_is_downloaded(worker_url, open_studio, files):
+    studio = open_studio(Worker(worker_url))
+    mid = model_id(studio, "runpod", worker_url)
+    made = []
+    for defaults in ({"image": f"{files}/reference.png?X-Amz-Signature=abc"}, {}):
+        studio.models.update(mid, {"input_defaults": defaults})
+        job, _ = watch(studio, generate(studio, "runpod", worker_url, width=64, height=64, seed=9))
+        assert job.status == "completed", job.last_error
+        made.append(pixels(studio, job.result_id))
+    assert made[0] != made[1]
+
+
+def test_progress_route_of_the_local_server(worker_url):
+    """/run only takes the job; until its /status call runs it, /progress says it is queued."""
+    job_id = httpx.post(f"{worker_url}/run", json={"input": {"prompt": "p", "width": 64, "height": 64}}).json()["id"]
+    assert httpx.get(f"{worker_url}/progress/{job_id}").json() == {"id": job_id, "status": "IN_QUEUE"}
+    done = httpx.post(f"{worker_url}/status/{job_id}", timeout=120).json()
+    assert done["status"] == "COMPLETED" and done["output"]["images"][0].startswith("data:image/png;base64,")
+    assert httpx.get(f"{worker_url}/progress/{job_id}").status_code == 404
+    assert httpx.get(f"{worker_url}/progress/test-unknown").status_code == 404
 
 
 def _noise_png(side: int) -> bytes:
@@ -117,10 +142,11 @@ BAD_INPUTS = {
 
 
 @pytest.mark.parametrize("case", [*BAD_INPUTS, "reference URL gone"])
-def test_bad_input_fails_the_job_with_a_clear_message(worker_url, open_studio, missing_png, case):
+def test_bad_input_fails_the_job_with_a_clear_message(worker_url, open_studio, files, case):
     studio = open_studio(Worker(worker_url))
     if case == "reference URL gone":
-        update, options, expected = {"input_defaults": {"image": missing_png}}, {}, ["answered HTTP 404"]
+        gone = f"{files}/expired.png?X-Amz-Signature=secret"
+        update, options, expected = {"input_defaults": {"image": gone}}, {}, ["answered HTTP 404"]
     else:
         update, options, expected = BAD_INPUTS[case]
     if update:
