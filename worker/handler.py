@@ -14,7 +14,6 @@ import argparse
 import asyncio
 import base64
 import io
-import logging
 import os
 import sys
 import threading
@@ -28,7 +27,6 @@ from worker import pipelines, progress  # noqa: E402
 from worker.config import ConfigError, WorkerConfig  # noqa: E402
 from worker.inputs import InputError, load_reference, parse_input  # noqa: E402
 
-log = logging.getLogger("worker")
 _gpu = threading.Lock()  # one generation at a time: a pipeline is not safe to call from two threads
 
 

@@ -11,7 +11,7 @@ pytestmark = pytest.mark.slow
 def test_benchmark_prints_throughput_and_peak_memory(capsys):
     from worker import benchmark
 
-    assert benchmark.main(["--tiny", "--size", "64", "--steps", "2", "--images", "2"]) == 0
+    assert benchmark.main(["--tiny", "--steps", "2", "--images", "2"]) == 0  # --tiny: 64x64 unless told
     out = capsys.readouterr().out
     per_second = float(re.search(r"^images/s:\s+([\d.]+)$", out, re.M).group(1))
     per_image = float(re.search(r"^s/image:\s+([\d.]+)$", out, re.M).group(1))
