@@ -18,9 +18,16 @@ reference mapping (default `image`, inline). `/run` takes at most 10 MB of body 
 third, so a larger reference goes as a presigned URL where the store signs them (S3) and is refused
 with a clear message otherwise. A self-hosted worker (the SDK's local API) runs the handler inside
 `/status`, so that call waits `self_hosted_timeout` seconds: a client timeout would lose the result.
+
+Progress is a real percent where the worker reports one: RunPod's `/status` answers IN_PROGRESS with
+the `output` a worker sent through the SDK's `progress_update` (the project's worker sends
+`{"percent", "step", "steps"}`). On a self-hosted SDK server that `/status` call is the one running
+the job, so it is kept open in the background while `GET /progress/{job id}` (the project's worker,
+worker/handler.py) answers in the same shape; a worker without that route is simply waited for.
 """
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -80,6 +87,7 @@ class RunPodProvider(Provider):
     def __init__(self, secrets=None):
         super().__init__(secrets)
         self._outputs: dict[str, Any] = {}  # request id -> output of a COMPLETED status
+        self._running: dict[str, asyncio.Task] = {}  # request id -> a self-hosted worker's open /status call
 
     def is_configured(self) -> bool:  # a self-hosted worker needs no cloud key
         return self.api_key() is not None or bool(self.secret("RUNPOD_WORKER_URL"))
@@ -91,8 +99,14 @@ class RunPodProvider(Provider):
         models = [ModelSpec(model_key=e, display_name=f"RunPod endpoint {e}", capabilities=caps, priority=20)
                   for e in (self.secret("RUNPOD_ENDPOINT_ID") or "").split(",") if e.strip()]
         if url := self.secret("RUNPOD_WORKER_URL"):
+            # The project's worker (worker/): prompt, seed, width and height at the top level (multiples of
+            # 8, up to 2048), the reference inline as `image`; negative prompt, steps, guidance and
+            # strength from these defaults (empty: the worker's own, WORKER_STEPS and friends).
+            worker_caps = caps.model_copy(update={"supports_seed": True, "max_resolution": "2048x2048"})
             models.append(ModelSpec(model_key=url.rstrip("/"), display_name="Self-hosted RunPod worker",
-                                    capabilities=caps, priority=20))
+                                    capabilities=worker_caps, priority=20, input_defaults={"negative_prompt": ""},
+                                    notes="The project's GPU worker (worker/ in the repository) or any worker "
+                                          "taking prompt, seed, width, height and image."))
         return models
 
     def configured_hosts(self) -> set[tuple[str, int]]:
@@ -209,12 +223,19 @@ class RunPodProvider(Provider):
 
     async def poll(self, request_id: str, request: GenerationRequest) -> Progress:
         model_key, job_id = self.split(request_id)
-        url = f"{self.target(model_key)}/status/{job_id}"
-        # The SDK's local server only answers POST /status; the cloud answers GET.
-        method = "POST" if self.self_hosted(model_key) else "GET"
-        # The SDK's local server runs the job inside this call: wait for it, or its result is lost.
-        timeout = httpx.Timeout(max(self.self_hosted_timeout, self.timeout), connect=10.0) \
-            if self.self_hosted(model_key) else httpx.USE_CLIENT_DEFAULT
+        if self.self_hosted(model_key):
+            body = await self._self_hosted_status(request_id)
+        else:
+            body = await self._status(f"{self.target(model_key)}/status/{job_id}", "GET", httpx.USE_CLIENT_DEFAULT)
+        state = _STATES.get(body.get("status", ""), "running")
+        if state == "completed":
+            self._outputs[request_id] = body.get("output")
+        error = None
+        if state == "failed":
+            error = _error_text(body.get("error")) or f"RunPod job {body.get('status', 'FAILED').lower()}"
+        return Progress(state=state, error=error, percent=_percent(body.get("output")) if state == "running" else None)
+
+    async def _status(self, url: str, method: str, timeout: Any) -> dict[str, Any]:
         try:
             response = await self.request(method, url, timeout=timeout)
         except ProviderError as exc:
@@ -225,14 +246,35 @@ class RunPodProvider(Provider):
                                     retryable=False, status=404, kind="not_found") from None
             else:
                 raise
-        body = response.json()
-        state = _STATES.get(body.get("status", ""), "running")
-        if state == "completed":
-            self._outputs[request_id] = body.get("output")
-        error = None
-        if state == "failed":
-            error = _error_text(body.get("error")) or f"RunPod job {body.get('status', 'FAILED').lower()}"
-        return Progress(state=state, error=error)
+        return response.json()
+
+    async def _self_hosted_status(self, request_id: str) -> dict[str, Any]:
+        """The SDK's local server answers only POST /status, and runs the job inside that call: it is
+        kept open across polls (waiting `self_hosted_timeout`: a client timeout would lose the result)
+        while GET /progress answers; a worker without that route is waited for."""
+        model_key, job_id = self.split(request_id)
+        task = self._running.get(request_id)
+        if task is None:
+            timeout = httpx.Timeout(max(self.self_hosted_timeout, self.timeout), connect=10.0)
+            task = self._running[request_id] = asyncio.ensure_future(
+                self._status(f"{self.target(model_key)}/status/{job_id}", "POST", timeout))
+        done, _ = await asyncio.wait({task}, timeout=self.poll_interval)
+        if not done:
+            body = await self._worker_progress(f"{self.target(model_key)}/progress/{job_id}")
+            if body is not None:
+                return body
+            await asyncio.wait({task})
+        del self._running[request_id]
+        return task.result()
+
+    async def _worker_progress(self, url: str) -> dict[str, Any] | None:
+        """The worker's progress of a running job, shaped like RunPod's /status; None where the worker
+        has no such route or does not know the job (finished, or not ours)."""
+        try:
+            body = (await self.request("GET", url)).json()
+        except (ProviderError, ValueError):
+            return None
+        return body if isinstance(body, dict) and body.get("status") in ("IN_QUEUE", "IN_PROGRESS") else None
 
     async def result(self, request_id: str, request: GenerationRequest) -> GenerationResult:
         if request_id not in self._outputs:
@@ -258,11 +300,19 @@ class RunPodProvider(Provider):
 
     async def cancel(self, request_id: str) -> None:
         model_key, job_id = self.split(request_id)
+        if running := self._running.pop(request_id, None):
+            running.cancel()
         try:
             await self.request("POST", f"{self.target(model_key)}/cancel/{job_id}")
         except ProviderError as exc:
             if not (self.self_hosted(model_key) and exc.status in (404, 405)):
                 raise  # a self-hosted worker may have no /cancel
+
+    async def aclose(self) -> None:
+        running, self._running = self._running, {}
+        for task in running.values():
+            task.cancel()
+        await super().aclose()
 
     async def health(self) -> Health:
         endpoint = next((e.strip() for e in (self.secret("RUNPOD_ENDPOINT_ID") or "").split(",") if e.strip()), None)
@@ -282,6 +332,14 @@ class RunPodProvider(Provider):
                 return Health(state, exc.message)
             return Health("ok", "The self-hosted worker answers.")
         return await self.probe("GET", f"{self.target(endpoint)}/health")
+
+
+def _percent(output: Any) -> float | None:
+    """The percent of an in-progress output (`{"percent": 40.0, ...}`, as the project's worker sends it)."""
+    value = output.get("percent") if isinstance(output, dict) else None
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= 100:
+        return float(value)
+    return None
 
 
 def _fill(value: Any, values: dict[str, Any]) -> Any:

@@ -51,6 +51,7 @@ def worker_output(shape: str, data: bytes) -> dict:
 class RunPodFake(FakeServer):
     provider_class = RunPodProvider
     shape = "sdxl"
+    progress = None  # a running job's `output`: what a worker last sent through the SDK's progress_update
 
     def env(self) -> dict[str, str]:
         return {"RUNPOD_API_KEY": self.key, "RUNPOD_ENDPOINT_BASE_URL": f"{self.url}/v2", "RUNPOD_ENDPOINT_ID": ENDPOINT}
@@ -95,6 +96,8 @@ class RunPodFake(FakeServer):
         status = {"queued": "IN_QUEUE", "running": "IN_PROGRESS", "done": "COMPLETED", "failed": "FAILED",
                   "canceled": "CANCELLED"}[state]
         reply = {"id": jid, "status": status, "delayTime": 120, "workerId": "w1"}
+        if state == "running" and self.progress is not None:
+            reply["output"] = self.progress
         if state == "done":
             reply.update(output=worker_output(self.shape, png(9)), executionTime=800)
         if state == "failed":

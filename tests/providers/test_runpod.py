@@ -3,10 +3,6 @@ mapping, health; and the runpod SDK's own local worker server (`--rp_serve_api`)
 self-hosted worker."""
 from __future__ import annotations
 
-import re
-import subprocess
-import sys
-import threading
 from pathlib import Path
 
 import pytest
@@ -16,6 +12,7 @@ from providers.runpod import RunPodProvider
 from tests.fakes.runpod import ENDPOINT, RunPodFake
 from tests.providers.conftest import (BASE_ENV, REFERENCE, SENTINEL, call, finish, generate, make_request,
                                       model_id)
+from tests.runpod_local import local_worker
 
 HANDLER = Path(__file__).parent / "runpod_worker" / "handler.py"
 SHAPES = ["comfyui", "sdxl", "a1111"]
@@ -80,23 +77,9 @@ def test_health_cloud(rp):
 # -- the runpod SDK's local worker server -----------------------------------------------------
 @pytest.fixture(scope="module")
 def worker():
-    """`python handler.py --rp_serve_api` on a loopback port it picks; ready once uvicorn says where."""
-    proc = subprocess.Popen(
-        [sys.executable, str(HANDLER), "--rp_serve_api", "--rp_api_host", "127.0.0.1", "--rp_api_port", "0"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=HANDLER.parent)
-    lines: list[str] = []
-    for line in proc.stderr:  # blocks until the server reports it is listening (or the process ends)
-        lines.append(line)
-        if listening := re.search(r"Uvicorn running on http://127\.0\.0\.1:(\d+)", line):
-            port = int(listening.group(1))
-            break
-    else:
-        proc.wait(10)
-        raise RuntimeError("the runpod local worker did not start:\n" + "".join(lines))
-    threading.Thread(target=proc.stderr.read, daemon=True).start()  # keep draining its output
-    yield f"http://127.0.0.1:{port}"
-    proc.terminate()
-    proc.wait(10)
+    """`python handler.py --rp_serve_api` on a loopback port it picks."""
+    with local_worker([str(HANDLER)], cwd=HANDLER.parent) as url:
+        yield url
 
 
 @pytest.fixture
