@@ -84,9 +84,10 @@ def _env(name: str) -> dict[str, str]:
     return {"env": name}
 
 
-def number(env: Mapping[str, str], name: str, default: float, kind: type = int, minimum: float = 0):
+def number(env: Mapping[str, str], name: str, default: float, kind: type = int, minimum: float = 0,
+           maximum: float | None = None):
     """A numeric setting: unset or empty gives `default`; anything else must be a `kind` of at least
-    `minimum`, or InvalidSetting names the variable."""
+    `minimum` (and at most `maximum`), or InvalidSetting names the variable."""
     raw = (env.get(name) or "").strip()
     if not raw:
         return default
@@ -97,6 +98,8 @@ def number(env: Mapping[str, str], name: str, default: float, kind: type = int, 
         raise InvalidSetting(f"{name} must be {what} (it is {raw[:40]!r}).") from None
     if value != value or value < minimum:  # NaN, or too small
         raise InvalidSetting(f"{name} must be at least {minimum:g} (it is {raw[:40]!r}).")
+    if maximum is not None and value > maximum:
+        raise InvalidSetting(f"{name} must be at most {maximum:g} (it is {raw[:40]!r}).")
     return value
 
 

@@ -5,9 +5,8 @@ import os
 from dataclasses import dataclass
 from typing import Mapping
 
-
-class ConfigError(Exception):
-    """A worker setting is missing or malformed; the message names the variable."""
+from core.config import number
+from core.errors import InvalidSetting as ConfigError  # a worker setting is missing or malformed: names the variable
 
 
 @dataclass(frozen=True)
@@ -43,26 +42,13 @@ class WorkerConfig:
             device=device,
             dtype=dtype,
             variant=(env.get("WORKER_VARIANT") or "").strip() or None,
-            default_steps=_number(env, "WORKER_STEPS", cls.default_steps, int, 1, 1000),
-            default_guidance=_number(env, "WORKER_GUIDANCE", cls.default_guidance, float, 0.0, 50.0),
-            default_strength=_number(env, "WORKER_STRENGTH", cls.default_strength, float, 0.01, 1.0),
-            max_side=_number(env, "WORKER_MAX_SIDE", cls.max_side, int, 64, 8192),
-            max_pixels=_number(env, "WORKER_MAX_PIXELS", cls.max_pixels, int, 64 * 64, 8192 * 8192),
-            max_steps=_number(env, "WORKER_MAX_STEPS", cls.max_steps, int, 1, 1000),
-            max_reference_bytes=_number(env, "WORKER_MAX_REFERENCE_BYTES", cls.max_reference_bytes, int, 1024,
+            default_steps=number(env, "WORKER_STEPS", cls.default_steps, int, 1, 1000),
+            default_guidance=number(env, "WORKER_GUIDANCE", cls.default_guidance, float, 0.0, 50.0),
+            default_strength=number(env, "WORKER_STRENGTH", cls.default_strength, float, 0.01, 1.0),
+            max_side=number(env, "WORKER_MAX_SIDE", cls.max_side, int, 64, 8192),
+            max_pixels=number(env, "WORKER_MAX_PIXELS", cls.max_pixels, int, 64 * 64, 8192 * 8192),
+            max_steps=number(env, "WORKER_MAX_STEPS", cls.max_steps, int, 1, 1000),
+            max_reference_bytes=number(env, "WORKER_MAX_REFERENCE_BYTES", cls.max_reference_bytes, int, 1024,
                                         1 << 30),
-            reference_timeout=_number(env, "WORKER_REFERENCE_TIMEOUT", cls.reference_timeout, float, 0.1, 600.0),
+            reference_timeout=number(env, "WORKER_REFERENCE_TIMEOUT", cls.reference_timeout, float, 0.1, 600.0),
         )
-
-
-def _number(env: Mapping[str, str], name: str, default, kind, low, high):
-    raw = (env.get(name) or "").strip()
-    if not raw:
-        return default
-    try:
-        value = kind(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be {'an integer' if kind is int else 'a number'}, not {raw!r}") from None
-    if not low <= value <= high:
-        raise ConfigError(f"{name} must be between {low} and {high}, not {raw}")
-    return value

@@ -18,10 +18,12 @@ def test_settings_name_the_variable():
         WorkerConfig.from_env({})
     with pytest.raises(ConfigError, match="WORKER_DTYPE must be"):
         WorkerConfig.from_env({"WORKER_MODEL": "m", "WORKER_DTYPE": "float8"})
-    with pytest.raises(ConfigError, match="WORKER_MAX_PIXELS must be an integer, not 'lots'"):
+    with pytest.raises(ConfigError, match="WORKER_MAX_PIXELS must be a whole number"):
         WorkerConfig.from_env({"WORKER_MODEL": "m", "WORKER_MAX_PIXELS": "lots"})
-    with pytest.raises(ConfigError, match="WORKER_STEPS must be between 1 and 1000, not 0"):
+    with pytest.raises(ConfigError, match="WORKER_STEPS must be at least 1"):
         WorkerConfig.from_env({"WORKER_MODEL": "m", "WORKER_STEPS": "0"})
+    with pytest.raises(ConfigError, match="WORKER_STRENGTH must be at most 1"):
+        WorkerConfig.from_env({"WORKER_MODEL": "m", "WORKER_STRENGTH": "1.5"})
     config = WorkerConfig.from_env({"WORKER_MODEL": " ./models/sdxl-turbo ", "WORKER_STEPS": "8",
                                     "WORKER_I2I_MODEL": ""})
     assert (config.model, config.default_steps, config.i2i_model) == ("./models/sdxl-turbo", 8, None)
