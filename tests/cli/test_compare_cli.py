@@ -6,13 +6,7 @@ import json
 
 from PIL import Image
 
-from core.cli import main
-
-
-def run(capsys, home, *args):
-    code = main(["--home", str(home), *args])
-    out = capsys.readouterr()
-    return code, out.out, out.err
+from tests.core.test_cli import run
 
 
 def test_run_show_sheet_keep_and_delete(tmp_path, capsys, monkeypatch):
