@@ -148,6 +148,16 @@ _LIVE_TYPING = """<script>
     clearTimeout(timers.get(el));
     timers.set(el, setTimeout(() => commit(el), DEBOUNCE));
   }, true);
+  // A click on a link (another page) while a field holds uncommitted text: commit it first, so the edit's
+  // rerun reaches the server before the page switch. Committed on blur instead, it follows the switch, and
+  // Streamlit may merge the two requests into one for the page being left (the switch is then lost).
+  doc.addEventListener('pointerdown', ev => {
+    const el = doc.activeElement;
+    if (!el || !dirty.has(el) || el.dataset.csCommitted === el.value) return;
+    if (!(ev.target.closest && ev.target.closest('a[href]'))) return;
+    clearTimeout(timers.get(el));
+    commit(el);
+  }, true);
   doc.addEventListener('focusout', ev => {  // Streamlit commits a field it leaves: no commit of ours after it
     const el = ev.target;
     if (!dirty.has(el)) return;

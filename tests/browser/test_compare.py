@@ -40,7 +40,7 @@ def test_a_two_by_two_comparison_and_a_kept_cell_in_the_gallery(browser, mia_hom
         page.get_by_role("textbox", name="Prompt 1").fill("wearing a red coat")
         page.get_by_role("textbox", name="Prompt S/R (optional)").fill("red coat, blue scarf")
         page.get_by_role("textbox", name="Prompt S/R (optional)").press("Enter")
-        expect(page.get_by_text(re.compile(r"4 cells \(2 prompts × 1 models × 2 seeds"))).to_be_visible(timeout=SLOW)
+        expect(page.get_by_text(re.compile(r"4 cells \(2 prompts × 1 model × 2 seeds"))).to_be_visible(timeout=SLOW)
         idle(page)
         page.get_by_role("button", name="Run comparison").click()
         expect(page.get_by_text("4 of 4 done")).to_be_visible(timeout=SLOW)  # filled in by the polling grid
