@@ -51,6 +51,12 @@ _SELECT_COUNTED = _SELECT.replace(" FROM ", ", count(*) OVER () AS total FROM ",
 _VISIBLE = "p.character_id = ? AND (? OR coalesce(v.is_public, TRUE))"
 
 
+def file_stem(ctx: Context, character_id: str) -> str:
+    """The character's name as the start of a download's file name ("mia-rose")."""
+    name = ctx.db.scalar("SELECT name FROM characters WHERE id = ?", [character_id]) or "portrait"
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "portrait"
+
+
 def _portrait_fields(row: dict[str, Any], character: Character) -> dict[str, Any]:
     chosen = row.pop("chosen_public", None)
     return {**row, "is_primary": row["id"] == character.primary_portrait_id,
@@ -333,12 +339,8 @@ class Portraits:
             for portrait in chosen:
                 data, name = self.download(portrait.id)
                 archive.writestr(name, data)
-        slugs = {self._slug(p.character_id) for p in chosen}
+        slugs = {file_stem(self.ctx, p.character_id) for p in chosen}
         return out.getvalue(), f"{slugs.pop() if len(slugs) == 1 else 'studio'}-portraits.zip"
-
-    def _slug(self, character_id: str) -> str:
-        name = self.ctx.db.scalar("SELECT name FROM characters WHERE id = ?", [character_id]) or "portrait"
-        return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "portrait"
 
     @checked
     def delete(self, portrait_id: Id) -> None:
@@ -363,7 +365,7 @@ class Portraits:
     def download(self, portrait_id: Id) -> tuple[bytes, str]:
         """The full image and a filename like `mia-3f2a1b0c.png`."""
         portrait = self.get(portrait_id)
-        return self.ctx.store.read(portrait.image_key), f"{self._slug(portrait.character_id)}-{portrait.id[:8]}.png"
+        return self.ctx.store.read(portrait.image_key), f"{file_stem(self.ctx, portrait.character_id)}-{portrait.id[:8]}.png"
 
     @checked
     def recall(self, portrait_id: Id) -> GenerationOptions:

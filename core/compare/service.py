@@ -19,7 +19,7 @@ from core.engine.jobs import Jobs, JobStore, cancel_active, delete_ended
 from core.errors import ConstraintViolation, CostNotConfirmed, InvalidInput, StorageError
 from core.gallery import insert_image
 from core.models import PROMPT_MAX, Character, GenerationOptions, JobRequest, NewJob, Portrait, Recipe, from_rows, parse
-from core.portraits import Generator, Portraits
+from core.portraits import Generator, Portraits, file_stem
 from core.storage import portrait_key, thumbnail_key
 from core.validation import Id, checked, fields_of
 
@@ -224,7 +224,7 @@ class Compare:
         cell, comparison = self._cell(job_id)
         if not cell.done:
             raise InvalidInput({"job_id": f"this cell has no image yet (it is {cell.status})"})
-        return self.ctx.store.read(cell.image_key), f"{self.portraits._slug(comparison.character_id)}-compare-{job_id[:8]}.png"
+        return self.ctx.store.read(cell.image_key), f"{file_stem(self.ctx, comparison.character_id)}-compare-{job_id[:8]}.png"
 
     @checked
     def sheet(self, comparison_id: Id) -> tuple[bytes, str]:
@@ -238,7 +238,7 @@ class Compare:
                 return None
 
         data = contact_sheet(comparison, read)
-        return data, f"{self.portraits._slug(comparison.character_id)}-comparison-{comparison_id[:8]}.png"
+        return data, f"{file_stem(self.ctx, comparison.character_id)}-comparison-{comparison_id[:8]}.png"
 
     # -- deleting ----------------------------------------------------------------------------
     @checked
