@@ -14,6 +14,7 @@ containers whose key starts with SCOPE.
 from __future__ import annotations
 
 import time
+from functools import lru_cache
 from collections.abc import Callable
 from typing import Any
 
@@ -212,6 +213,7 @@ def live_typing() -> None:
         st.html(f'<div data-cs-has="{held}"></div>')
 
 
+@lru_cache(maxsize=256)  # every run fingerprints the same field values again
 def fingerprint(text: str) -> int:
     """32-bit FNV-1a over the UTF-16 code units of `text` (what the page's script computes from a field)."""
     h = 0x811C9DC5
